@@ -1,0 +1,159 @@
+"""The ``readiness`` command: wires config, runner, verdict and reporters; maps errors to exit codes.
+
+Exit codes: 0 ready, 1 not_ready, 2 incomplete (``check``: 0 pass/waived, 1 fail,
+2 error/skipped), 3 usage or configuration error. No policy lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from pipeline import reporters, signoff
+from pipeline.config import Config, ConfigError, load_config
+from pipeline.model import MANDATORY_CHECKS
+from pipeline.reporters import console
+from pipeline.runner import run_check
+from pipeline.verdict import decide, load_results
+
+EXIT_USAGE = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"readiness: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface of the contract."""
+    parser = _Parser(prog="readiness", description="Readiness gate for backend services.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the checks in order, then the verdict and all reports")
+    _config_args(run)
+    run.add_argument("--only", help="comma-separated checks to run (the others count as missing)")
+
+    check = sub.add_parser("check", help="run one check and write results/NAME.json")
+    check.add_argument("name", choices=MANDATORY_CHECKS)
+    _config_args(check, profile=True)
+
+    verdict = sub.add_parser("verdict", help="aggregate result files and write all reports")
+    verdict.add_argument("--results", action="append", type=Path, default=None,
+                         help="a folder of result files (repeatable); default REPORTS_DIR/results")
+    verdict.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    verdict.add_argument("--service", default=None, help="service name shown in the reports")
+
+    sign = sub.add_parser("signoff", help="write the sign-off record for a release")
+    sign.add_argument("--release", required=True)
+    sign.add_argument("--approver", required=True)
+    sign.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    sign.add_argument("--config", type=Path, default=None)
+
+    verify = sub.add_parser("verify-signoff", help="recompute every digest of a sign-off record")
+    verify.add_argument("file", type=Path)
+    return parser
+
+
+def _config_args(parser: argparse.ArgumentParser, profile: bool = True) -> None:
+    parser.add_argument("--config", type=Path, default=None,
+                        help="config file (default configs/readiness.yaml)")
+    if profile:
+        parser.add_argument("--profile", choices=("local", "release"), default=None)
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "verdict":
+            return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir,
+                               args.service)
+        if args.command == "signoff":
+            return signoff.write_signoff(args.reports_dir, args.release, args.approver, args.config)
+        return signoff.verify_signoff(args.file)
+    except ConfigError as exc:
+        print(f"readiness: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except signoff.SignoffError as exc:
+        print(f"readiness: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("readiness: interrupted; the results written so far are kept.", file=sys.stderr)
+        return 2
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (CI cancelling a job) takes the same clean-up path as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``readiness run``: every (or every --only) check in order, then the verdict."""
+    config = load_config(args.config, args.profile)
+    selected = _selected(args.only)
+    results_dir = args.reports_dir / "results"
+    # Results of an earlier run must never count for this one.
+    shutil.rmtree(results_dir, ignore_errors=True)
+    try:
+        for name in selected:
+            result = run_check(name, config, args.reports_dir, Path.cwd(), console=sys.stderr)
+            print(console.check_line(result, sys.stdout), flush=True)
+    except KeyboardInterrupt:
+        print("readiness: interrupted; writing the verdict of what ran.", file=sys.stderr)
+    return cmd_verdict([results_dir], args.reports_dir, _service_name(config))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``readiness check NAME``: one check, its result file, its exit code."""
+    config = load_config(args.config, args.profile)
+    result = run_check(args.name, config, args.reports_dir, Path.cwd(), console=sys.stderr)
+    print(console.check_line(result, sys.stdout))
+    for reason in result.reasons:
+        print(f"  - {reason}")
+    return result.status.exit_code
+
+
+def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None) -> int:
+    """``readiness verdict``: aggregate, write every report, print the verdict."""
+    missing_dirs = [d for d in results if not d.is_dir()]
+    loaded, merges = load_results(d for d in results if d.is_dir())
+    report = decide(loaded, merges)
+    if service:
+        report.environment["service"] = service
+    for folder in missing_dirs:
+        print(f"readiness: warning: results folder {folder} does not exist", file=sys.stderr)
+    reporters.write_all(report, reports_dir)
+    for line in console.verdict_lines(report, sys.stdout):
+        print(line)
+    print(f"Reports: {reports_dir / 'readiness.html'}")
+    return report.verdict.exit_code
+
+
+def _selected(only: str | None) -> list[str]:
+    if not only:
+        return list(MANDATORY_CHECKS)
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MANDATORY_CHECKS]
+    if unknown:
+        raise ConfigError(f"--only: unknown check {', '.join(unknown)} "
+                          f"(known: {', '.join(MANDATORY_CHECKS)})")
+    return [n for n in MANDATORY_CHECKS if n in names]
+
+
+def _service_name(config: Config) -> str | None:
+    name = config.service.get("name")
+    return str(name) if name else None

@@ -1,0 +1,122 @@
+"""What every check is made of: collect -> parse -> evaluate, and the errors it may raise.
+
+``collect`` runs a tool or reads an artifact and knows nothing of thresholds.
+``parse`` turns raw output into typed measurements and findings, no judgement.
+``evaluate`` applies the policy and is pure: no I/O.
+A ``CheckError`` anywhere becomes an ``error`` result with the error's reason and hint.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar, Generic, TypeVar
+
+from pipeline.model import Finding, Measurement, Status, ToolInfo
+
+
+class CheckError(Exception):
+    """The check could not produce a judgement; ``reason`` says why, ``hint`` what to do."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+    def sentences(self) -> tuple[str, ...]:
+        """The reason and the hint, as report sentences."""
+        return (self.reason, self.hint) if self.hint else (self.reason,)
+
+
+class ToolNotFound(CheckError):
+    """The external tool is not installed or not on PATH."""
+
+
+class ToolFailed(CheckError):
+    """The tool ran but ended in a way that yields no usable evidence."""
+
+
+class CheckTimeout(CheckError):
+    """The tool or the whole check ran past its time budget."""
+
+
+class ArtifactMissing(CheckError):
+    """An evidence file that should exist does not, or is empty or stale."""
+
+
+class ParseError(CheckError):
+    """Evidence exists but cannot be read; the message names the file and the place."""
+
+    def __init__(self, path: Path | str, place: str, problem: str, hint: str = "") -> None:
+        where = f"{path}: {place}" if place else str(path)
+        super().__init__(f"{where}: {problem}", hint)
+        self.path = str(path)
+        self.place = place
+
+
+@dataclass
+class CheckContext:
+    """What a check may use from its surroundings (paths, clock, console, environment)."""
+
+    reports_dir: Path
+    project_dir: Path
+    deadline_s: float
+    console: IO[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    today: dt.date = field(default_factory=dt.date.today)
+    evidence: list[Path] = field(default_factory=list)
+    tool: ToolInfo | None = None
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Where raw tool output is kept."""
+        path = self.reports_dir / "evidence"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def resolve(self, configured: str) -> Path:
+        """A configured path, relative to the project folder unless absolute."""
+        path = Path(configured)
+        return path if path.is_absolute() else self.project_dir / path
+
+    def add_evidence(self, path: Path) -> None:
+        """Remember an evidence file so the result and the sign-off list it."""
+        if path not in self.evidence:
+            self.evidence.append(path)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``evaluate`` decides: a status with human-readable reasons and the supporting data."""
+
+    status: Status
+    summary: str
+    reasons: tuple[str, ...] = ()
+    measurements: tuple[Measurement, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+RawT = TypeVar("RawT")
+ParsedT = TypeVar("ParsedT")
+
+
+class Check(abc.ABC, Generic[RawT, ParsedT]):
+    """One mandatory check of the gate."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+
+    @abc.abstractmethod
+    def collect(self, settings: dict[str, Any], ctx: CheckContext) -> RawT:
+        """Run the tool or read the artifact; record evidence and ``ctx.tool``."""
+
+    @abc.abstractmethod
+    def parse(self, raw: RawT) -> ParsedT:
+        """Typed measurements and findings from the raw evidence; raise ParseError if unreadable."""
+
+    @abc.abstractmethod
+    def evaluate(self, parsed: ParsedT, settings: dict[str, Any]) -> Evaluation:
+        """Apply the policy. Pure."""

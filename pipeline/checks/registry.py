@@ -1,0 +1,15 @@
+"""The checks this version of the gate implements, in the contract's fixed order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.checks.coverage import CoverageCheck
+from pipeline.checks.interface import Check
+from pipeline.model import MANDATORY_CHECKS
+
+CHECKS: dict[str, type[Check[Any, Any]]] = {
+    check.name: check for check in (CoverageCheck,)
+}
+
+assert all(name in MANDATORY_CHECKS for name in CHECKS), "every check must be a mandatory one"

@@ -1,0 +1,271 @@
+"""The records that cross layer boundaries: check results, waivers and the verdict.
+
+Every record is a frozen dataclass that serialises to plain JSON (``to_dict``) and
+back (``from_dict``). Result and verdict files carry a ``schema`` version so that
+a reader can refuse a file it does not understand instead of guessing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+RESULT_SCHEMA = "readiness.result/1"
+VERDICT_SCHEMA = "readiness.verdict/1"
+
+# The mandatory checks in their fixed order; this order is also the Nox session order.
+MANDATORY_CHECKS = ("coverage", "openapi", "zap", "audit", "k6", "explain", "dashboards")
+
+
+class Status(enum.StrEnum):
+    """Outcome of one check."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    WAIVED = "waived"
+
+    @property
+    def exit_code(self) -> int:
+        """Exit code of ``readiness check``: 0 pass/waived, 1 fail, 2 error/skipped."""
+        return {Status.PASS: 0, Status.WAIVED: 0, Status.FAIL: 1}.get(self, 2)
+
+
+class Verdict(enum.StrEnum):
+    """The gate's one answer."""
+
+    READY = "ready"
+    NOT_READY = "not_ready"
+    INCOMPLETE = "incomplete"
+
+    @property
+    def exit_code(self) -> int:
+        """Exit code of ``readiness run`` and ``readiness verdict``."""
+        return {Verdict.READY: 0, Verdict.NOT_READY: 1, Verdict.INCOMPLETE: 2}[self]
+
+
+def now_utc() -> dt.datetime:
+    """The current time, timezone-aware, to the second (reports never need more)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured value, with the threshold it is judged against (if any)."""
+
+    name: str
+    value: float | int | str | None
+    unit: str = ""
+    threshold: str | None = None
+    ok: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, without the name (the name is the key in the result)."""
+        return {"value": self.value, "unit": self.unit, "threshold": self.threshold, "ok": self.ok}
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> Measurement:
+        """Inverse of ``to_dict``."""
+        return cls(name, data.get("value"), data.get("unit", ""), data.get("threshold"), data.get("ok"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found: a failing test, an alert, a vulnerable package."""
+
+    id: str
+    severity: str
+    title: str
+    location: str = ""
+    failing: bool = True
+    waived_by: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "title": self.title,
+            "location": self.location,
+            "failing": self.failing,
+            "waived_by": self.waived_by,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """Inverse of ``to_dict``."""
+        return cls(
+            id=data["id"],
+            severity=data["severity"],
+            title=data["title"],
+            location=data.get("location", ""),
+            failing=data.get("failing", True),
+            waived_by=data.get("waived_by"),
+            details=data.get("details", {}),
+        )
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An accepted, time-limited exception for one finding of one check."""
+
+    check: str
+    id: str
+    reason: str
+    owner: str
+    expires: dt.date
+
+    def is_expired(self, today: dt.date) -> bool:
+        """A waiver is valid up to and including its expiry date."""
+        return today > self.expires
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "check": self.check,
+            "id": self.id,
+            "reason": self.reason,
+            "owner": self.owner,
+            "expires": self.expires.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Waiver:
+        """Inverse of ``to_dict``; also reads the config form where ``expires`` is a date."""
+        expires = data["expires"]
+        if not isinstance(expires, dt.date):
+            expires = dt.date.fromisoformat(str(expires))
+        return cls(data["check"], str(data["id"]), data["reason"], data["owner"], expires)
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """Which tool produced the evidence, which version, and how it ran."""
+
+    name: str
+    version: str = "unknown"
+    mode: str = "run"  # run | ingest | docker | api
+    command: tuple[str, ...] = ()
+    exit_code: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "mode": self.mode,
+            "command": list(self.command),
+            "exit_code": self.exit_code,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolInfo:
+        """Inverse of ``to_dict``."""
+        return cls(
+            data["name"],
+            data.get("version", "unknown"),
+            data.get("mode", "run"),
+            tuple(data.get("command", ())),
+            data.get("exit_code"),
+        )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check, as written to ``results/<check>.json``."""
+
+    check: str
+    status: Status
+    summary: str
+    reasons: tuple[str, ...] = ()
+    measurements: tuple[Measurement, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    evidence: tuple[str, ...] = ()
+    tool: ToolInfo = field(default_factory=lambda: ToolInfo("none"))
+    started_at: dt.datetime = field(default_factory=now_utc)
+    finished_at: dt.datetime = field(default_factory=now_utc)
+    waivers_applied: tuple[Waiver, ...] = ()
+    waivers_expired: tuple[Waiver, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        """Wall time of the check in seconds."""
+        return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    def with_status(self, status: Status, *extra_reasons: str) -> CheckResult:
+        """A copy with another status and more reasons."""
+        return replace(self, status=status, reasons=self.reasons + extra_reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (schema ``readiness.result/1``)."""
+        return {
+            "schema": RESULT_SCHEMA,
+            "check": self.check,
+            "status": self.status.value,
+            "summary": self.summary,
+            "reasons": list(self.reasons),
+            "measurements": {m.name: m.to_dict() for m in self.measurements},
+            "findings": [f.to_dict() for f in self.findings],
+            "evidence": list(self.evidence),
+            "tool": self.tool.to_dict(),
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration_s": self.duration_s,
+            "waivers": {
+                "applied": [w.to_dict() for w in self.waivers_applied],
+                "expired": [w.to_dict() for w in self.waivers_expired],
+            },
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        """Inverse of ``to_dict``; the caller validates the schema first."""
+        waivers = data.get("waivers", {})
+        return cls(
+            check=data["check"],
+            status=Status(data["status"]),
+            summary=data["summary"],
+            reasons=tuple(data.get("reasons", ())),
+            measurements=tuple(
+                Measurement.from_dict(k, v) for k, v in data.get("measurements", {}).items()
+            ),
+            findings=tuple(Finding.from_dict(f) for f in data.get("findings", ())),
+            evidence=tuple(data.get("evidence", ())),
+            tool=ToolInfo.from_dict(data.get("tool", {"name": "none"})),
+            started_at=dt.datetime.fromisoformat(data["started_at"]),
+            finished_at=dt.datetime.fromisoformat(data["finished_at"]),
+            waivers_applied=tuple(Waiver.from_dict(w) for w in waivers.get("applied", ())),
+            waivers_expired=tuple(Waiver.from_dict(w) for w in waivers.get("expired", ())),
+            details=data.get("details", {}),
+        )
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a reader never sees half a file: temp file, fsync, rename."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text atomically in the target's own folder (rename is atomic on one filesystem)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

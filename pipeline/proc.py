@@ -1,0 +1,175 @@
+"""The one way the gate runs an external tool.
+
+argv list (never a shell string), its own process group, a timeout after which the
+whole group is killed, output streamed to the console and saved as evidence, and
+exit codes checked against what the caller declares as expected.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from pipeline.checks.interface import CheckTimeout, ToolFailed, ToolNotFound
+
+# Process groups still running, so that an abandoned check (per-check timeout) can be stopped.
+_live_groups: set[int] = set()
+_live_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """How a tool run ended."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    log_path: Path
+    duration_s: float
+
+    def tail(self, lines: int = 20) -> str:
+        """The last lines of the tool's output, for error messages."""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def find_tool(name: str, extra_dirs: Iterable[Path] = ()) -> str | None:
+    """Path of an executable on PATH or in one of ``extra_dirs``."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in extra_dirs:
+        candidate = folder / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    timeout_s: float,
+    expected: Iterable[int] = (0,),
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    console: IO[str] | None = None,
+    install_hint: str = "",
+) -> ToolRun:
+    """Run ``argv``, tee its combined output to ``log_path`` (and ``console``), enforce the timeout.
+
+    Raises ToolNotFound, CheckTimeout (after killing the process group) or ToolFailed
+    when the exit code is not in ``expected``. Ctrl-C is forwarded to the tool, which
+    gets a moment to finish (k6 still writes its summary), then re-raised.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ if env is None else env)
+    started = time.monotonic()
+    with log_path.open("w", encoding="utf-8") as log:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise ToolNotFound(
+                f"{argv[0]} was not found (looked on PATH and in {cwd or Path.cwd()}).",
+                install_hint or f"Install {argv[0]} or put it on PATH.",
+            ) from exc
+        except PermissionError as exc:
+            raise ToolNotFound(f"{argv[0]} is not executable: {exc}.", install_hint) from exc
+        with _live_lock:
+            _live_groups.add(proc.pid)
+        pump = threading.Thread(target=_pump, args=(proc, log, console), daemon=True)
+        pump.start()
+        try:
+            exit_code = proc.wait(timeout=timeout_s)
+            # Leftover children (a server the tests started, say) must not outlive the tool.
+            _signal_group(proc.pid, signal.SIGKILL)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(proc)
+            raise CheckTimeout(
+                f"{Path(argv[0]).name} did not finish within {timeout_s:g} s and was stopped.",
+                f"Raise the timeout in the config or look at {log_path} for where it hung.",
+            ) from exc
+        except KeyboardInterrupt:
+            _interrupt_group(proc)
+            raise
+        finally:
+            pump.join(timeout=5)
+            with _live_lock:
+                _live_groups.discard(proc.pid)
+    run = ToolRun(tuple(argv), exit_code, log_path, round(time.monotonic() - started, 3))
+    if exit_code not in set(expected):
+        raise ToolFailed(
+            f"{Path(argv[0]).name} exited with code {exit_code}; last output:\n{run.tail()}",
+            f"The full output is in {log_path}.",
+        )
+    return run
+
+
+def kill_all_running() -> None:
+    """Stop every tool still running (used when a check is abandoned at its timeout)."""
+    with _live_lock:
+        groups = list(_live_groups)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def interrupt_all_running() -> None:
+    """Forward Ctrl-C to every running tool (they run in their own process groups)."""
+    with _live_lock:
+        groups = list(_live_groups)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGINT)
+
+
+def _pump(proc: subprocess.Popen[bytes], log: IO[str], console: IO[str] | None) -> None:
+    assert proc.stdout is not None
+    for raw in iter(proc.stdout.readline, b""):
+        line = raw.decode("utf-8", errors="replace")
+        log.write(line)
+        if console is not None:
+            console.write(line)
+            console.flush()
+    log.flush()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    # SIGTERM first so tools can clean up; SIGKILL the group if it lingers.
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _interrupt_group(proc: subprocess.Popen[bytes]) -> None:
+    _signal_group(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+    else:
+        _signal_group(proc.pid, signal.SIGKILL)  # children that ignored SIGINT

@@ -1,0 +1,110 @@
+"""``readiness.html``: one self-contained page a release manager reads, prints and signs.
+
+Jinja2 with autoescape always on: every string from a tool or a scanned site is
+escaped. The pictures (status strip, coverage bars) are inline SVG laid out here,
+so the template only places what it is given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from pipeline.model import CheckResult, Status
+from pipeline.verdict import VerdictReport
+
+STATUS_COLOURS = {
+    "pass": "#1a7f37",
+    "waived": "#4d7c0f",
+    "fail": "#cf222e",
+    "error": "#9a6700",
+    "skipped": "#6e7781",
+    "missing": "#6e7781",
+}
+VERDICT_TEXT = {"ready": "READY", "not_ready": "NOT READY", "incomplete": "INCOMPLETE"}
+
+_env = Environment(
+    loader=PackageLoader("pipeline", "templates"),
+    autoescape=True,  # not select_autoescape: this template must never render unescaped
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(report: VerdictReport) -> str:
+    """The HTML page for ``report``."""
+    template = _env.get_template("report.html.j2")
+    return template.render(
+        report=report,
+        verdict_text=VERDICT_TEXT[report.verdict.value],
+        verdict_colour=_verdict_colour(report),
+        strip=status_strip(report),
+        sections=[_section(c) for c in report.checks],
+        colours=STATUS_COLOURS,
+        waivers=report.to_dict()["waivers"],
+    )
+
+
+def _verdict_colour(report: VerdictReport) -> str:
+    return {"ready": STATUS_COLOURS["pass"], "not_ready": STATUS_COLOURS["fail"]}.get(
+        report.verdict.value, STATUS_COLOURS["error"])
+
+
+def status_strip(report: VerdictReport) -> dict[str, Any]:
+    """One coloured block per check (missing ones too), in the fixed order."""
+    cells = [(c.check, c.status.value) for c in report.checks]
+    cells += [(name, "missing") for name in report.missing]
+    width = 120
+    return {
+        "width": width * max(len(cells), 1),
+        "cells": [
+            {"x": i * width, "name": name, "status": status, "colour": STATUS_COLOURS[status]}
+            for i, (name, status) in enumerate(cells)
+        ],
+    }
+
+
+def _section(result: CheckResult) -> dict[str, Any]:
+    return {
+        "result": result,
+        "colour": STATUS_COLOURS[result.status.value],
+        "bars": coverage_bars(result),
+        "failing_first": sorted(result.findings, key=lambda f: (not f.failing, f.waived_by is not None)),
+        "passed": result.status in (Status.PASS, Status.WAIVED),
+    }
+
+
+def coverage_bars(result: CheckResult) -> dict[str, Any] | None:
+    """Horizontal bars of coverage per group, with the minimum drawn as a line."""
+    groups = result.details.get("groups")
+    minimum = result.details.get("min_line_rate")
+    if not groups or minimum is None:
+        return None
+    label_w, bar_w, row_h = 260, 400, 22
+    rows = []
+    for i, group in enumerate(groups):
+        rate = float(group["rate"])
+        rows.append({
+            "y": i * row_h,
+            "label": _shorten(str(group["name"]), 38),
+            "full": str(group["name"]),
+            "width": round(rate * bar_w, 1),
+            "text": f"{rate * 100:.1f}% ({group['covered']}/{group['valid']})",
+            "colour": STATUS_COLOURS["pass"] if rate >= minimum else STATUS_COLOURS["fail"],
+        })
+    return {
+        "label_w": label_w,
+        "bar_w": bar_w,
+        "row_h": row_h,
+        "height": row_h * len(rows) + 18,
+        "width": label_w + bar_w + 150,
+        "min_x": label_w + round(minimum * bar_w, 1),
+        "min_label": f"minimum {minimum * 100:g}%",
+        "rows": rows,
+    }
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
