@@ -104,7 +104,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -112,7 +112,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {where}not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with 'version: 1' and 'checks'")
-    return _dates_to_text(data)
+    converted: dict[str, Any] = _dates_to_text(data)
+    return converted
 
 
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,9 +170,10 @@ def config_schema() -> dict[str, Any]:
 
 def _describe(error: jsonschema.ValidationError) -> str:
     keys = _dotted(tuple(str(p) for p in error.absolute_path))
-    if error.validator == "additionalProperties":
+    if error.validator == "additionalProperties" and isinstance(error.schema, dict):
         allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
+        instance: dict[str, Any] = error.instance if isinstance(error.instance, dict) else {}
+        unknown = sorted(set(instance) - set(allowed))
         return f"{keys}: unknown key {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})"
     if error.validator == "required":
         return f"{keys}: {error.message}"

@@ -7,6 +7,7 @@ exit codes checked against what the caller declares as expected.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -148,19 +149,15 @@ def _pump(proc: subprocess.Popen[bytes], log: IO[str], console: IO[str] | None) 
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     # SIGTERM first so tools can clean up; SIGKILL the group if it lingers.
     _signal_group(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
 

@@ -18,11 +18,22 @@ from pipeline import proc
 from pipeline.checks import registry
 from pipeline.checks.interface import CheckContext, CheckError, Evaluation
 from pipeline.config import Config
-from pipeline.model import CheckResult, Finding, Status, ToolInfo, Waiver, now_utc, write_json_atomic
+from pipeline.model import (
+    CheckResult,
+    Finding,
+    Status,
+    ToolInfo,
+    Waiver,
+    now_utc,
+    write_json_atomic,
+)
 from pipeline.redact import redact_tree
 
 # How long an interrupted tool gets to write its last output (k6 writes its summary then).
 INTERRUPT_GRACE_S = 30.0
+# Tools enforce the budget themselves (with a clear message); the runner's own watchdog
+# is the backstop for a check stuck in Python code, so it waits a little longer.
+WATCHDOG_GRACE_S = 10.0
 
 
 def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
@@ -86,7 +97,7 @@ def _run_with_budget(
     worker = threading.Thread(target=attempt, name=f"check-{name}", daemon=True)
     worker.start()
     try:
-        worker.join(ctx.deadline_s)
+        worker.join(ctx.deadline_s + WATCHDOG_GRACE_S)
     except KeyboardInterrupt:
         proc.interrupt_all_running()
         worker.join(INTERRUPT_GRACE_S)

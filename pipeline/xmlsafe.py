@@ -7,7 +7,8 @@ bombs and external entities instead of expanding them.
 from __future__ import annotations
 
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError as ExpatError
+from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import ParseError as ExpatError
 
 import defusedxml
 import defusedxml.ElementTree as SafeET

@@ -19,8 +19,8 @@ from typing import Any
 
 from pipeline import proc
 from pipeline.checks.coverage_reports import (
+    CaseOutcome,
     CoverageReport,
-    TestOutcome,
     read_cobertura,
     read_junit,
     read_lcov,
@@ -47,7 +47,7 @@ class CoverageParsed:
     """Counts and test outcomes."""
 
     report: CoverageReport
-    tests: tuple[TestOutcome, ...]
+    tests: tuple[CaseOutcome, ...]
     junit_files: int
     command_exit: int | None
 
@@ -163,7 +163,7 @@ def _status(parsed: CoverageParsed, line_rate: Fraction,
     return verdict, f"Line coverage {_pct(line_rate)}; {tests}."
 
 
-def _test_findings(tests: tuple[TestOutcome, ...]) -> list[Finding]:
+def _test_findings(tests: tuple[CaseOutcome, ...]) -> list[Finding]:
     return [
         Finding(
             f"test:{t.suite}::{t.classname}::{t.name}",
@@ -177,7 +177,7 @@ def _test_findings(tests: tuple[TestOutcome, ...]) -> list[Finding]:
     ]
 
 
-def _counts(tests: tuple[TestOutcome, ...]) -> dict[str, int]:
+def _counts(tests: tuple[CaseOutcome, ...]) -> dict[str, int]:
     counts = {"total": len(tests), "passed": 0, "failed": 0, "error": 0, "skipped": 0}
     for test in tests:
         counts[test.outcome] += 1
@@ -199,9 +199,9 @@ def _test_measurements(parsed: CoverageParsed) -> list[Measurement]:
 def _groups(report: CoverageReport) -> list[dict[str, Any]]:
     """Coverage per package (or per file when there is one package), lowest first."""
     by_group: dict[str, list[int]] = {}
-    key_of = (lambda f: f.path) if len({f.group for f in report.files}) == 1 else (lambda f: f.group)
+    by_file = len({f.group for f in report.files}) == 1
     for item in report.files:
-        counts = by_group.setdefault(key_of(item), [0, 0])
+        counts = by_group.setdefault(item.path if by_file else item.group, [0, 0])
         counts[0] += item.lines_covered
         counts[1] += item.lines_valid
     groups = [

@@ -63,7 +63,7 @@ class CoverageReport:
 
 
 @dataclass(frozen=True)
-class TestOutcome:
+class CaseOutcome:
     """One test case and how it ended."""
 
     suite: str
@@ -83,24 +83,26 @@ def read_cobertura(path: Path) -> CoverageReport:
     if root.tag != "coverage":
         raise ParseError(path, f"root element <{root.tag}>", "not a Cobertura report "
                          "(expected <coverage>)", "Point 'cobertura' at the XML coverage report.")
-    # Lines repeat under <methods>; count each (file, line) once, covered if any record hits it.
+    # A file may span several <class> records; count each (file, line) once, covered if any hits.
     lines: dict[str, dict[int, bool]] = {}
     branches: dict[str, dict[int, tuple[int, int]]] = {}
     groups: dict[str, str] = {}
-    for package in root.iter("package"):
-        group = package.get("name") or "."
-        for klass in package.iter("class"):
-            filename = klass.get("filename") or klass.get("name") or "?"
-            groups.setdefault(filename, group)
-            file_lines = lines.setdefault(filename, {})
-            file_branches = branches.setdefault(filename, {})
-            for line in klass.iter("line"):
-                number = _int_attr(path, line, "number")
-                hit = _int_attr(path, line, "hits") > 0
-                file_lines[number] = file_lines.get(number, False) or hit
-                taken = _branch_counts(line)
-                if taken:
-                    file_branches[number] = max(file_branches.get(number, (0, 0)), taken)
+    # istanbul sometimes puts <class> straight under <packages>, with no <package> around it.
+    package_of = {id(k): p.get("name") or "." for p in root.iter("package") for k in p.iter("class")}
+    for klass in root.iter("class"):
+        group = package_of.get(id(klass), ".")
+        filename = klass.get("filename") or klass.get("name") or "?"
+        groups.setdefault(filename, group)
+        file_lines = lines.setdefault(filename, {})
+        file_branches = branches.setdefault(filename, {})
+        # Only the class's own <lines>: istanbul's <method> lines are declarations, not statements.
+        for line in klass.findall("lines/line"):
+            number = _int_attr(path, line, "number")
+            hit = _int_attr(path, line, "hits") > 0
+            file_lines[number] = file_lines.get(number, False) or hit
+            taken = _branch_counts(line)
+            if taken:
+                file_branches[number] = max(file_branches.get(number, (0, 0)), taken)
     if not any(lines.values()):
         raise ParseError(path, "", "the Cobertura report holds no measured lines: nothing was "
                          "measured", "Check that the test command measures the right source "
@@ -115,7 +117,7 @@ def read_cobertura(path: Path) -> CoverageReport:
     )
     rate = root.get("line-rate")
     return CoverageReport(str(path), "cobertura", files,
-                          float(rate) if _is_number(rate) else None)
+                          float(rate) if rate is not None and _is_number(rate) else None)
 
 
 def _branch_counts(line: Element) -> tuple[int, int] | None:
@@ -160,7 +162,8 @@ def read_lcov(path: Path) -> CoverageReport:
         key, _, value = line.partition(":")
         if key not in _LCOV_KEYS:
             raise ParseError(path, f"line {number}", f"not an LCOV record: {line[:80]!r}",
-                             "The file is corrupt or not LCOV; regenerate it.")
+                             "The file is corrupt or mixed with other output (a build tool's "
+                             "log, say); write the tracefile on its own and regenerate it.")
         if key == "SF":
             current, lines, branches = value, {}, {}
         elif key in ("DA", "BRDA", "end_of_record") and current is None:
@@ -210,7 +213,7 @@ def _read_text(path: Path, what: str) -> str:
     return text
 
 
-def read_junit(path: Path) -> tuple[TestOutcome, ...]:
+def read_junit(path: Path) -> tuple[CaseOutcome, ...]:
     """Every test case of a JUnit XML file (pytest, jest-junit, Surefire, go-junit-report...).
 
     Nested ``<testsuite>`` elements are walked; each case is counted once, under its
@@ -220,12 +223,12 @@ def read_junit(path: Path) -> tuple[TestOutcome, ...]:
     if root.tag not in ("testsuites", "testsuite"):
         raise ParseError(path, f"root element <{root.tag}>", "not a JUnit XML report "
                          "(expected <testsuites> or <testsuite>)")
-    outcomes: list[TestOutcome] = []
+    outcomes: list[CaseOutcome] = []
     _walk_suite(root, "", path, outcomes)
     return tuple(outcomes)
 
 
-def _walk_suite(elem: Element, parents: str, path: Path, out: list[TestOutcome]) -> None:
+def _walk_suite(elem: Element, parents: str, path: Path, out: list[CaseOutcome]) -> None:
     name = elem.get("name", "") if elem.tag == "testsuite" else ""
     suite = "/".join(p for p in (parents, name) if p)
     for child in elem:
@@ -235,7 +238,7 @@ def _walk_suite(elem: Element, parents: str, path: Path, out: list[TestOutcome])
             out.append(_outcome(TestCase.fromelem(child), suite, str(path)))
 
 
-def _outcome(case: TestCase, suite: str, source: str) -> TestOutcome:
+def _outcome(case: TestCase, suite: str, source: str) -> CaseOutcome:
     results = case.result
     kinds = [("error", JUnitError), ("failed", JUnitFailure), ("skipped", JUnitSkipped)]
     for outcome, kind in kinds:
@@ -244,5 +247,5 @@ def _outcome(case: TestCase, suite: str, source: str) -> TestOutcome:
             first = found[0]
             message = first.message or (first.text or "").strip().splitlines()[0:1]
             text = message if isinstance(message, str) else "".join(message)
-            return TestOutcome(suite, case.classname or "", case.name or "", outcome, text, source)
-    return TestOutcome(suite, case.classname or "", case.name or "", "passed", "", source)
+            return CaseOutcome(suite, case.classname or "", case.name or "", outcome, text, source)
+    return CaseOutcome(suite, case.classname or "", case.name or "", "passed", "", source)

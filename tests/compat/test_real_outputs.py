@@ -1,0 +1,97 @@
+"""Real outputs of real tools (../shared/fixtures/real) through the parsers and the policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
+from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
+from pipeline.checks.interface import ParseError
+from pipeline.model import Status
+
+COBERTURA = {
+    # file: (lines covered, lines valid), as the files' own lines-covered/lines-valid say
+    # (or, for the files without those attributes, as their <line> elements count by hand)
+    "coveragepy-gold-x_xml.xml": (2, 3),
+    "coveragepy-gold-y_xml_branch.xml": (4, 5),
+    "cobertura-action-coveragepy-4.0.3.xml": (9, 10),
+    "cobertura-action-istanbul.xml": (51, 51),
+    "cobertura-action-branch.xml": (27, 30),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COBERTURA))
+def test_real_cobertura_counts(shared_fixtures: Path, name: str) -> None:
+    report = read_cobertura(shared_fixtures / "coverage" / "cobertura" / name)
+    assert (report.lines_covered, report.lines_valid) == COBERTURA[name]
+    assert report.tool_line_rate is not None
+    # The tools round their attribute; the exact count agrees to that precision.
+    assert abs(report.lines_covered / report.lines_valid - report.tool_line_rate) < 0.0001
+
+
+def test_coveragepy_branch_gold_has_branches(shared_fixtures: Path) -> None:
+    report = read_cobertura(shared_fixtures / "coverage/cobertura/coveragepy-gold-y_xml_branch.xml")
+    assert report.branches_valid > 0
+    evaluation = evaluate_coverage(CoverageParsed(report, (), 0, None), {"min_branch_rate": 0.0})
+    assert any(m.name == "branch_rate" for m in evaluation.measurements)
+
+
+@pytest.mark.parametrize("name", ["lcov-parse-parts.info", "node-coveralls-istanbul.lcov"])
+def test_real_lcov(shared_fixtures: Path, name: str) -> None:
+    report = read_lcov(shared_fixtures / "coverage" / "lcov" / name)
+    assert 0 < report.lines_covered <= report.lines_valid
+
+
+def test_real_lcov_mixed_with_make_output_is_refused_with_its_line(shared_fixtures: Path) -> None:
+    # node-coveralls captured make's "Entering directory" lines into the tracefile.
+    with pytest.raises(ParseError, match=r"onefile\.lcov: line 1: not an LCOV record"):
+        read_lcov(shared_fixtures / "coverage/lcov/node-coveralls-onefile.lcov")
+
+
+# file: (test cases, failed, errored, skipped), per <testcase> element (a case with both an
+# <error> and a <failure> counts once, as an error; pytest subtests are not separate cases;
+# Surefire's flakyFailure reruns that passed count as passed).
+EXPECTED_JUNIT: dict[str, tuple[int, int, int, int]] = {
+    "pytest/dorny-python-xunit-pytest.xml": (10, 2, 0, 2),
+    "pytest/mikepenz-python-report.xml": (3, 2, 0, 0),
+    "surefire/mikepenz-TEST-StringUtilsTest.xml": (5, 2, 0, 1),
+    "surefire/mikepenz-surefire-flaky.xml": (1, 0, 0, 0),
+    "surefire/dorny-TEST-pulsar-AddMissingPatchVersionTest.xml": (2, 1, 0, 1),
+    "jest-junit/dorny-jest-junit.xml": (6, 4, 0, 1),
+    "jest-junit/dorny-jest-test-errors.xml": (2, 0, 2, 0),
+    "go-junit-report/go-junit-report-001-report.xml": (5, 1, 0, 2),
+    "nested/mikepenz-nested-junit.xml": (5, 3, 0, 0),
+    "nested/mikepenz-nested-multi-level.xml": (3, 0, 0, 0),
+    "misc/mikepenz-test_multiple_errors.xml": (3, 0, 2, 0),
+    "misc/mikepenz-testDisabled.xml": (22, 4, 2, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_JUNIT))
+def test_real_junit_totals_match_the_file(shared_fixtures: Path, name: str) -> None:
+    path = shared_fixtures / "junit" / name
+    outcomes = read_junit(path)
+    counts = {k: sum(o.outcome == k for o in outcomes) for k in ("failed", "error", "skipped")}
+    expected = EXPECTED_JUNIT[name]
+    assert (len(outcomes), counts["failed"], counts["error"], counts["skipped"]) == expected
+
+
+def test_real_jest_errors_report_fails_the_check(shared_fixtures: Path) -> None:
+    from pipeline.checks.coverage_reports import CoverageReport, FileCoverage
+
+    outcomes = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit.xml")
+    report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))
+    evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 1), {})
+    assert evaluation.status is Status.FAIL
+    assert any(f.id.startswith("test:") for f in evaluation.findings)
+
+
+def test_empty_jest_suite_is_an_error_not_a_pass(shared_fixtures: Path) -> None:
+    from pipeline.checks.coverage_reports import CoverageReport, FileCoverage
+
+    outcomes = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit-empty-testsuite.xml")
+    report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))
+    evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 0), {})
+    assert evaluation.status is Status.ERROR

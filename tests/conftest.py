@@ -1,0 +1,113 @@
+"""Shared helpers: small projects written on the fly, configs, result files, the real fixtures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Config, load_config
+from pipeline.model import CheckResult, Measurement, Status, ToolInfo
+from pipeline.runner import write_result
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+
+
+def write_config(folder: Path, body: str, name: str = "readiness.yaml") -> Path:
+    """A config file in ``folder`` from a YAML snippet."""
+    path = folder / name
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def config_from(folder: Path, body: str, **env: str) -> Config:
+    """A loaded config from a YAML snippet."""
+    return load_config(write_config(folder, body), env={**os.environ, **env})
+
+
+def cobertura_xml(covered: int, valid: int, filename: str = "pkg/mod.py",
+                  package: str = "pkg") -> str:
+    """A Cobertura report with exactly ``covered`` of ``valid`` lines hit."""
+    lines = "".join(
+        f'<line number="{n}" hits="{1 if n <= covered else 0}"/>' for n in range(1, valid + 1)
+    )
+    rate = covered / valid if valid else 0
+    return (
+        f'<?xml version="1.0" ?><coverage version="7.4" line-rate="{rate:.4f}" '
+        f'branch-rate="0" lines-valid="{valid}" lines-covered="{covered}">'
+        f'<packages><package name="{package}"><classes>'
+        f'<class name="{filename}" filename="{filename}"><lines>{lines}</lines></class>'
+        f"</classes></package></packages></coverage>"
+    )
+
+
+def junit_xml(passed: int = 1, failed: tuple[str, ...] = (), errors: tuple[str, ...] = (),
+              skipped: int = 0) -> str:
+    """A pytest-style JUnit report."""
+    cases = [f'<testcase classname="tests.test_x" name="test_ok_{i}"/>' for i in range(passed)]
+    cases += [f'<testcase classname="tests.test_x" name="{n}"><failure message="boom {n}">'
+              f"trace</failure></testcase>" for n in failed]
+    cases += [f'<testcase classname="tests.test_x" name="{n}"><error message="crash"/></testcase>'
+              for n in errors]
+    cases += [f'<testcase classname="tests.test_x" name="test_skip_{i}"><skipped message="s"/>'
+              f"</testcase>" for i in range(skipped)]
+    return f'<testsuites><testsuite name="pytest">{"".join(cases)}</testsuite></testsuites>'
+
+
+def result(check: str, status: Status, finished: dt.datetime | None = None,
+           summary: str = "summary") -> CheckResult:
+    """A result record as a check would write it."""
+    finished = finished or dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+    return CheckResult(
+        check=check, status=status, summary=summary,
+        measurements=(Measurement("x", 1, "", "== 1", status is not Status.FAIL),),
+        tool=ToolInfo("tool", "1.0"),
+        started_at=finished - dt.timedelta(seconds=3), finished_at=finished,
+    )
+
+
+def write_results(folder: Path, statuses: dict[str, Status]) -> None:
+    """Write one result file per check into ``folder/results``."""
+    for check, status in statuses.items():
+        write_result(result(check, status), folder)
+
+
+@pytest.fixture
+def shared_fixtures() -> Path:
+    """The real tool outputs in ../shared; skipped with a reason where they are absent."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(f"real fixtures not found at {SHARED_FIXTURES} (../shared is absent)")
+    return SHARED_FIXTURES
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path) -> Path:
+    """A real little Python project whose tests run under pytest + coverage.py."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text(
+        "def add(a, b):\n    return a + b\n\n\ndef unused(a):\n    return a * 2\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_pkg.py").write_text(
+        "from pkg import add, unused\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n"
+        "def test_unused():\n    assert unused(2) == 4\n")
+    return tmp_path
+
+
+def python_test_command(report_dir: str = "reports/evidence") -> list[str]:
+    """The test command a Python project would configure, run with this interpreter."""
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=pkg",
+            f"--cov-report=xml:{report_dir}/coverage.xml", f"--junitxml={report_dir}/junit.xml"]
+
+
+def need_tool(name: str) -> str:
+    """Path of a system tool, or skip the test with the reason."""
+    path = shutil.which(name)
+    if not path:
+        pytest.skip(f"{name} is not installed here (.ci/run installs it)")
+    return path

@@ -1,0 +1,110 @@
+"""The command line through its real entry point: commands, exit codes, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline._cli import main
+from pipeline.model import MANDATORY_CHECKS, Status
+from tests.conftest import write_config, write_results
+
+
+def readiness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_usage_error_exits_3(tmp_path: Path) -> None:
+    done = readiness("check", "nonsense", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "invalid choice" in done.stderr
+
+
+def test_missing_config_exits_3_before_anything_runs(tmp_path: Path) -> None:
+    done = readiness("run", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "configs/readiness.yaml: the config file does not exist" in done.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_unknown_only_check_exits_3(tmp_path: Path) -> None:
+    write_config(tmp_path, "version: 1\nchecks: {}\n")
+    assert main(["run", "--config", str(tmp_path / "readiness.yaml"), "--only", "nope"]) == 3
+
+
+def test_verdict_ready_when_every_check_passed(tmp_path: Path) -> None:
+    write_results(tmp_path / "a", {n: Status.PASS for n in MANDATORY_CHECKS[:4]})
+    write_results(tmp_path / "b", {n: Status.PASS for n in MANDATORY_CHECKS[4:]})
+    done = readiness("verdict", "--results", "a/results", "--results", "b/results",
+                     "--reports-dir", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "VERDICT: READY" in done.stdout
+    for name in ("readiness.json", "readiness.html", "readiness.junit.xml", "readiness.md",
+                 "readiness.sarif"):
+        assert (tmp_path / "out" / name).is_file()
+
+
+def test_verdict_exit_codes(tmp_path: Path) -> None:
+    write_results(tmp_path, {"coverage": Status.FAIL})
+    assert main(["verdict", "--reports-dir", str(tmp_path)]) == 1
+    write_results(tmp_path, {"coverage": Status.PASS})
+    assert main(["verdict", "--reports-dir", str(tmp_path)]) == 2
+
+
+def test_run_clears_results_of_an_earlier_run(tmp_path: Path) -> None:
+    write_results(tmp_path / "reports", {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_config(tmp_path, "version: 1\nchecks:\n  coverage: {enabled: false}\n")
+    done = readiness("run", "--config", "readiness.yaml", "--only", "coverage", cwd=tmp_path)
+    assert done.returncode == 2
+    verdict = json.loads((tmp_path / "reports/readiness.json").read_text())
+    assert [c["check"] for c in verdict["checks"]] == ["coverage"]
+    assert verdict["missing"] == list(MANDATORY_CHECKS[1:])
+
+
+def test_check_command_exit_codes(tmp_path: Path) -> None:
+    write_config(tmp_path, "version: 1\nchecks:\n  coverage: {enabled: false}\n")
+    done = readiness("check", "coverage", "--config", "readiness.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "[SKIPPED] coverage" in done.stdout
+    assert (tmp_path / "reports/results/coverage.json").is_file()
+
+
+def test_signoff_and_verify_detect_tampering(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    write_results(reports, {n: Status.PASS for n in MANDATORY_CHECKS})
+    (reports / "evidence").mkdir()
+    (reports / "evidence" / "k6-summary.json").write_text("{}")
+    assert main(["verdict", "--reports-dir", str(reports)]) == 0
+    done = readiness("signoff", "--release", "1.4.0", "--approver", "Rita", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record_path = reports / "signoff-1.4.0.json"
+    record = json.loads(record_path.read_text())
+    assert record["verdict"] == "ready" and record["approver"] == "Rita"
+    assert "evidence/k6-summary.json" in record["files"]
+    assert readiness("verify-signoff", str(record_path), cwd=tmp_path).returncode == 0
+    (reports / "evidence" / "k6-summary.json").write_text('{"tampered": true}')
+    done = readiness("verify-signoff", str(record_path), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "changed: evidence/k6-summary.json" in done.stdout
+
+
+def test_signoff_of_a_not_ready_verdict_returns_its_code(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    write_results(reports, {"coverage": Status.FAIL})
+    main(["verdict", "--reports-dir", str(reports)])
+    assert main(["signoff", "--release", "2", "--approver", "x",
+                 "--reports-dir", str(reports)]) == 1
+
+
+def test_signoff_without_verdict_exits_3(tmp_path: Path) -> None:
+    assert main(["signoff", "--release", "2", "--approver", "x",
+                 "--reports-dir", str(tmp_path)]) == 3
+
+
+def test_console_output_has_no_colour_when_piped(tmp_path: Path) -> None:
+    write_results(tmp_path, {"coverage": Status.PASS})
+    done = readiness("verdict", "--reports-dir", ".", cwd=tmp_path)
+    assert "\033[" not in done.stdout

@@ -1,0 +1,112 @@
+"""Config loading: every bad input names the file, the key and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, load_config
+from tests.conftest import config_from, write_config
+
+GOOD = """
+version: 1
+service: {name: orders, base_url: "${BASE:-http://127.0.0.1:8000}"}
+checks:
+  coverage: {cobertura: cov.xml, min_line_rate: 0.9}
+profiles:
+  release:
+    checks:
+      coverage: {min_line_rate: 0.95}
+waivers:
+  - {check: audit, id: PYSEC-1, reason: "no fix yet", owner: alice, expires: 2026-12-31}
+"""
+
+
+def test_defaults_are_expanded_and_local_profile_is_default(tmp_path: Path) -> None:
+    config = config_from(tmp_path, GOOD)
+    assert config.profile == "local"
+    assert config.service["base_url"] == "http://127.0.0.1:8000"
+    assert config.check_settings("coverage")["min_line_rate"] == 0.9
+    assert config.waivers[0].expires.isoformat() == "2026-12-31"
+
+
+def test_environment_value_wins_over_default(tmp_path: Path) -> None:
+    config = config_from(tmp_path, GOOD, BASE="http://127.0.0.1:9999")
+    assert config.service["base_url"] == "http://127.0.0.1:9999"
+
+
+def test_release_profile_overrides_only_its_keys(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, GOOD), profile="release")
+    assert config.profile == "release"
+    assert config.check_settings("coverage") == {"cobertura": "cov.xml", "min_line_rate": 0.95}
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yaml: the config file does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_unknown_key_names_the_key_path(tmp_path: Path) -> None:
+    body = GOOD.replace("min_line_rate: 0.9}", "min_line_rate: 0.9, min_lines: 3}")
+    with pytest.raises(ConfigError) as err:
+        config_from(tmp_path, body)
+    assert "readiness.yaml: checks.coverage: unknown key 'min_lines'" in str(err.value)
+
+
+def test_wrong_type_names_the_key_path(tmp_path: Path) -> None:
+    body = GOOD.replace("min_line_rate: 0.9}", "min_line_rate: high}")
+    with pytest.raises(ConfigError, match=r"checks\.coverage\.min_line_rate: 'high' is not of type"):
+        config_from(tmp_path, body)
+
+
+def test_unset_variable_without_default_is_an_error(tmp_path: Path) -> None:
+    body = GOOD.replace("${BASE:-http://127.0.0.1:8000}", "${READINESS_TEST_UNSET_VAR}")
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, body), env={})
+    message = str(err.value)
+    assert "service.base_url" in message and "READINESS_TEST_UNSET_VAR is not set" in message
+
+
+def test_empty_variable_takes_the_default(tmp_path: Path) -> None:
+    config = config_from(tmp_path, GOOD, BASE="")
+    assert config.service["base_url"] == "http://127.0.0.1:8000"
+
+
+def test_waiver_needs_owner_reason_and_date(tmp_path: Path) -> None:
+    body = GOOD.replace("owner: alice, ", "")
+    with pytest.raises(ConfigError, match=r"waivers\.0: 'owner' is a required property"):
+        config_from(tmp_path, body)
+    body = GOOD.replace("2026-12-31", "soon")
+    with pytest.raises(ConfigError, match=r"waivers\.0\.expires"):
+        config_from(tmp_path, body)
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 3, column \d+: not valid YAML"):
+        config_from(tmp_path, "version: 1\nchecks:\n  coverage: {a: [}\n")
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        config_from(tmp_path, "- 1\n- 2\n")
+
+
+def test_unknown_profile_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'staging' is not a profile"):
+        load_config(write_config(tmp_path, GOOD), profile="staging")
+
+
+def test_secret_variables_are_registered_for_redaction(tmp_path: Path) -> None:
+    from pipeline.redact import redact
+
+    body = GOOD.replace('base_url: "${BASE:-http://127.0.0.1:8000}"',
+                        'base_url: "${READINESS_DATABASE_URL}"')
+    config_from(tmp_path, body, READINESS_DATABASE_URL="postgresql://app:s3cr3t-pw@db/x")
+    assert redact("connecting with s3cr3t-pw failed") == "connecting with *** failed"
+
+
+def test_digest_changes_with_the_config(tmp_path: Path) -> None:
+    first = config_from(tmp_path, GOOD).digest()
+    second = config_from(tmp_path, GOOD.replace("0.9}", "0.91}")).digest()
+    assert len(first) == 64 and first != second
