@@ -88,19 +88,24 @@ def _run_with_budget(
     """The check's evaluation and whether the user interrupted it."""
     check = registry.CHECKS[name]()
     outcome: list[Evaluation] = []
+    finished = threading.Event()
 
     def attempt() -> None:
-        outcome.append(_attempt(check, settings, ctx))
+        try:
+            outcome.append(_attempt(check, settings, ctx))
+        finally:
+            finished.set()
 
     # A worker thread lets the gate give up on a check that hangs in Python code (a
-    # socket without timeout, say); the tools it started are killed with it.
+    # socket without timeout, say); the tools it started are killed with it. An Event,
+    # not Thread.join: a join interrupted by Ctrl-C can wrongly report the thread done.
     worker = threading.Thread(target=attempt, name=f"check-{name}", daemon=True)
     worker.start()
     try:
-        worker.join(ctx.deadline_s + WATCHDOG_GRACE_S)
+        finished.wait(ctx.deadline_s + WATCHDOG_GRACE_S)
     except KeyboardInterrupt:
         proc.interrupt_all_running()
-        worker.join(INTERRUPT_GRACE_S)
+        finished.wait(INTERRUPT_GRACE_S)
         proc.kill_all_running()
         interrupted = "The run was interrupted (Ctrl-C) before the check finished."
         if not outcome:
@@ -108,7 +113,7 @@ def _run_with_budget(
         # Whatever the tool wrote before it stopped is judged, but can never pass.
         status = outcome[0].status if outcome[0].status is Status.FAIL else Status.ERROR
         return replace(outcome[0], status=status, reasons=(*outcome[0].reasons, interrupted)), True
-    if worker.is_alive():
+    if not finished.is_set():
         proc.kill_all_running()
         return Evaluation(
             Status.ERROR,

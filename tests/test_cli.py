@@ -108,3 +108,37 @@ def test_console_output_has_no_colour_when_piped(tmp_path: Path) -> None:
     write_results(tmp_path, {"coverage": Status.PASS})
     done = readiness("verdict", "--reports-dir", ".", cwd=tmp_path)
     assert "\033[" not in done.stdout
+
+
+def test_run_in_process_writes_every_report(tiny_project: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import python_test_command
+
+    monkeypatch.chdir(tiny_project)
+    others = "".join(f"  {n}: {{enabled: false}}\n" for n in MANDATORY_CHECKS[1:])
+    write_config(tiny_project, (
+        "version: 1\nservice: {name: tiny}\nchecks:\n  coverage:\n"
+        f"    command: {json.dumps(python_test_command())}\n"
+        "    cobertura: reports/evidence/coverage.xml\n    junit: [reports/evidence/junit.xml]\n"
+        + others))
+    assert main(["run", "--config", "readiness.yaml"]) == 2
+    verdict = json.loads((tiny_project / "reports/readiness.json").read_text())
+    assert verdict["environment"]["service"] == "tiny"
+    assert main(["check", "coverage", "--config", "readiness.yaml"]) == 0
+
+
+def test_verify_signoff_in_process(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    reports = tmp_path / "reports"
+    write_results(reports, {n: Status.PASS for n in MANDATORY_CHECKS})
+    assert main(["verdict", "--reports-dir", str(reports)]) == 0
+    assert main(["signoff", "--release", "v1/x", "--approver", "R", "--reports-dir", str(reports),
+                 "--config", str(write_config(tmp_path, "version: 1\nchecks: {}\n"))]) == 0
+    record = reports / "signoff-v1_x.json"
+    assert json.loads(record.read_text())["config_digest"]
+    (reports / "results" / "k6.json").unlink()
+    (reports / "evidence").mkdir()
+    (reports / "evidence" / "new.log").write_text("x")
+    assert main(["verify-signoff", str(record)]) == 1
+    out = capsys.readouterr().out
+    assert "missing: results/k6.json" in out and "added:   evidence/new.log" in out
+    (tmp_path / "junk.json").write_text("[]")
+    assert main(["verify-signoff", str(tmp_path / "junk.json")]) == 3

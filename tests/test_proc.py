@@ -1,0 +1,107 @@
+"""The subprocess helper against real processes: exit codes, evidence, timeouts, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import proc
+from pipeline.checks.interface import CheckTimeout, ToolFailed, ToolNotFound
+from pipeline.model import Status
+from pipeline.runner import run_check
+from tests.conftest import config_from
+
+
+def test_output_is_saved_and_streamed(tmp_path: Path) -> None:
+    import io
+
+    console = io.StringIO()
+    run = proc.run_tool([sys.executable, "-c", "print('hello'); print('world')"],
+                        log_path=tmp_path / "out.log", timeout_s=30, console=console)
+    assert run.exit_code == 0
+    assert (tmp_path / "out.log").read_text() == "hello\nworld\n" == console.getvalue()
+    assert run.tail(1) == "world"
+
+
+def test_unexpected_exit_code_is_tool_failed_with_the_last_output(tmp_path: Path) -> None:
+    with pytest.raises(ToolFailed) as err:
+        proc.run_tool([sys.executable, "-c", "import sys; print('bad input'); sys.exit(4)"],
+                      log_path=tmp_path / "out.log", timeout_s=30)
+    assert "exited with code 4" in err.value.reason and "bad input" in err.value.reason
+
+
+def test_declared_exit_code_is_accepted(tmp_path: Path) -> None:
+    run = proc.run_tool([sys.executable, "-c", "raise SystemExit(99)"],
+                        log_path=tmp_path / "o.log", timeout_s=30, expected=(0, 99))
+    assert run.exit_code == 99
+
+
+def test_missing_and_unexecutable_tools(tmp_path: Path) -> None:
+    with pytest.raises(ToolNotFound, match="not found"):
+        proc.run_tool(["no-such-binary-xyz"], log_path=tmp_path / "o.log", timeout_s=5,
+                      install_hint="pip install xyz")
+    script = tmp_path / "tool.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    with pytest.raises(ToolNotFound, match="not executable"):
+        proc.run_tool([str(script)], log_path=tmp_path / "o.log", timeout_s=5)
+
+
+def test_find_tool_looks_in_extra_folders(tmp_path: Path) -> None:
+    tool = tmp_path / "my-k6"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    assert proc.find_tool("my-k6", [tmp_path]) == str(tool)
+    assert proc.find_tool("my-k6-missing", [tmp_path]) is None
+    assert proc.find_tool("sh") is not None
+
+
+def test_timeout_raises_and_kills(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(CheckTimeout, match=r"did not finish within 0\.5 s"):
+        proc.run_tool(["sleep", "30"], log_path=tmp_path / "o.log", timeout_s=0.5)
+    assert time.monotonic() - started < 10
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}").exists() else "X"
+    return status != "Z"
+
+
+def test_ctrl_c_reaches_the_tool_and_the_result_is_written(tiny_project: Path) -> None:
+    # Like k6: on SIGINT the tool writes its last output and exits by itself.
+    script = ("import os, signal, sys, time, pathlib\n"
+              "def stop(*_):\n    print('got SIGINT, writing summary', flush=True); sys.exit(0)\n"
+              "signal.signal(signal.SIGINT, stop)\n"
+              "pathlib.Path('tool.pid').write_text(str(os.getpid()))\ntime.sleep(60)\n")
+    (tiny_project / "tool.py").write_text(script)
+    config = config_from(tiny_project, (
+        "version: 1\nchecks:\n  coverage:\n"
+        f"    command: [{sys.executable!r}, tool.py]\n".replace("'", '"')
+        + "    cobertura: reports/evidence/coverage.xml\n"))
+
+    def interrupt_when_started() -> None:
+        deadline = time.monotonic() + 20
+        while not (tiny_project / "tool.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to the main thread
+
+    threading.Thread(target=interrupt_when_started, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_check("coverage", config, tiny_project / "reports", tiny_project)
+    pid = int((tiny_project / "tool.pid").read_text())
+    assert not _alive(pid)
+    log = (tiny_project / "reports/evidence/coverage-command.log").read_text()
+    assert "got SIGINT, writing summary" in log
+    written = (tiny_project / "reports/results/coverage.json").read_text()
+    assert '"status": "error"' in written and "interrupted (Ctrl-C)" in written
+    assert Status.ERROR.exit_code == 2
