@@ -18,6 +18,7 @@ from typing import NoReturn
 from pipeline import reporters, signoff
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.model import MANDATORY_CHECKS
+from pipeline.redact import redact
 from pipeline.reporters import console
 from pipeline.runner import run_check
 from pipeline.verdict import decide, load_results
@@ -123,7 +124,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = run_check(args.name, config, args.reports_dir, Path.cwd(), console=sys.stderr)
     print(console.check_line(result, sys.stdout))
     for reason in result.reasons:
-        print(f"  - {reason}")
+        print(f"  - {redact(reason)}")
     return result.status.exit_code
 
 

@@ -142,3 +142,18 @@ def test_verify_signoff_in_process(tmp_path: Path, capsys) -> None:  # type: ign
     assert "missing: results/k6.json" in out and "added:   evidence/new.log" in out
     (tmp_path / "junk.json").write_text("[]")
     assert main(["verify-signoff", str(tmp_path / "junk.json")]) == 3
+
+
+def test_secrets_never_reach_the_console_or_the_result(tmp_path: Path) -> None:
+    # The test command fails with the database URL (password included) in its output.
+    url = "postgresql://app:pw-Xy93kQ@127.0.0.1:1/orders"
+    write_config(tmp_path, (
+        "version: 1\nchecks:\n  coverage:\n    command: [\"no-such-runner-${READINESS_DATABASE_URL}\"]\n"
+        "    cobertura: c.xml\n"))
+    done = subprocess.run([sys.executable, "-m", "pipeline", "check", "coverage", "--config",
+                           "readiness.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={**__import__("os").environ, "READINESS_DATABASE_URL": url})
+    assert done.returncode == 2
+    assert "no-such-runner-postgresql://app:***@" in done.stdout
+    written = (tmp_path / "reports/results/coverage.json").read_text()
+    assert "pw-Xy93kQ" not in done.stdout + done.stderr + written

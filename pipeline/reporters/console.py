@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import IO
 
 from pipeline.model import CheckResult
+from pipeline.redact import redact
 from pipeline.verdict import VerdictReport
 
 _COLOURS = {"pass": "32", "waived": "32", "fail": "31", "error": "33", "skipped": "90",
@@ -14,14 +15,14 @@ _COLOURS = {"pass": "32", "waived": "32", "fail": "31", "error": "33", "skipped"
 def check_line(result: CheckResult, stream: IO[str]) -> str:
     """``[PASS] coverage  Line coverage 93.10%; ... (12.3 s)``."""
     label = _paint(f"[{result.status.value.upper():7}]", result.status.value, stream)
-    return f"{label} {result.check:<11} {result.summary} ({result.duration_s:.1f} s)"
+    return f"{label} {result.check:<11} {redact(result.summary)} ({result.duration_s:.1f} s)"
 
 
 def verdict_lines(report: VerdictReport, stream: IO[str]) -> list[str]:
     """The verdict line and, below it, why."""
     head = _paint(f"VERDICT: {report.verdict.value.upper()}", report.verdict.value, stream)
     lines = [f"{head} (exit code {report.verdict.exit_code})"]
-    lines += [f"  - {reason}" for reason in report.reasons]
+    lines += [f"  - {redact(reason)}" for reason in report.reasons]
     return lines
 
 
