@@ -53,6 +53,17 @@ def find_tool(name: str, extra_dirs: Iterable[Path] = ()) -> str | None:
     return None
 
 
+def tool_version(executable: str, flag: str = "--version") -> str:
+    """First line of ``executable --version`` (what the tool says of itself), or 'unknown'."""
+    try:
+        done = subprocess.run([executable, flag], capture_output=True, text=True, timeout=15,
+                              stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0].strip() if done.returncode == 0 and lines else "unknown"
+
+
 def run_tool(
     argv: Sequence[str],
     *,

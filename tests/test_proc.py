@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -58,7 +59,12 @@ def test_find_tool_looks_in_extra_folders(tmp_path: Path) -> None:
     tool.chmod(0o755)
     assert proc.find_tool("my-k6", [tmp_path]) == str(tool)
     assert proc.find_tool("my-k6-missing", [tmp_path]) is None
-    assert proc.find_tool("sh") is not None
+    assert proc.find_tool("sh") == shutil.which("sh")
+
+
+def test_tool_version_asks_the_tool_itself() -> None:
+    assert proc.tool_version(sys.executable) == f"Python {sys.version.split()[0]}"
+    assert proc.tool_version("no-such-binary-xyz") == "unknown"
 
 
 def test_timeout_raises_and_kills(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -70,7 +69,7 @@ class CoverageCheck(Check[CoverageRaw, CoverageParsed]):
             log = ctx.evidence_dir / "coverage-command.log"
             cwd = ctx.resolve(settings.get("cwd", "."))
             env = {**os.environ, **settings.get("env", {})}
-            ctx.tool = ToolInfo(Path(argv[0]).name, _version_of(argv[0]), "run", tuple(argv))
+            ctx.tool = ToolInfo(Path(argv[0]).name, proc.tool_version(argv[0]), "run", tuple(argv))
             run = proc.run_tool(argv, log_path=log, timeout_s=ctx.deadline_s, expected=range(256),
                                 cwd=cwd, env=env, console=ctx.console,
                                 install_hint="Install the test runner, or fix checks.coverage.command.")
@@ -251,9 +250,3 @@ def _as_list(value: str | list[str] | None) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
-
-
-def _version_of(executable: str) -> str:
-    if Path(executable).name.startswith("python"):
-        return sys.version.split()[0]
-    return "unknown"
