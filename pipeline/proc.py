@@ -78,8 +78,9 @@ def run_tool(
     """Run ``argv``, tee its combined output to ``log_path`` (and ``console``), enforce the timeout.
 
     Raises ToolNotFound, CheckTimeout (after killing the process group) or ToolFailed
-    when the exit code is not in ``expected``. Ctrl-C is forwarded to the tool, which
-    gets a moment to finish (k6 still writes its summary), then re-raised.
+    when the exit code is not in ``expected``. The tool runs in its own session, so a
+    terminal's Ctrl-C does not reach it directly: the runner forwards it
+    (``interrupt_all_running``) and gives the tool a moment to finish.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ if env is None else env)
@@ -116,9 +117,6 @@ def run_tool(
                 f"{Path(argv[0]).name} did not finish within {timeout_s:g} s and was stopped.",
                 f"Raise the timeout in the config or look at {log_path} for where it hung.",
             ) from exc
-        except KeyboardInterrupt:
-            _interrupt_group(proc)
-            raise
         finally:
             pump.join(timeout=5)
             with _live_lock:
@@ -171,13 +169,3 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
     _signal_group(proc.pid, signal.SIGKILL)
     proc.wait()
-
-
-def _interrupt_group(proc: subprocess.Popen[bytes]) -> None:
-    _signal_group(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-    else:
-        _signal_group(proc.pid, signal.SIGKILL)  # children that ignored SIGINT

@@ -11,7 +11,7 @@ import os
 import shlex
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ class CoverageCheck(Check[CoverageRaw, CoverageParsed]):
                                 install_hint="Install the test runner, or fix checks.coverage.command.")
             ctx.add_evidence(log)
             exit_code = run.exit_code
-            ctx.tool = ToolInfo(Path(argv[0]).name, ctx.tool.version, "run", tuple(argv), exit_code)
+            ctx.tool = replace(ctx.tool, exit_code=exit_code)
         else:
             ctx.tool = ToolInfo(report_format, "unknown", "ingest")
         for path in (report, *junit):

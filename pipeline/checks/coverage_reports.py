@@ -245,7 +245,7 @@ def _outcome(case: TestCase, suite: str, source: str) -> CaseOutcome:
         found = [r for r in results if isinstance(r, kind)]
         if found:
             first = found[0]
-            message = first.message or (first.text or "").strip().splitlines()[0:1]
-            text = message if isinstance(message, str) else "".join(message)
+            # The message attribute, else the first line of the body (the trace).
+            text = first.message or next(iter((first.text or "").strip().splitlines()), "")
             return CaseOutcome(suite, case.classname or "", case.name or "", outcome, text, source)
     return CaseOutcome(suite, case.classname or "", case.name or "", "passed", "", source)
