@@ -8,7 +8,9 @@ so a second run installs nothing.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +19,8 @@ from pathlib import Path
 import nox
 
 CHECKS = ("coverage", "openapi", "zap", "audit", "k6", "explain", "dashboards")
+# The checks that talk to the running service (pipeline.target.CHECKS_NEEDING_TARGET).
+CHECKS_NEEDING_TARGET = ("zap", "k6", "explain", "dashboards")
 ROOT = Path(__file__).parent
 GATE_ENV = ROOT / ".nox" / "_gate"
 
@@ -24,8 +28,14 @@ nox.options.sessions = ["prepare", *CHECKS, "verdict"]
 nox.options.reuse_venv = "yes"
 
 
+# The bundled example service runs with the gate's interpreter (service.start uses {python}),
+# so the gate and test environments carry its pinned requirements and its test tools.
+EXAMPLE_REQUIREMENTS = ROOT / "examples" / "orders-service" / "requirements-test.txt"
+
+
 def _stamp(extras: str) -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    inputs = [ROOT / "pyproject.toml", EXAMPLE_REQUIREMENTS, EXAMPLE_REQUIREMENTS.with_name("requirements.txt")]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in inputs) + extras.encode()).hexdigest()
 
 
 def _ensure_env(session: nox.Session, location: Path, extras: str = "") -> Path:
@@ -37,19 +47,21 @@ def _ensure_env(session: nox.Session, location: Path, extras: str = "") -> Path:
         session.run(sys.executable, "-m", "venv", str(location), external=True)
     pip = str(location / "bin" / "python")
     session.run(pip, "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
-    session.run(pip, "-m", "pip", "install", "-q", "-e", f".{extras}", external=True)
+    session.run(pip, "-m", "pip", "install", "-q", "-e", f".{extras}", "-r", str(EXAMPLE_REQUIREMENTS),
+                external=True)
     stamp_file.write_text(_stamp(extras))
     return location / "bin"
 
 
-# Until the bundled example service lands, the coverage check gates this project's own
-# suite, so the gate environment carries the test tools too.
-GATE_EXTRAS = "[test]"
+GATE_EXTRAS = ""
+# The environment `readiness target` hands the check sessions (base URL, DSN, token).
+_target_env: dict[str, str] = {}
+_target_process: subprocess.Popen[str] | None = None
 
 
 def _readiness(session: nox.Session, *args: str) -> None:
     bin_dir = _ensure_env(session, GATE_ENV, GATE_EXTRAS)
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **_target_env}
     session.run(str(bin_dir / "readiness"), *args, *session.posargs, external=True, env=env)
 
 
@@ -62,8 +74,40 @@ def prepare(session: nox.Session) -> None:
         old.unlink()
 
 
+def _start_target(session: nox.Session, bin_dir: Path) -> None:
+    """``readiness target`` in the background for the rest of the nox run (if the config has service.start).
+
+    It lives until its stdin closes: at the end of the verdict session, or when this
+    nox process ends in any way (Ctrl-C, SIGTERM, a crash), since the pipe closes then.
+    """
+    global _target_process
+    session.log("starting the service under test (service.start), if the config has one")
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    _target_process = subprocess.Popen([str(bin_dir / "readiness"), "target"], cwd=ROOT, env=env,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert _target_process.stdout is not None
+    first_line = _target_process.stdout.readline()
+    try:
+        _target_env.update(json.loads(first_line))
+    except json.JSONDecodeError:
+        _target_env["READINESS_TARGET_ERROR"] = (
+            f"readiness target ended without saying why (exit {_target_process.wait()}); see the output above")
+    if "READINESS_TARGET_ERROR" in _target_env:
+        session.warn(f"the service under test could not be started: {_target_env['READINESS_TARGET_ERROR']}")
+    atexit.register(_stop_target)
+
+
+def _stop_target() -> None:
+    if _target_process is not None and _target_process.poll() is None:
+        assert _target_process.stdin is not None
+        _target_process.stdin.close()
+        _target_process.wait(timeout=60)
+
+
 def _check_session(name: str) -> None:
     def run_check(session: nox.Session) -> None:
+        if name in CHECKS_NEEDING_TARGET and _target_process is None:
+            _start_target(session, _ensure_env(session, GATE_ENV, GATE_EXTRAS))
         _readiness(session, "check", name)
 
     run_check.__doc__ = f"readiness check {name}"
@@ -76,7 +120,8 @@ for _name in CHECKS:
 
 @nox.session(venv_backend="none")
 def verdict(session: nox.Session) -> None:
-    """Aggregate the results into one verdict and write every report."""
+    """Stop the service under test, aggregate the results into one verdict, write every report."""
+    _stop_target()
     _readiness(session, "verdict")
 
 

@@ -7,6 +7,9 @@ Exit codes: 0 ready, 1 not_ready, 2 incomplete (``check``: 0 pass/waived, 1 fail
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import shutil
 import signal
 import sys
@@ -15,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from pipeline import reporters, signoff
+from pipeline import reporters, signoff, target
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.model import MANDATORY_CHECKS
 from pipeline.redact import redact
@@ -45,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="run one check and write results/NAME.json")
     check.add_argument("name", choices=MANDATORY_CHECKS)
     _config_args(check, profile=True)
+
+    target = sub.add_parser("target", help="start the service under test (service.start) until stdin closes")
+    _config_args(target)
 
     verdict = sub.add_parser("verdict", help="aggregate result files and write all reports")
     verdict.add_argument("--results", action="append", type=Path, default=None,
@@ -80,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "target":
+            return cmd_target(args)
         if args.command == "verdict":
             return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir,
                                args.service)
@@ -109,19 +117,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     results_dir = args.reports_dir / "results"
     # Results of an earlier run must never count for this one.
     shutil.rmtree(results_dir, ignore_errors=True)
-    try:
-        for name in selected:
-            result = run_check(name, config, args.reports_dir, Path.cwd(), console=sys.stderr)
-            print(console.check_line(result, sys.stdout), flush=True)
-    except KeyboardInterrupt:
-        print("readiness: interrupted; writing the verdict of what ran.", file=sys.stderr)
+    start = target.start_settings(config, selected)
+    with contextlib.ExitStack() as stack:
+        target_error = None
+        if start is not None:
+            try:
+                started = stack.enter_context(target.running_target(
+                    start, Path.cwd(), args.reports_dir / "evidence", console=sys.stderr))
+                os.environ.update(started.env)
+                # Reload: the check settings refer to ${READINESS_BASE_URL} and friends.
+                config = load_config(args.config, args.profile)
+            except target.TargetError as exc:
+                target_error = redact(str(exc))
+                print(f"readiness: the service under test could not be started: {target_error}",
+                      file=sys.stderr)
+        try:
+            for name in selected:
+                result = run_check(name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
+                                   target_error=target_error if name in target.CHECKS_NEEDING_TARGET else None)
+                print(console.check_line(result, sys.stdout), flush=True)
+        except KeyboardInterrupt:
+            print("readiness: interrupted; writing the verdict of what ran.", file=sys.stderr)
     return cmd_verdict([results_dir], args.reports_dir, _service_name(config))
+
+
+def cmd_target(args: argparse.Namespace) -> int:
+    """``readiness target``: start the service under test and keep it up until stdin closes.
+
+    For runners that call ``readiness check`` once per check (the Nox sessions): the
+    first stdout line is a JSON object with the environment the checks need, or with
+    ``READINESS_TARGET_ERROR`` when the target could not start. Closing stdin (the
+    caller exiting, however it exits), SIGTERM or Ctrl-C stops everything.
+    """
+    config = load_config(args.config, args.profile)
+    start = target.start_settings(config)
+    if start is None:
+        print(json.dumps({}), flush=True)
+        return 0
+    try:
+        with target.running_target(start, Path.cwd(), args.reports_dir / "evidence", console=sys.stderr) as t:
+            print(json.dumps(t.env), flush=True)
+            sys.stdin.read()  # until the caller closes the pipe
+    except target.TargetError as exc:
+        print(json.dumps({"READINESS_TARGET_ERROR": redact(str(exc))}), flush=True)
+        return 2
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``readiness check NAME``: one check, its result file, its exit code."""
     config = load_config(args.config, args.profile)
-    result = run_check(args.name, config, args.reports_dir, Path.cwd(), console=sys.stderr)
+    # Set by the Nox sessions when `readiness target` could not start the service.
+    target_error = os.environ.get("READINESS_TARGET_ERROR") if args.name in target.CHECKS_NEEDING_TARGET else None
+    result = run_check(args.name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
+                       target_error=target_error or None)
     print(console.check_line(result, sys.stdout))
     for reason in result.reasons:
         print(f"  - {redact(reason)}")

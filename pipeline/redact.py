@@ -16,13 +16,14 @@ _KEYWORD_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)",
 _secrets: set[str] = set()
 
 
-def register_secret(value: str) -> None:
-    """Remember a secret value so that ``redact`` removes it; short values are too common to mask."""
+def register_secret(value: str) -> str:
+    """Remember a secret value so that ``redact`` removes it (short values are too common to mask)."""
     if len(value) >= 4:
         _secrets.add(value)
         for match in _URL_PASSWORD.finditer(value):
             if len(match.group("pw")) >= 4:
                 _secrets.add(match.group("pw"))
+    return value
 
 
 def redact(text: str) -> str:

@@ -37,8 +37,13 @@ WATCHDOG_GRACE_S = 10.0
 
 
 def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
-              console: IO[str] | None = None, today: dt.date | None = None) -> CheckResult:
-    """Run one check and write ``results/<name>.json``; never raises for a check's own failure."""
+              console: IO[str] | None = None, today: dt.date | None = None,
+              target_error: str | None = None) -> CheckResult:
+    """Run one check and write ``results/<name>.json``; never raises for a check's own failure.
+
+    ``target_error`` says why the service under test could not be started: the check
+    then records ``error`` with that reason instead of probing nothing.
+    """
     started = now_utc()
     ctx = CheckContext(
         reports_dir=reports_dir,
@@ -53,6 +58,12 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
             Status.SKIPPED,
             f"Disabled in {config.path} (checks.{name}.enabled: false).",
             ("A skipped mandatory check makes the verdict incomplete; enable it to gate on it.",),
+        )
+    elif target_error is not None:
+        evaluation = Evaluation(
+            Status.ERROR,
+            "The service under test could not be started, so this check could not run.",
+            (target_error, "The target's logs are in the evidence folder (evidence/target/)."),
         )
     elif name not in registry.CHECKS:
         evaluation = Evaluation(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import os
 import shutil
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from pipeline.config import Config, load_config
 from pipeline.model import CheckResult, Measurement, Status, ToolInfo
@@ -111,3 +115,39 @@ def need_tool(name: str) -> str:
     if not path:
         pytest.skip(f"{name} is not installed here (.ci/run installs it)")
     return path
+
+
+EXAMPLE = REPO / "examples" / "orders-service"
+
+
+def example_start_settings(orders: int = 2000, customers: int = 200) -> dict[str, Any]:
+    """``service.start`` for the bundled example, seeded small so that tests start it fast."""
+    config = yaml.safe_load((REPO / "configs" / "readiness.yaml").read_text())
+    start: dict[str, Any] = config["service"]["start"]
+    start["workdir"] = str(EXAMPLE)
+    start["setup"][1] = ["{python}", "-m", "orders_service.seed", "--orders", str(orders),
+                         "--customers", str(customers)]
+    return start
+
+
+def need_example_service() -> None:
+    """Skip with the reason when the example service's requirements are not installed."""
+    missing = [m for m in ("fastapi", "uvicorn", "jwt", "psycopg_pool") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"the example service's requirements are not installed ({', '.join(missing)}); "
+                    "pip install -r examples/orders-service/requirements-test.txt (nox -s tests does)")
+
+
+@pytest.fixture(scope="session")
+def example_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The bundled example service and its PostgreSQL, started once for the session.
+
+    Yields the environment the checks get (READINESS_BASE_URL, READINESS_DATABASE_URL,
+    READINESS_API_TOKEN).
+    """
+    need_example_service()
+    from pipeline.target import running_target
+
+    evidence = tmp_path_factory.mktemp("example-target-evidence")
+    with running_target(example_start_settings(), REPO, evidence) as target:
+        yield dict(target.env)

@@ -1,0 +1,48 @@
+// Load test for orders-service: mostly reads, some authenticated writes.
+// The readiness gate passes BASE_URL and API_TOKEN and sets the load shape and the
+// thresholds itself (--config), so this script holds only the traffic mix.
+// Every request carries a `name` tag, so that thresholds and results are per endpoint.
+import http from 'k6/http';
+import { check } from 'k6';
+
+const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:8000';
+const TOKEN = __ENV.API_TOKEN || '';
+const CUSTOMERS = 10000;
+const ORDERS = 100000;
+const STATUSES = ['pending', 'paid', 'shipped', 'cancelled'];
+
+function pick(n) {
+  return 1 + Math.floor(Math.random() * n);
+}
+
+function get(path, name) {
+  const res = http.get(`${BASE_URL}${path}`, { tags: { name } });
+  check(res, { [`${name} is 200`]: (r) => r.status === 200 });
+}
+
+function createOrder() {
+  const body = JSON.stringify({
+    customer_id: pick(CUSTOMERS),
+    lines: [{ sku: `SKU-${pick(500)}`, quantity: pick(3), unit_price_cents: 100 * pick(50) }],
+  });
+  const res = http.post(`${BASE_URL}/orders`, body, {
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
+    tags: { name: 'create_order' },
+  });
+  check(res, { 'create_order is 201': (r) => r.status === 201 });
+}
+
+export default function () {
+  const roll = Math.random();
+  if (roll < 0.35) {
+    get(`/orders?customer_id=${pick(CUSTOMERS)}&limit=20`, 'orders_by_customer');
+  } else if (roll < 0.6) {
+    get(`/orders/${pick(ORDERS)}`, 'get_order');
+  } else if (roll < 0.75) {
+    get(`/orders?status=${STATUSES[pick(4) - 1]}&limit=20`, 'orders_by_status');
+  } else if (roll < 0.9) {
+    get(`/customers/${pick(CUSTOMERS)}`, 'get_customer');
+  } else {
+    createOrder();
+  }
+}

@@ -1,0 +1,1 @@
+../../examples/orders-service/orders_service/sql/orders_by_status.sql

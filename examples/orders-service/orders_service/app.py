@@ -1,0 +1,192 @@
+"""The HTTP API: customers, orders and order lines, plus /health, /ready and /metrics.
+
+Reads are public (a bearer token, when sent, must be valid); writes need a token
+with the ``orders:write`` scope and are rate limited per token subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from orders_service import db
+from orders_service.auth import check_optional_token, require_writer
+from orders_service.errors import ApiError, error_body, install_error_handlers
+from orders_service.models import (
+    Customer, CustomerIn, CustomerPage, ErrorBody, Health, Order, OrderIn, OrderPage, OrderStatus, OrderWithLines,
+)
+from orders_service.observability import Metrics, ObservabilityMiddleware, configure_logging
+from orders_service.ratelimit import RateLimiter
+from orders_service.settings import Settings
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {400: "The request is malformed (e.g. the body is not JSON).",
+               401: "The bearer token is missing, expired or not valid.",
+               403: "The token lacks the orders:write scope.",
+               404: "No such resource.",
+               409: "The resource exists already.",
+               422: "The request does not match the schema.",
+               429: "Too many write requests; see Retry-After.",
+               500: "An unexpected error on the server."}
+    return {s: {"model": ErrorBody, "description": meaning[s]} for s in statuses}
+
+
+READ_ERRORS = _errors(400, 401, 422, 500)
+
+
+def sla(p95_ms: int) -> dict[str, Any]:
+    """The latency objective of an operation, read by the readiness gate (openapi and k6 checks)."""
+    return {"x-sla": {"p95_ms": p95_ms, "error_rate": 0.001}}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging()
+        # wait=False: the service starts even when the database is down; /ready reports it.
+        await app.state.pool.open(wait=False)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(title="orders-service", version="1.0.0", lifespan=lifespan,
+                  description="Customers, orders and order lines. The example service of the readiness gate.")
+    app.state.settings = settings
+    app.state.pool = db.create_pool(settings.database_url, settings.pool_min, settings.pool_max)
+    app.state.limiter = RateLimiter(settings.writes_per_minute)
+    app.state.metrics = metrics
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    install_error_handlers(app)
+    _add_operations_routes(app)
+    _add_customer_routes(app)
+    _add_order_routes(app)
+    return app
+
+
+def _add_operations_routes(app: FastAPI) -> None:
+    @app.get("/health", include_in_schema=False)
+    async def health() -> Health:
+        """Liveness: the process answers. No dependency is consulted."""
+        return Health(status="ok")
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness: the database answers within the timeout."""
+        try:
+            await asyncio.wait_for(_ping(request.app), timeout=request.app.state.settings.ready_timeout_s)
+        except (TimeoutError, psycopg.Error, OSError) as exc:
+            body = error_body(request, "not_ready", "The database does not answer.", type(exc).__name__)
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        metrics: Metrics = request.app.state.metrics
+        metrics.observe_pool(request.app.state.pool.get_stats())
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _ping(app: FastAPI) -> None:
+    async with app.state.pool.connection(timeout=app.state.settings.ready_timeout_s) as conn:
+        await conn.execute("SELECT 1")
+
+
+def _add_customer_routes(app: FastAPI) -> None:
+    @app.get("/customers", responses=READ_ERRORS, openapi_extra=sla(100), operation_id="list_customers",
+             dependencies=[Depends(check_optional_token)])
+    async def list_customers(request: Request, limit: Limit = 20,
+                             after_id: Annotated[int, Query(ge=0)] = 0) -> CustomerPage:
+        """Customers by id, keyset-paginated with ``after_id``."""
+        rows = await db.fetch_all(request.app.state.pool,
+                                  "SELECT id, email, name, created_at FROM customers WHERE id > %(after_id)s "
+                                  "ORDER BY id LIMIT %(limit)s", {"after_id": after_id, "limit": limit})
+        return CustomerPage(items=[Customer(**r) for r in rows], limit=limit)
+
+    @app.get("/customers/{customer_id}", responses=_errors(400, 401, 404, 422, 500),
+             openapi_extra=sla(100), operation_id="get_customer", dependencies=[Depends(check_optional_token)])
+    async def get_customer(request: Request, customer_id: int) -> Customer:
+        row = await db.fetch_one(request.app.state.pool,
+                                 "SELECT id, email, name, created_at FROM customers WHERE id = %(id)s",
+                                 {"id": customer_id})
+        if row is None:
+            raise ApiError(404, "not_found", f"No customer {customer_id}.")
+        return Customer(**row)
+
+    @app.post("/customers", status_code=201, responses=_errors(400, 401, 403, 409, 422, 429, 500), openapi_extra=sla(200),
+              operation_id="create_customer")
+    async def create_customer(request: Request, body: CustomerIn,
+                              subject: Annotated[str, Depends(require_writer)]) -> Customer:
+        request.app.state.limiter.take(subject)
+        try:
+            row = await db.fetch_one(request.app.state.pool,
+                                     "INSERT INTO customers (email, name) VALUES (%(email)s, %(name)s) "
+                                     "RETURNING id, email, name, created_at", body.model_dump())
+        except psycopg.errors.UniqueViolation:
+            raise ApiError(409, "conflict", "A customer with this email exists.") from None
+        assert row is not None
+        return Customer(**row)
+
+
+def _add_order_routes(app: FastAPI) -> None:
+    @app.get("/orders", responses=READ_ERRORS, openapi_extra=sla(150), operation_id="list_orders",
+             dependencies=[Depends(check_optional_token)])
+    async def list_orders(request: Request, limit: Limit = 20,
+                          customer_id: Annotated[int | None, Query(gt=0)] = None,
+                          status: OrderStatus | None = None) -> OrderPage:
+        """The newest orders of a customer or in a status (one of the two filters is required)."""
+        if customer_id is not None:
+            sql, params = db.query("orders_by_customer"), {"customer_id": customer_id, "limit": limit}
+        elif status is not None:
+            sql, params = db.query("orders_by_status"), {"status": status, "limit": limit}
+        else:
+            raise ApiError(400, "bad_request", "Filter by customer_id or status.")
+        rows = await db.fetch_all(request.app.state.pool, sql, params)
+        return OrderPage(items=[Order(**r) for r in rows], limit=limit)
+
+    @app.get("/orders/{order_id}", responses=_errors(400, 401, 404, 422, 500), openapi_extra=sla(100),
+             operation_id="get_order", dependencies=[Depends(check_optional_token)])
+    async def get_order(request: Request, order_id: int) -> OrderWithLines:
+        pool = request.app.state.pool
+        order = await db.fetch_one(pool, "SELECT id, customer_id, status, total_cents, created_at "
+                                         "FROM orders WHERE id = %(id)s", {"id": order_id})
+        if order is None:
+            raise ApiError(404, "not_found", f"No order {order_id}.")
+        lines = await db.fetch_all(pool, db.query("order_lines"), {"order_id": order_id})
+        return OrderWithLines(**order, lines=lines)
+
+    @app.post("/orders", status_code=201, responses=_errors(400, 401, 403, 404, 422, 429, 500),
+              openapi_extra=sla(200), operation_id="create_order")
+    async def create_order(request: Request, body: OrderIn,
+                           subject: Annotated[str, Depends(require_writer)]) -> OrderWithLines:
+        request.app.state.limiter.take(subject)
+        total = sum(line.quantity * line.unit_price_cents for line in body.lines)
+        async with request.app.state.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            try:
+                await cur.execute("INSERT INTO orders (customer_id, status, total_cents) "
+                                  "VALUES (%(customer_id)s, 'pending', %(total)s) "
+                                  "RETURNING id, customer_id, status, total_cents, created_at",
+                                  {"customer_id": body.customer_id, "total": total})
+            except psycopg.errors.ForeignKeyViolation:
+                raise ApiError(404, "not_found", f"No customer {body.customer_id}.") from None
+            order = await cur.fetchone()
+            assert order is not None
+            await cur.executemany("INSERT INTO order_lines (order_id, sku, quantity, unit_price_cents) "
+                                  "VALUES (%(order_id)s, %(sku)s, %(quantity)s, %(unit_price_cents)s)",
+                                  [{"order_id": order["id"], **line.model_dump()} for line in body.lines])
+            await cur.execute(db.query("order_lines"), {"order_id": order["id"]})
+            lines = await cur.fetchall()
+        return OrderWithLines(**order, lines=lines)

@@ -1,0 +1,40 @@
+"""Demo data: ``python -m orders_service.seed [--orders N] [--customers N]``.
+
+Enough rows (100k orders by default) that a missing index shows in a plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import psycopg
+
+from orders_service.db import query
+from orders_service.settings import database_url
+
+
+def seed(conn: psycopg.Connection, orders: int, customers: int) -> None:
+    # ClientCursor: the seed is several statements with parameters, sent as one script.
+    with conn.transaction(), psycopg.ClientCursor(conn) as cur:
+        cur.execute("TRUNCATE order_lines, orders, customers RESTART IDENTITY")
+        cur.execute(query("seed"), {"orders": orders, "customers": customers})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orders_service.seed")
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        try:
+            seed(conn, args.orders, args.customers)
+        except psycopg.Error as exc:
+            print(f"seed failed: {exc}", file=sys.stderr)
+            return 1
+    print(f"seed: {args.customers} customers, {args.orders} orders")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

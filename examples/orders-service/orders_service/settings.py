@@ -1,0 +1,40 @@
+"""Settings from the environment; the service refuses to start without what it needs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    jwt_secret: str
+    jwt_audience: str = "orders-service"
+    pool_min: int = 2
+    pool_max: int = 10
+    writes_per_minute: int = 600
+    ready_timeout_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        missing = [name for name in ("DATABASE_URL", "JWT_SECRET") if not env.get(name)]
+        if missing:
+            raise RuntimeError(f"orders-service: set {' and '.join(missing)} in the environment")
+        return cls(
+            database_url=env["DATABASE_URL"],
+            jwt_secret=env["JWT_SECRET"],
+            jwt_audience=env.get("JWT_AUDIENCE", cls.jwt_audience),
+            pool_min=int(env.get("POOL_MIN", cls.pool_min)),
+            pool_max=int(env.get("POOL_MAX", cls.pool_max)),
+            writes_per_minute=int(env.get("WRITES_PER_MINUTE", cls.writes_per_minute)),
+        )
+
+
+def database_url(env: dict[str, str] | None = None) -> str:
+    """DATABASE_URL alone, for the commands that need nothing else (migrate, seed)."""
+    url = (os.environ if env is None else env).get("DATABASE_URL")
+    if not url:
+        raise SystemExit("orders-service: set DATABASE_URL in the environment")
+    return url

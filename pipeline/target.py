@@ -1,0 +1,288 @@
+"""The service under test, when the gate owns it (``service.start`` in the config).
+
+Starts a throwaway PostgreSQL in a temporary folder, runs the service's setup
+commands (migrations, seed), starts the service on a loopback port, waits for its
+readiness URL, and hands the checks ``READINESS_BASE_URL``, ``READINESS_DATABASE_URL``
+and (when a token command is configured) ``READINESS_API_TOKEN``. Everything is
+stopped and the folder removed on every way out: success, failure, exception,
+Ctrl-C and SIGTERM. Logs stay in ``reports/evidence/target/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+import requests
+
+from pipeline.checks.interface import CheckError
+from pipeline.config import Config
+from pipeline.proc import run_tool
+from pipeline.redact import register_secret
+
+DEBIAN_POSTGRES_BIN = "/usr/lib/postgresql/*/bin"
+PG_USER = "readiness"
+PG_DATABASE = "app"
+LOG_TAIL_LINES = 20
+# Checks that talk to the running service or its database; the others need no target.
+CHECKS_NEEDING_TARGET = frozenset({"zap", "k6", "explain", "dashboards"})
+
+
+class TargetError(Exception):
+    """The target could not be started; the message names the cause and shows the log tail."""
+
+
+@dataclass
+class Target:
+    """What a started target offers the checks, and what must be stopped."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    folder: Path | None = None
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+
+def start_settings(config: Config, selected: Iterable[str] = CHECKS_NEEDING_TARGET) -> dict[str, Any] | None:
+    """The ``service.start`` settings when the gate must start the target for ``selected``, else None.
+
+    None when the gate checks a service someone else runs, or when no enabled check
+    among ``selected`` talks to the service.
+    """
+    start = config.service.get("start")
+    if not isinstance(start, Mapping):
+        return None
+    if not any(name in CHECKS_NEEDING_TARGET and config.enabled(name) for name in selected):
+        return None
+    return dict(start)
+
+
+@contextlib.contextmanager
+def running_target(settings: Mapping[str, Any], project_dir: Path, evidence_dir: Path,
+                   console: IO[str] | None = None) -> Iterator[Target]:
+    """Start the target, yield it, and always stop it and remove its folder."""
+    target = Target(folder=Path(tempfile.mkdtemp(prefix="readiness-target-")))
+    logs = evidence_dir / "target"
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        _start(target, settings, project_dir, logs, console)
+        yield target
+    finally:
+        stop(target)
+
+
+def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs: Path,
+           console: IO[str] | None) -> None:
+    assert target.folder is not None
+    workdir = project_dir / settings.get("workdir", ".")
+    port = _port(settings.get("port"))
+    env = {**os.environ, **settings.get("env", {})}
+    for name in settings.get("generated_secrets", []):
+        env[name] = register_secret(secrets.token_urlsafe(32))
+    if settings.get("database", "postgres") == "postgres":
+        database_url = _start_postgres(target, logs)
+        env["DATABASE_URL"] = target.env["READINESS_DATABASE_URL"] = database_url
+    _say(console, "target: running the setup commands")
+    for index, argv in enumerate(settings.get("setup", [])):
+        _run_setup(_expand(argv, port), workdir, env, logs / f"setup-{index + 1}.log",
+                   float(settings.get("setup_timeout_s", 300)))
+    base_url = f"http://127.0.0.1:{port}"
+    _start_service(target, _expand(settings["command"], port), workdir, {**env, "PORT": str(port)},
+                   logs / "service.log")
+    _wait_ready(target, base_url + settings.get("ready_path", "/ready"),
+                float(settings.get("ready_timeout_s", 60)), logs / "service.log")
+    target.env["READINESS_BASE_URL"] = base_url
+    if settings.get("token_command"):
+        target.env["READINESS_API_TOKEN"] = _token(_expand(settings["token_command"], port), workdir, env)
+    _say(console, f"target: ready at {base_url}")
+
+
+def stop(target: Target) -> None:
+    """Stop every process (service first, database last) and remove the folder. Idempotent."""
+    while target.processes:
+        name, proc = target.processes.pop()
+        # PostgreSQL's fast shutdown is SIGINT; a web server stops cleanly on SIGTERM.
+        _stop_group(proc, signal.SIGINT if name == "postgres" else signal.SIGTERM)
+    if target.folder is not None:
+        shutil.rmtree(target.folder, ignore_errors=True)
+        target.folder = None
+
+
+def _stop_group(proc: subprocess.Popen[bytes], first: signal.Signals) -> None:
+    for sig, wait_s in ((first, 15.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait_s)
+            break
+    # The group may still hold children (uvicorn workers) after its leader exited.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _port(configured: int | None) -> int:
+    """The configured port if it is free, else a free loopback port chosen by the kernel."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", configured or 0))
+        except OSError as exc:
+            raise TargetError(f"port {configured} on 127.0.0.1 is already in use ({exc.strerror}); "
+                              "stop what holds it or remove service.start.port to use a free one") from None
+        return int(sock.getsockname()[1])
+
+
+def _expand(argv: list[str], port: int) -> list[str]:
+    # {python} is the interpreter running the gate, so the service runs with the gate's packages.
+    return [a.replace("{python}", sys.executable).replace("{port}", str(port)) for a in argv]
+
+
+def _postgres_bin_dir() -> Path:
+    """PostgreSQL's programs: on PATH, else Debian's versioned folder, else the pgserver package's."""
+    initdb = shutil.which("initdb")
+    if initdb and shutil.which("postgres"):
+        return Path(initdb).parent
+    debian = sorted(Path(p) for p in glob.glob(DEBIAN_POSTGRES_BIN))
+    if debian:
+        return max(debian, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+    try:
+        from pgserver import _commands  # type: ignore[import-untyped]
+    except ImportError:
+        raise TargetError("no PostgreSQL to start: initdb and postgres are not on PATH and the pgserver "
+                          "package is not installed; apt install postgresql, or pip install pgserver") from None
+    return Path(_commands.POSTGRES_BIN_PATH)
+
+
+def _start_postgres(target: Target, logs: Path) -> str:
+    assert target.folder is not None
+    bin_dir = _postgres_bin_dir()
+    data, sockets, pwfile = target.folder / "pgdata", target.folder / "sockets", target.folder / "pwfile"
+    sockets.mkdir()
+    password = register_secret(secrets.token_urlsafe(24))
+    pwfile.write_text(password)
+    # PostgreSQL refuses to run as root; run it as an unprivileged account that owns the folder.
+    user = _unprivileged_user() if os.geteuid() == 0 else None
+    if user is not None:
+        for path in (target.folder, sockets, pwfile):
+            os.chown(path, user.pw_uid, user.pw_gid)
+    as_user: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid} if user else {}
+    try:
+        init = subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, "-E", "UTF8",
+                               "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync"],
+                              capture_output=True, text=True, timeout=120, check=False, **as_user)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TargetError(f"initdb in {bin_dir} could not run: {exc}") from None
+    (logs / "initdb.log").write_text(init.stdout + init.stderr)
+    if init.returncode != 0:
+        raise TargetError(f"initdb failed (exit {init.returncode}):\n{_tail(init.stdout + init.stderr)}")
+    port = _port(None)
+    log_path = logs / "postgres.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **as_user)
+    target.processes.append(("postgres", proc))
+    admin_url = f"postgresql://{PG_USER}:{password}@127.0.0.1:{port}/postgres"
+    _wait_for_database(proc, admin_url, log_path)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
+    return f"postgresql://{PG_USER}:{password}@127.0.0.1:{port}/{PG_DATABASE}"
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise TargetError("running as root, and neither a 'postgres' nor a 'nobody' account exists to run "
+                      "PostgreSQL as")
+
+
+def _wait_for_database(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise TargetError(f"PostgreSQL exited with code {proc.returncode} while starting; "
+                              f"last lines of {log_path}:\n{_tail_file(log_path)}")
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise TargetError(f"PostgreSQL did not accept connections within {timeout_s:g} s; "
+                                  f"last lines of {log_path}:\n{_tail_file(log_path)}") from None
+            time.sleep(0.1)
+
+
+def _run_setup(argv: list[str], workdir: Path, env: dict[str, str], log_path: Path, timeout_s: float) -> None:
+    try:
+        run_tool(argv, log_path=log_path, timeout_s=timeout_s, cwd=workdir, env=env)
+    except CheckError as exc:
+        raise TargetError(f"setup command {' '.join(argv[1:4])} ... failed: {exc.reason}") from None
+
+
+def _start_service(target: Target, argv: list[str], workdir: Path, env: dict[str, str], log_path: Path) -> None:
+    log = log_path.open("wb")
+    try:
+        proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        raise TargetError(f"the service command {argv[0]} could not start: {exc}") from None
+    finally:
+        log.close()  # the child holds its own copy of the descriptor
+    target.processes.append(("service", proc))
+
+
+def _wait_ready(target: Target, url: str, timeout_s: float, log_path: Path) -> None:
+    _, proc = target.processes[-1]
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TargetError(f"the service exited with code {proc.returncode} before it became ready; "
+                              f"last lines of {log_path}:\n{_tail_file(log_path)}")
+        try:
+            answer = requests.get(url, timeout=2)
+            if 200 <= answer.status_code < 300:
+                return
+            last = f"HTTP {answer.status_code}"
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(0.2)
+    raise TargetError(f"the service did not become ready at {url} within {timeout_s:g} s (last answer: "
+                      f"{last}); last lines of {log_path}:\n{_tail_file(log_path)}")
+
+
+def _token(argv: list[str], workdir: Path, env: dict[str, str]) -> str:
+    # Captured, never logged: the token is a credential.
+    done = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=60, check=False)
+    token = done.stdout.strip()
+    if done.returncode != 0 or not token:
+        raise TargetError(f"the token command exited with code {done.returncode}: {_tail(done.stderr)}")
+    return register_secret(token)
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+
+
+def _tail_file(path: Path) -> str:
+    return _tail(path.read_text(encoding="utf-8", errors="replace")) if path.exists() else "(no log)"
+
+
+def _say(console: IO[str] | None, line: str) -> None:
+    if console is not None:
+        print(line, file=console, flush=True)
