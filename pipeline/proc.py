@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -24,6 +24,21 @@ from pipeline.checks.interface import CheckTimeout, ToolFailed, ToolNotFound
 # Process groups still running, so that an abandoned check (per-check timeout) can be stopped.
 _live_groups: set[int] = set()
 _live_lock = threading.Lock()
+# Things that are not process groups (containers) register how to interrupt and kill them.
+_live_others: dict[int, tuple[Callable[[], None], Callable[[], None]]] = {}
+
+
+@contextlib.contextmanager
+def stoppable(interrupt: Callable[[], None], kill: Callable[[], None]) -> Iterator[None]:
+    """While inside, Ctrl-C forwarding calls ``interrupt`` and an abandoned check calls ``kill``."""
+    key = id(interrupt)
+    with _live_lock:
+        _live_others[key] = (interrupt, kill)
+    try:
+        yield
+    finally:
+        with _live_lock:
+            _live_others.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -134,16 +149,24 @@ def kill_all_running() -> None:
     """Stop every tool still running (used when a check is abandoned at its timeout)."""
     with _live_lock:
         groups = list(_live_groups)
+        others = [kill for _, kill in _live_others.values()]
     for pgid in groups:
         _signal_group(pgid, signal.SIGKILL)
+    for kill in others:
+        with contextlib.suppress(Exception):  # best effort: the engine may be gone
+            kill()
 
 
 def interrupt_all_running() -> None:
     """Forward Ctrl-C to every running tool (they run in their own process groups)."""
     with _live_lock:
         groups = list(_live_groups)
+        others = [interrupt for interrupt, _ in _live_others.values()]
     for pgid in groups:
         _signal_group(pgid, signal.SIGINT)
+    for interrupt in others:
+        with contextlib.suppress(Exception):
+            interrupt()
 
 
 def _pump(proc: subprocess.Popen[bytes], log: IO[str], console: IO[str] | None) -> None:

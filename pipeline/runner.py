@@ -51,6 +51,7 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
         deadline_s=config.timeout_s(name),
         console=console,
         today=today or dt.date.today(),
+        profile=config.profile,
     )
     interrupted = False
     if not config.enabled(name):

@@ -158,7 +158,7 @@ def _postgres_bin_dir() -> Path:
     if debian:
         return max(debian, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
     try:
-        from pgserver import _commands  # type: ignore[import-untyped]
+        from pgserver import _commands
     except ImportError:
         raise TargetError("no PostgreSQL to start: initdb and postgres are not on PATH and the pgserver "
                           "package is not installed; apt install postgresql, or pip install pgserver") from None

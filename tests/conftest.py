@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +156,75 @@ def example_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     evidence = tmp_path_factory.mktemp("example-target-evidence")
     with running_target(example_start_settings(), REPO, evidence) as target:
         yield dict(target.env)
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Docker engine: the one DOCKER_HOST points at, else a private dockerd the tests start.
+
+    The private engine (vfs storage, no iptables, no bridge: what runs in this sandbox)
+    lives in a temporary folder and is stopped at the end of the session.
+    """
+    import docker
+
+    with contextlib.suppress(docker.errors.DockerException):
+        client = docker.from_env(timeout=10)
+        client.ping()
+        yield client
+        return
+    dockerd = shutil.which("dockerd")
+    if not dockerd or os.geteuid() != 0:
+        pytest.skip("no Docker engine answers and dockerd cannot be started here "
+                    "(apt install docker.io and run as root; .ci/run does)")
+    folder = Path(tempfile.mkdtemp(prefix="readiness-dockerd-"))
+    socket_path = folder / "docker.sock"
+    log = (folder / "dockerd.log").open("wb")
+    daemon = subprocess.Popen(
+        [dockerd, "--storage-driver=vfs", "--iptables=false", "--bridge=none", "--data-root", str(folder / "root"),
+         "--exec-root", str(folder / "exec"), "--pidfile", str(folder / "docker.pid"), "-H", f"unix://{socket_path}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    old_host = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = f"unix://{socket_path}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = docker.DockerClient(base_url=f"unix://{socket_path}", timeout=30)
+                client.ping()
+                break
+            except docker.errors.DockerException:
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    pytest.skip(f"dockerd did not start: {(folder / 'dockerd.log').read_text()[-500:]}")
+                time.sleep(0.3)
+        yield client
+    finally:
+        if old_host is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = old_host
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        log.close()
+        # dockerd leaves its network namespace mounted under exec-root.
+        for line in Path("/proc/mounts").read_text().splitlines():
+            mount_point = line.split()[1]
+            if mount_point.startswith(str(folder)):
+                subprocess.run(["umount", "-l", mount_point], check=False, capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def image_from_binary(client: Any, binary: str, repository: str, tag: str, workdir: Path) -> str:
+    """A local image holding one static binary as its entry point (no registry is reachable here)."""
+    rootfs = workdir / "rootfs"
+    (rootfs / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+    (rootfs / "tmp").mkdir(exist_ok=True)
+    shutil.copy2(binary, rootfs / "usr" / "bin" / Path(binary).name)
+    archive = workdir / "rootfs.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(rootfs, arcname=".")
+    client.api.import_image_from_data(archive.read_bytes(), repository=repository, tag=tag,
+                                      changes=[f'ENTRYPOINT ["/usr/bin/{Path(binary).name}"]'])
+    return f"{repository}:{tag}"

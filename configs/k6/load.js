@@ -7,8 +7,9 @@ import { check } from 'k6';
 
 const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:8000';
 const TOKEN = __ENV.API_TOKEN || '';
-const CUSTOMERS = 10000;
-const ORDERS = 100000;
+// The size of the seed (orders_service.seed): ids are picked inside it.
+const CUSTOMERS = Number(__ENV.CUSTOMERS || 10000);
+const ORDERS = Number(__ENV.ORDERS || 100000);
 const STATUSES = ['pending', 'paid', 'shipped', 'cancelled'];
 
 function pick(n) {

@@ -66,6 +66,7 @@ class CheckContext:
     console: IO[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     today: dt.date = field(default_factory=dt.date.today)
+    profile: str = "local"
     evidence: list[Path] = field(default_factory=list)
     tool: ToolInfo | None = None
 

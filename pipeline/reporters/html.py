@@ -11,7 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from pipeline.model import CheckResult, Status
+from pipeline.model import MANDATORY_CHECKS, CheckResult, Status
 from pipeline.verdict import VerdictReport
 
 STATUS_COLOURS = {
@@ -54,8 +54,10 @@ def _verdict_colour(report: VerdictReport) -> str:
 
 def status_strip(report: VerdictReport) -> dict[str, Any]:
     """One coloured block per check (missing ones too), in the fixed order."""
-    cells = [(c.check, c.status.value) for c in report.checks]
-    cells += [(name, "missing") for name in report.missing]
+    status = {c.check: c.status.value for c in report.checks}
+    ordered = [*MANDATORY_CHECKS, *(name for name in status if name not in MANDATORY_CHECKS)]
+    cells = [(name, status.get(name, "missing")) for name in ordered
+             if name in status or name in report.missing]
     width = 120
     return {
         "width": width * max(len(cells), 1),
@@ -71,6 +73,7 @@ def _section(result: CheckResult) -> dict[str, Any]:
         "result": result,
         "colour": STATUS_COLOURS[result.status.value],
         "bars": coverage_bars(result),
+        "latency": latency_chart(result),
         "failing_first": sorted(result.findings, key=lambda f: (not f.failing, f.waived_by is not None)),
         "passed": result.status in (Status.PASS, Status.WAIVED),
     }
@@ -104,6 +107,35 @@ def coverage_bars(result: CheckResult) -> dict[str, Any] | None:
         "min_label": f"minimum {minimum * 100:g}%",
         "rows": rows,
     }
+
+
+def latency_chart(result: CheckResult) -> dict[str, Any] | None:
+    """One row per endpoint: a bar to p95, ticks at p50 and p99, the p95 limit as a dashed line."""
+    endpoints = [e for e in result.details.get("endpoints", []) if e.get("p95") is not None]
+    if not endpoints:
+        return None
+    label_w, bar_w, row_h = 200, 420, 22
+    top = max(max(float(e.get(k) or 0) for k in ("p95", "p99", "p95_limit")) for e in endpoints) * 1.1 or 1.0
+
+    def x(value: float) -> float:
+        return round(label_w + min(value, top) / top * bar_w, 1)
+
+    rows = []
+    for i, e in enumerate(endpoints):
+        limit = e.get("p95_limit")
+        rows.append({
+            "y": i * row_h,
+            "name": str(e["name"]),
+            "label": _shorten(str(e["name"]), 28),
+            "p95_w": round(x(float(e["p95"])) - label_w, 1),
+            "ticks": [x(float(e[k])) for k in ("p50", "p99") if e.get(k) is not None],
+            "limit_x": x(float(limit)) if limit is not None else None,
+            "text": " / ".join(f"{k} {float(e[k]):.0f}" for k in ("p50", "p95", "p99") if e.get(k) is not None)
+                    + " ms" + (f" (limit {float(limit):g})" if limit is not None else ""),
+            "colour": STATUS_COLOURS["pass"] if e.get("ok") else STATUS_COLOURS["fail"],
+        })
+    return {"label_w": label_w, "bar_w": bar_w, "row_h": row_h, "width": label_w + bar_w + 260,
+            "height": row_h * len(rows) + 18, "rows": rows, "scale_label": f"{top:.0f} ms"}
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -9,6 +9,8 @@ import pytest
 from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
 from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
 from pipeline.checks.interface import ParseError
+from pipeline.checks.k6 import K6Parsed, evaluate_k6
+from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
 from pipeline.model import Status
 
 COBERTURA = {
@@ -94,3 +96,40 @@ def test_empty_jest_suite_is_an_error_not_a_pass(shared_fixtures: Path) -> None:
     report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))
     evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 0), {})
     assert evaluation.status is Status.ERROR
+
+
+# k6 v1.1 summaries: (shape, {(metric, expression): ok}) as k6 itself judged them
+# (for the exports: the script and k6's exit code recorded in PROVENANCE.md).
+K6 = {
+    "summary-export/k6-1.1.0-thresholds-failed.json": (EXPORT, {
+        ("http_req_duration", "p(95)<200"): True, ("http_req_duration", "p(99)<400"): True,
+        ("http_req_failed", "rate<0.001"): False, ("http_req_duration{name:get_health}", "p(95)<10"): False,
+        ("checks", "rate>0.9"): True, ("http_req_duration{name:list_items}", "p(95)<100"): True}),
+    "summary-export/k6-1.1.0-thresholds-passed.json": (EXPORT, {
+        ("checks", "rate>0.9"): True, ("http_req_duration{name:list_items}", "p(95)<200"): True,
+        ("http_req_duration", "p(95)<200"): True}),
+    "handle-summary/k6-1.1.0-handle-summary-data.json": (HANDLE_SUMMARY, {
+        ("http_req_duration", "p(95)<200"): True, ("http_req_duration{name:list_items}", "p(95)<200"): True,
+        ("checks", "rate>0.9"): True}),
+    "handle-summary/benc-uk-k6-reporter-simple.json": (HANDLE_SUMMARY, {
+        ("http_req_duration", "p(95)<1000"): True, ("iteration_duration", "max<4000"): True}),
+    "handle-summary/benc-uk-k6-reporter-grpc.json": (HANDLE_SUMMARY, {
+        ("fake_rate", "rate >= 0.8"): False, ("grpc_req_duration", "med <= 2"): True}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(K6))
+def test_real_k6_summaries_keep_their_polarity(shared_fixtures: Path, name: str) -> None:
+    summary = read_summary(shared_fixtures / "k6" / name)
+    shape, verdicts = K6[name]
+    assert summary.shape == shape
+    assert {(t.metric, t.expression): t.ok for t in summary.thresholds} == verdicts
+
+
+def test_real_failed_export_fails_the_check_with_exit_99(shared_fixtures: Path) -> None:
+    summary = read_summary(shared_fixtures / "k6" / "summary-export" / "k6-1.1.0-thresholds-failed.json")
+    result = evaluate_k6(K6Parsed(summary, 99, False, {"http_req_failed": ["rate<0.001"]}))
+    assert result.status is Status.FAIL
+    assert {f.id for f in result.findings if f.failing} == {
+        "http_req_failed rate<0.001", "http_req_duration{name:get_health} p(95)<10"}
+    assert [r["name"] for r in result.details["endpoints"]] == ["get_health", "list_items"]

@@ -20,7 +20,16 @@ from orders_service import db
 from orders_service.auth import check_optional_token, require_writer
 from orders_service.errors import ApiError, error_body, install_error_handlers
 from orders_service.models import (
-    Customer, CustomerIn, CustomerPage, ErrorBody, Health, Order, OrderIn, OrderPage, OrderStatus, OrderWithLines,
+    Customer,
+    CustomerIn,
+    CustomerPage,
+    ErrorBody,
+    Health,
+    Order,
+    OrderIn,
+    OrderPage,
+    OrderStatus,
+    OrderWithLines,
 )
 from orders_service.observability import Metrics, ObservabilityMiddleware, configure_logging
 from orders_service.ratelimit import RateLimiter
@@ -69,12 +78,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pool = db.create_pool(settings.database_url, settings.pool_min, settings.pool_max)
     app.state.limiter = RateLimiter(settings.writes_per_minute)
     app.state.metrics = metrics
+    if settings.artificial_delay_ms:
+        app.add_middleware(DelayMiddleware, delay_s=settings.artificial_delay_ms / 1000)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     install_error_handlers(app)
     _add_operations_routes(app)
     _add_customer_routes(app)
     _add_order_routes(app)
     return app
+
+
+class DelayMiddleware:
+    """ARTIFICIAL_DELAY_MS: slows every request except the operational ones (demonstrates the gate)."""
+
+    def __init__(self, app: Any, delay_s: float) -> None:
+        self.app = app
+        self.delay_s = delay_s
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] not in ("/health", "/ready", "/metrics"):
+            await asyncio.sleep(self.delay_s)
+        await self.app(scope, receive, send)
 
 
 def _add_operations_routes(app: FastAPI) -> None:
@@ -126,8 +150,8 @@ def _add_customer_routes(app: FastAPI) -> None:
             raise ApiError(404, "not_found", f"No customer {customer_id}.")
         return Customer(**row)
 
-    @app.post("/customers", status_code=201, responses=_errors(400, 401, 403, 409, 422, 429, 500), openapi_extra=sla(200),
-              operation_id="create_customer")
+    @app.post("/customers", status_code=201, responses=_errors(400, 401, 403, 409, 422, 429, 500),
+              openapi_extra=sla(200), operation_id="create_customer")
     async def create_customer(request: Request, body: CustomerIn,
                               subject: Annotated[str, Depends(require_writer)]) -> Customer:
         request.app.state.limiter.take(subject)

@@ -15,6 +15,8 @@ class Settings:
     pool_max: int = 10
     writes_per_minute: int = 600
     ready_timeout_s: float = 1.0
+    # Fault injection for demonstrations of the gate: every API request waits this long.
+    artificial_delay_ms: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -29,6 +31,7 @@ class Settings:
             pool_min=int(env.get("POOL_MIN", cls.pool_min)),
             pool_max=int(env.get("POOL_MAX", cls.pool_max)),
             writes_per_minute=int(env.get("WRITES_PER_MINUTE", cls.writes_per_minute)),
+            artificial_delay_ms=int(env.get("ARTIFICIAL_DELAY_MS", cls.artificial_delay_ms)),
         )
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-
 from orders_service import migrate
 from orders_service.app import create_app
 from orders_service.auth import issue_token

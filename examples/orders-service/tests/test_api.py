@@ -7,9 +7,9 @@ import time
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-
 from orders_service.auth import issue_token
 from orders_service.settings import Settings
+
 from tests.conftest import SEED_CUSTOMERS
 
 
@@ -74,7 +74,7 @@ def test_orders_need_a_filter(client: TestClient) -> None:
 def test_order_with_lines_totals_match(client: TestClient) -> None:
     order = client.get("/orders/7").json()
     assert order["lines"]
-    assert order["total_cents"] == sum(l["quantity"] * l["unit_price_cents"] for l in order["lines"])
+    assert order["total_cents"] == sum(line["quantity"] * line["unit_price_cents"] for line in order["lines"])
     assert client.get("/orders/99999999").status_code == 404
 
 
@@ -185,3 +185,17 @@ def test_unexpected_error_is_500_with_the_uniform_body(client: TestClient, monke
     assert answer.status_code == 500
     assert answer.json()["code"] == "internal_error" and "boom" not in answer.text
     assert 'status="500"' in client.get("/metrics").text
+
+
+def test_artificial_delay_slows_api_requests_only(settings: Settings) -> None:
+    from dataclasses import replace
+
+    slow = create_app_for(replace(settings, artificial_delay_ms=150))
+    with TestClient(slow) as client:
+        started = time.perf_counter()
+        client.get("/health")
+        health_s = time.perf_counter() - started
+        started = time.perf_counter()
+        client.get("/customers/1")
+        api_s = time.perf_counter() - started
+    assert api_s >= 0.15 > health_s

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from orders_service import migrate, openapi_export
 from orders_service.errors import ApiError
 from orders_service.observability import JsonFormatter
 from orders_service.ratelimit import RateLimiter
 from orders_service.settings import Settings, database_url
+
 from tests.conftest import SEED_CUSTOMERS, SEED_ORDERS
 
 
@@ -60,7 +60,7 @@ def test_a_failing_migration_leaves_nothing_half_applied(empty_db: psycopg.Conne
 
 def test_migration_files_must_pair_up(tmp_path: Path) -> None:
     (tmp_path / "0001_x.up.sql").write_text("")
-    with pytest.raises(ValueError, match="0001_x.down.sql is missing"):
+    with pytest.raises(ValueError, match=r"0001_x\.down\.sql is missing"):
         migrate.discover(tmp_path)
     (tmp_path / "0001_x.down.sql").write_text("")
     (tmp_path / "1_bad.up.sql").write_text("")
@@ -143,7 +143,6 @@ def test_every_operation_documents_errors_and_an_sla() -> None:
 
 def test_token_command_prints_a_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import jwt
-
     from orders_service import auth
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://x")

