@@ -84,6 +84,17 @@ def running_target(settings: Mapping[str, Any], project_dir: Path, evidence_dir:
         stop(target)
 
 
+@contextlib.contextmanager
+def running_postgres(evidence_dir: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL alone (no service): yields its DSN, always stops and removes it."""
+    target = Target(folder=Path(tempfile.mkdtemp(prefix="readiness-target-")))
+    evidence_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        yield _start_postgres(target, evidence_dir)
+    finally:
+        stop(target)
+
+
 def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs: Path,
            console: IO[str] | None) -> None:
     assert target.folder is not None

@@ -228,3 +228,15 @@ def image_from_binary(client: Any, binary: str, repository: str, tag: str, workd
     client.api.import_image_from_data(archive.read_bytes(), repository=repository, tag=tag,
                                       changes=[f'ENTRYPOINT ["/usr/bin/{Path(binary).name}"]'])
     return f"{repository}:{tag}"
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL in a temporary folder for the session (system server or pgserver's)."""
+    from pipeline.target import TargetError, running_postgres
+
+    try:
+        with running_postgres(tmp_path_factory.mktemp("postgres-logs")) as dsn:
+            yield dsn
+    except TargetError as exc:
+        pytest.skip(f"no PostgreSQL can start here: {exc}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.checks.coverage import CoverageCheck
+from pipeline.checks.explain import ExplainCheck
 from pipeline.checks.interface import Check
 from pipeline.checks.k6 import K6Check
 from pipeline.model import MANDATORY_CHECKS
 
 CHECKS: dict[str, type[Check[Any, Any]]] = {
-    check.name: check for check in (CoverageCheck, K6Check)
+    check.name: check for check in (CoverageCheck, K6Check, ExplainCheck)
 }
 
 assert all(name in MANDATORY_CHECKS for name in CHECKS), "every check must be a mandatory one"

@@ -74,6 +74,7 @@ def _section(result: CheckResult) -> dict[str, Any]:
         "colour": STATUS_COLOURS[result.status.value],
         "bars": coverage_bars(result),
         "latency": latency_chart(result),
+        "queries": query_sections(result),
         "failing_first": sorted(result.findings, key=lambda f: (not f.failing, f.waived_by is not None)),
         "passed": result.status in (Status.PASS, Status.WAIVED),
     }
@@ -136,6 +137,27 @@ def latency_chart(result: CheckResult) -> dict[str, Any] | None:
         })
     return {"label_w": label_w, "bar_w": bar_w, "row_h": row_h, "width": label_w + bar_w + 260,
             "height": row_h * len(rows) + 18, "rows": rows, "scale_label": f"{top:.0f} ms"}
+
+
+def query_sections(result: CheckResult) -> list[dict[str, Any]]:
+    """Per explained query: a bar of the median time against its budget, and the plan rows."""
+    sections = []
+    for query in result.details.get("queries", []):
+        section = dict(query)
+        section["flagged"] = sum(1 for n in query.get("nodes", []) if n.get("flagged"))
+        median, budget = query.get("median_ms"), float(query.get("max_ms") or 0)
+        section["bar"] = None
+        if median is not None and budget > 0:
+            track = 360
+            scale = track / max(budget * 1.25, float(median))
+            section["bar"] = {
+                "track": track, "width": track + 260, "fill": round(min(float(median) * scale, track), 1),
+                "budget_x": round(budget * scale, 1),
+                "colour": STATUS_COLOURS["pass"] if float(median) <= budget else STATUS_COLOURS["fail"],
+                "text": f"median {float(median):.2f} ms (budget {budget:g} ms)",
+            }
+        sections.append(section)
+    return sections
 
 
 def _shorten(text: str, limit: int) -> str:

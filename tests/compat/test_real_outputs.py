@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
 from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
+from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
+from pipeline.checks.explain_plan import plan_shape, read_plan, walk
 from pipeline.checks.interface import ParseError
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
 from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
@@ -133,3 +136,46 @@ def test_real_failed_export_fails_the_check_with_exit_99(shared_fixtures: Path) 
     assert {f.id for f in result.findings if f.failing} == {
         "http_req_failed rate<0.001", "http_req_duration{name:get_health} p(95)<10"}
     assert [r["name"] for r in result.details["endpoints"]] == ["get_health", "list_items"]
+
+
+# Real EXPLAIN (ANALYZE, FORMAT JSON) outputs: (execution ms, node count, first nodes of the shape).
+PLANS = {
+    "json/pg_flame-plan.json": (48.942, 6, ["Sort", "  Aggregate", "    Hash Join", "      Seq Scan on users"]),
+    "json/pg_flame-cte.json": (756.376, 45, ["Aggregate", "  Seq Scan on posts"]),
+    "psql-wrapped-json/pev2-json-0-unaligned.plan": (2.157, 3, ["Nested Loop", "  Seq Scan on users"]),
+    "psql-wrapped-json/pev2-json-1-aligned-ascii.plan": (2.051, 3, ["Nested Loop", "  Seq Scan on users"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_real_plans_parse_with_psql_frames(shared_fixtures: Path, name: str) -> None:
+    text = (shared_fixtures / "postgres-explain" / name).read_text()
+    plan = read_plan(json.loads(text) if name.endswith(".json") else text, name)
+    execution_ms, count, shape_start = PLANS[name]
+    assert plan.execution_ms == execution_ms
+    assert len(walk(plan.root)) == count
+    assert plan_shape(plan.root)[:len(shape_start)] == shape_start
+
+
+def test_real_plan_seq_scan_is_judged_with_relation_and_rows(shared_fixtures: Path) -> None:
+    text = (shared_fixtures / "postgres-explain" / "json" / "pg_flame-plan.json").read_text()
+    plan = read_plan(json.loads(text), "plan")
+    run = QueryRun("q", "q", {}, dict(DEFAULT_RULES), plan_output=text)
+    result = evaluate_explain((ParsedQuery(run, plan, tuple(walk(plan.root)), plan_shape(plan.root)),))
+    assert result.status is Status.FAIL
+    seq = [f for f in result.findings if ":seq-scan:" in f.id]
+    assert [(f.details["relation"], f.details["rows_scanned"]) for f in seq] == [("users", 100_000.0)]
+
+
+def test_real_cte_plan_has_no_estimate_noise_from_partially_read_ctes(shared_fixtures: Path) -> None:
+    plan = read_plan(json.loads((shared_fixtures / "postgres-explain" / "json" / "pg_flame-cte.json").read_text()), "p")
+    run = QueryRun("q", "q", {}, {**DEFAULT_RULES, "max_ms": 1000, "max_seq_scan_rows": 10**9})
+    result = evaluate_explain((ParsedQuery(run, plan, tuple(walk(plan.root)), plan_shape(plan.root)),))
+    assert not [f for f in result.findings if "Seq Scan on posts: estimated" in f.title]
+
+
+@pytest.mark.parametrize("name", ["text/pev2-from-text-37-external-merge.plan",
+                                  "text/pev2-io-timings-read-and-write.plan"])
+def test_real_text_plans_are_refused_with_a_reason(shared_fixtures: Path, name: str) -> None:
+    with pytest.raises(ParseError, match="JSON"):
+        read_plan((shared_fixtures / "postgres-explain" / name).read_text(), name)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
@@ -81,3 +82,32 @@ def test_example_suite_passes_the_coverage_check(tmp_path: Path) -> None:
     assert result.status is Status.PASS, result.reasons
     line_rate = next(m for m in result.measurements if m.name == "line_rate")
     assert float(line_rate.value) >= 0.90  # type: ignore[arg-type]
+
+
+def test_example_queries_are_explained_and_a_dropped_index_fails(
+        tmp_path: Path, example_target: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in example_target.items():
+        monkeypatch.setenv(key, value)
+    path = _example_config(tmp_path, ("explain",))
+    config: dict[str, Any] = yaml.safe_load(path.read_text())
+    # The test seed has 2,000 orders (the real one 100,000): scale the seq-scan limit with it.
+    config["checks"]["explain"]["defaults"]["max_seq_scan_rows"] = 1000
+    config["checks"]["explain"]["queries"][0]["param_sets"]["typical"]["customer_id"] = 42
+    path.write_text(yaml.safe_dump(config))
+    good = run_check("explain", load_config(path), tmp_path / "good", REPO)
+    assert good.status is Status.PASS, good.reasons
+    assert {q["key"] for q in good.details["queries"]} == {
+        "orders_by_customer[typical]", "orders_by_customer[unknown_customer]", "orders_by_status", "order_lines"}
+    assert all(q["nodes"] for q in good.details["queries"])
+    dsn = example_target["READINESS_DATABASE_URL"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP INDEX orders_customer_created_idx")
+    try:
+        bad = run_check("explain", load_config(path), tmp_path / "bad", REPO)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE INDEX orders_customer_created_idx ON orders (customer_id, created_at DESC, id DESC)")
+    assert bad.status is Status.FAIL
+    seq = next(f for f in bad.findings if f.id == "orders_by_customer[typical]:seq-scan:orders")
+    assert seq.details["relation"] == "orders" and seq.details["rows_scanned"] >= 2000
+    assert "Seq Scan on orders scanned" in seq.title

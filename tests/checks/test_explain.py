@@ -1,0 +1,198 @@
+"""The explain check against a real PostgreSQL the tests start, and its SQL guard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.checks.explain_plan import UnsafeStatement, safe_statement
+from pipeline.model import CheckResult, Status
+from pipeline.runner import run_check
+from tests.conftest import config_from
+
+ROWS = 200_000
+
+
+@pytest.fixture(scope="module")
+def items_db(postgres_dsn: str) -> Iterator[str]:
+    """A table of 200k rows and no index but its primary key."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS items")
+        conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, category int NOT NULL, payload text NOT NULL)")
+        conn.execute("INSERT INTO items SELECT g, g %% 1000, md5(g::text) FROM generate_series(1, %s) g", (ROWS,))
+        conn.execute("ANALYZE items")
+    yield postgres_dsn
+
+
+def _checksum(dsn: str) -> tuple[Any, ...]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*), md5(string_agg(id::text || payload, ',' ORDER BY id)) FROM items")
+        return tuple(row.fetchone() or ())
+
+
+def _explain(tmp_path: Path, dsn: str, sql: str, **query: Any) -> CheckResult:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "q.sql").write_text(sql)
+    settings = {"dsn": dsn, "runs": query.pop("runs", 1), "statement_timeout_ms": query.pop("timeout_ms", 5000),
+                "queries": [{"name": "q", "sql": "q.sql", **query}]}
+    config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"explain": settings}}))
+    return run_check("explain", config, tmp_path / "reports", tmp_path)
+
+
+def test_seq_scan_without_index_fails_and_index_fixes_it(tmp_path: Path, items_db: str) -> None:
+    sql = "SELECT id, payload FROM items WHERE category = %(category)s"
+    before = _explain(tmp_path / "before", items_db, sql, params={"category": 7})
+    assert before.status is Status.FAIL
+    seq = next(f for f in before.findings if f.id == "q:seq-scan:items")
+    assert seq.details["relation"] == "items" and seq.details["rows_scanned"] == ROWS
+    assert "Seq Scan on items scanned 200,000 rows (limit 10,000)" in seq.title
+    with psycopg.connect(items_db, autocommit=True) as conn:
+        conn.execute("CREATE INDEX items_category_idx ON items (category)")
+    try:
+        after = _explain(tmp_path / "after", items_db, sql, params={"category": 7})
+        assert after.status is Status.PASS, after.reasons
+        assert any("items_category_idx" in line for line in after.details["queries"][0]["shape"])
+    finally:
+        with psycopg.connect(items_db, autocommit=True) as conn:
+            conn.execute("DROP INDEX items_category_idx")
+
+
+def test_write_query_is_explained_and_rolled_back(tmp_path: Path, items_db: str) -> None:
+    before = _checksum(items_db)
+    result = _explain(tmp_path, items_db, "DELETE FROM items WHERE id <= %(n)s", params={"n": 5000},
+                      writes=True, runs=3, max_seq_scan_rows=ROWS)
+    assert result.status is Status.PASS, result.reasons
+    assert _checksum(items_db) == before == (ROWS, before[1])
+
+
+def test_write_query_not_marked_writes_is_refused_by_the_server(tmp_path: Path, items_db: str) -> None:
+    before = _checksum(items_db)
+    result = _explain(tmp_path, items_db, "DELETE FROM items WHERE id <= 10")
+    assert result.status is Status.ERROR
+    assert "read-only transaction" in " ".join(result.reasons)
+    assert _checksum(items_db) == before
+
+
+@pytest.mark.parametrize(("sql", "words"), [
+    ("DROP TABLE items", "a DROP statement"),
+    ("SELECT 1; DELETE FROM items", "more than one statement"),
+    ("CREATE INDEX x ON items (payload)", "a CREATE statement"),
+    ("COMMIT", "a COMMIT statement"),
+    ("  -- only a comment\n", "no SQL statement"),
+])
+def test_unsafe_sql_is_refused_before_the_server(tmp_path: Path, items_db: str, sql: str, words: str) -> None:
+    before = _checksum(items_db)
+    result = _explain(tmp_path, items_db, sql)
+    assert result.status is Status.ERROR
+    assert "refused before it reached the server" in result.reasons[0] and words in result.reasons[0]
+    assert _checksum(items_db) == before
+
+
+def test_statement_timeout_is_an_error(tmp_path: Path, items_db: str) -> None:
+    result = _explain(tmp_path, items_db, "SELECT pg_sleep(2)", timeout_ms=200)
+    assert result.status is Status.ERROR
+    assert "ran past the statement timeout (200 ms)" in result.reasons[0]
+
+
+def test_bad_sql_names_the_query_and_the_server_message(tmp_path: Path, items_db: str) -> None:
+    result = _explain(tmp_path, items_db, "SELECT no_such_column FROM items")
+    assert result.status is Status.ERROR
+    assert result.reasons[0].startswith("Query q: the server refused it:")
+    assert 'column "no_such_column" does not exist' in result.reasons[0]
+
+
+def test_missing_parameter_is_named(tmp_path: Path, items_db: str) -> None:
+    result = _explain(tmp_path, items_db, "SELECT * FROM items WHERE id = :id AND category = :category",
+                      params={"id": 1})
+    assert result.status is Status.ERROR and "no value for parameter(s) category" in result.reasons[0]
+
+
+def test_unreachable_database_is_an_error_without_the_password(tmp_path: Path) -> None:
+    dsn = "postgresql://app:S3cretPassw0rd@127.0.0.1:1/app"
+    result = _explain(tmp_path, dsn, "SELECT 1")
+    assert result.status is Status.ERROR and "cannot connect to the database" in result.summary
+    written = (tmp_path / "reports" / "results" / "explain.json").read_text()
+    assert "S3cretPassw0rd" not in written and "S3cretPassw0rd" not in json.dumps(result.to_dict())
+
+
+def test_tiny_work_mem_spills_the_sort_to_disk(tmp_path: Path, items_db: str) -> None:
+    dsn = items_db + "?options=-c%20work_mem%3D64kB"
+    result = _explain(tmp_path, dsn, "SELECT * FROM items ORDER BY payload", max_seq_scan_rows=ROWS, max_ms=60_000)
+    assert result.status is Status.FAIL
+    spill = next(f for f in result.findings if ":spill:" in f.id)
+    assert "sort spilled to disk (external" in spill.title
+
+
+def test_plan_change_between_two_runs_is_a_finding(tmp_path: Path, items_db: str) -> None:
+    sql = "SELECT id FROM items WHERE category = %(category)s"
+    with psycopg.connect(items_db, autocommit=True) as conn:
+        conn.execute("CREATE INDEX items_category_idx ON items (category)")
+    try:
+        first = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS)
+        assert first.status is Status.PASS
+    finally:
+        with psycopg.connect(items_db, autocommit=True) as conn:
+            conn.execute("DROP INDEX items_category_idx")
+    second = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS)
+    changed = next(f for f in second.findings if f.id == "q:plan-changed")
+    assert second.status is Status.FAIL
+    assert any("items_category_idx" in line for line in changed.details["previous"])
+    assert any("Seq Scan on items" in line for line in changed.details["current"])
+
+
+@pytest.mark.parametrize(("baseline_shape", "status"), [
+    (["Index Only Scan using items_pkey on items"], Status.PASS),
+    (["Seq Scan on items"], Status.FAIL),
+])
+def test_a_baseline_file_is_compared_too(tmp_path: Path, items_db: str, baseline_shape: list[str],
+                                         status: Status) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"schema": "readiness.explain-plans/1",
+                                    "queries": {"q": {"shape": baseline_shape}}}))
+    (tmp_path / "q.sql").write_text("SELECT id FROM items WHERE id = %(id)s")
+    config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"explain": {
+        "dsn": items_db, "baseline": "baseline.json",
+        "queries": [{"name": "q", "sql": "q.sql", "params": {"id": 5}}]}}}))
+    result = run_check("explain", config, tmp_path / "reports", tmp_path)
+    assert result.status is status, result.reasons
+
+
+def test_several_parameter_sets_are_explained_separately(tmp_path: Path, items_db: str) -> None:
+    result = _explain(tmp_path, items_db, "SELECT id FROM items WHERE id < %(n)s",
+                      param_sets={"small": {"n": 10}, "large": {"n": 150_000}}, max_seq_scan_rows=100_000)
+    keys = [q["key"] for q in result.details["queries"]]
+    assert sorted(keys) == ["q[large]", "q[small]"]
+    assert [f.location for f in result.findings if f.failing] == ["q[large]"]
+
+
+def test_colon_parameters_become_psycopg_placeholders() -> None:
+    sql, names = safe_statement("SELECT a::int FROM t WHERE b = :b AND c LIKE 'x%:y' AND d = :d;")
+    assert sql == "SELECT a::int FROM t WHERE b = %(b)s AND c LIKE 'x%%:y' AND d = %(d)s"
+    assert names == {"b", "d"}
+    with pytest.raises(UnsafeStatement, match="mixes"):
+        safe_statement("SELECT :a, %(b)s")
+
+
+_literal = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\0"), max_size=30)
+
+
+@given(text=_literal)
+def test_semicolons_inside_strings_and_comments_are_not_statement_ends(text: str) -> None:
+    quoted = "'" + text.replace("'", "''") + "'"
+    sql, _ = safe_statement(f"SELECT {quoted} /* ; */ -- ;\n")
+    assert sql.startswith("SELECT")
+
+
+@given(first=st.sampled_from(["SELECT 1", "WITH x AS (SELECT 1) SELECT * FROM x", "VALUES (1)"]),
+       second=st.sampled_from(["DROP TABLE t", "DELETE FROM t", "SELECT 2", "COMMIT", "SET role x"]))
+def test_a_second_statement_is_always_refused(first: str, second: str) -> None:
+    with pytest.raises(UnsafeStatement, match="more than one statement"):
+        safe_statement(f"{first}; {second}")
