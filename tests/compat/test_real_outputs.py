@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from pipeline.checks import osv
+from pipeline.checks.audit import AuditParsed, evaluate_audit, match_offline
+from pipeline.checks.audit_reports import (
+    SEVERITY_RANK,
+    Dependency,
+    read_npm_audit,
+    read_pip_audit,
+    read_requirements,
+)
 from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
 from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
 from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
@@ -15,6 +26,8 @@ from pipeline.checks.interface import ParseError
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
 from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
 from pipeline.model import Status
+from pipeline.runner import run_check
+from tests.conftest import REPO, SHARED_FIXTURES, config_from
 
 COBERTURA = {
     # file: (lines covered, lines valid), as the files' own lines-covered/lines-valid say
@@ -179,3 +192,87 @@ def test_real_cte_plan_has_no_estimate_noise_from_partially_read_ctes(shared_fix
 def test_real_text_plans_are_refused_with_a_reason(shared_fixtures: Path, name: str) -> None:
     with pytest.raises(ParseError, match="JSON"):
         read_plan((shared_fixtures / "postgres-explain" / name).read_text(), name)
+
+
+PYPA = ("osv", "pypa-advisory-database")
+
+
+@pytest.fixture(scope="module")
+def pypa_db() -> osv.Database:
+    folder = SHARED_FIXTURES.joinpath(*PYPA)
+    if not folder.is_dir():
+        pytest.skip(f"the real PyPA advisory database is not at {folder} (../shared is absent)")
+    return osv.load_database(folder)
+
+
+def _offline(db: osv.Database, pins: dict[str, str]) -> list[Any]:
+    deps = tuple(Dependency("PyPI", name, version, "requirements.txt:1") for name, version in pins.items())
+    return match_offline(deps, db)
+
+
+def test_real_pypa_requests_2_19_0_gives_cve_2018_18074_once_with_aliases(pypa_db: osv.Database) -> None:
+    found = _offline(pypa_db, {"requests": "2.19.0"})
+    cve = [v for v in found if "CVE-2018-18074" in v.ids]
+    assert len(cve) == 1
+    assert cve[0].ids == ("CVE-2018-18074", "GHSA-x84v-xcm2-53pg", "PYSEC-2018-28")
+    assert cve[0].fixed == ("2.20.0",)
+
+
+def test_real_pypa_fixed_boundary(pypa_db: osv.Database) -> None:
+    at_fixed = _offline(pypa_db, {"requests": "2.20.0"})
+    assert not [v for v in at_fixed if "CVE-2018-18074" in v.ids]
+    assert [v for v in _offline(pypa_db, {"requests": "2.19.1"}) if "CVE-2018-18074" in v.ids]
+
+
+def test_real_pypa_current_requests_and_the_example_are_clean(pypa_db: osv.Database) -> None:
+    assert _offline(pypa_db, {"requests": "2.32.4"}) == []
+    example = tuple(read_requirements(REPO / "examples" / "orders-service" / "requirements.txt"))
+    assert len(example) == 20 and match_offline(example, pypa_db) == []
+    assert pypa_db.problems == [] and pypa_db.withdrawn > 0
+
+
+def test_real_pypa_deliberately_old_pin_turns_the_check_to_fail(shared_fixtures: Path, tmp_path: Path) -> None:
+    pins = (REPO / "examples" / "orders-service" / "requirements.txt").read_text() + "requests==2.19.0\n"
+    (tmp_path / "requirements.txt").write_text(pins)
+    body = {"version": 1, "checks": {"audit": {"requirements": ["requirements.txt"],
+                                               "osv_dir": str(shared_fixtures.joinpath(*PYPA))}}}
+    result = run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
+    assert result.status is Status.FAIL
+    finding = next(f for f in result.findings if f.id == "CVE-2018-18074")
+    assert finding.location == "requests==2.19.0" and "fixed in 2.20.0" in finding.title
+
+
+PIP_AUDIT = {  # file: (dependencies, not audited, vulnerabilities)
+    "defectdojo-many_vulns_new.json": (7, 1, 7),
+    "defectdojo-many_vulns-legacy-list.json": (7, 1, 7),
+    "defectdojo-zero_vulns_new.json": (3, 1, 0),
+    "defectdojo-empty_new.json": (0, 0, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PIP_AUDIT))
+def test_real_pip_audit_reports(shared_fixtures: Path, name: str) -> None:
+    deps, vulns = read_pip_audit(shared_fixtures / "pip-audit" / name)
+    assert (len(deps), len([d for d in deps if d.skip_reason]), len(vulns)) == PIP_AUDIT[name]
+    parsed = AuditParsed("ingest", tuple(deps), tuple(vulns), ())
+    # Unknown severity counts as high: any vulnerability fails; a skipped dependency or an empty
+    # report never passes.
+    assert evaluate_audit(parsed, {}).status is (Status.FAIL if vulns else Status.ERROR)
+
+
+NPM_AUDIT = {  # file: (vulnerabilities, highest severity)
+    "v1/defectdojo-one_vuln-npm6.json": (1, "critical"),
+    "v2/defectdojo-one_vuln.json": (2, "high"),
+    "v2/defectdojo-many_vulns.json": (3, "medium"),
+    "v2/defectdojo-many_vuln_npm7.json": (8, "high"),
+    "v2/defectdojo-issue_10801.json": (1, "medium"),
+    "v2/defectdojo-no_vuln.json": (0, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NPM_AUDIT))
+def test_real_npm_audit_reports(shared_fixtures: Path, name: str) -> None:
+    _, vulns = read_npm_audit(shared_fixtures / "npm-audit" / name)
+    count, highest = NPM_AUDIT[name]
+    assert len(vulns) == count
+    assert max((v.severity for v in vulns), key=SEVERITY_RANK.__getitem__, default=None) == highest
