@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import pwd
 import secrets
@@ -118,7 +119,52 @@ def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs:
     target.env["READINESS_BASE_URL"] = base_url
     if settings.get("token_command"):
         target.env["READINESS_API_TOKEN"] = _token(_expand(settings["token_command"], port), workdir, env)
+    if settings.get("prometheus"):
+        _start_prometheus(target, settings["prometheus"], port, project_dir, logs, console)
     _say(console, f"target: ready at {base_url}")
+
+
+def _start_prometheus(target: Target, settings: Mapping[str, Any], service_port: int, project_dir: Path,
+                      logs: Path, console: IO[str] | None) -> None:
+    """A real Prometheus scraping the service with the project's rule files (READINESS_PROMETHEUS_URL).
+
+    Optional: without the prometheus binary the target still starts; the dashboards check
+    then says that no Prometheus could be asked, and how to get one.
+    """
+    assert target.folder is not None
+    binary = shutil.which("prometheus")
+    if binary is None:
+        _say(console, "target: prometheus is not installed (apt install prometheus); no live Prometheus")
+        return
+    config = {
+        "global": {"scrape_interval": settings.get("scrape_interval", "1s"),
+                   "evaluation_interval": settings.get("scrape_interval", "1s")},
+        "rule_files": [str(project_dir / f) for f in settings.get("rule_files", [])],
+        "scrape_configs": [{"job_name": settings.get("job", "service"),
+                            "static_configs": [{"targets": [f"127.0.0.1:{service_port}"]}]}],
+    }
+    config_path = target.folder / "prometheus.yml"
+    config_path.write_text(json.dumps(config))  # JSON is YAML
+    port = _port(None)
+    log_path = logs / "prometheus.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([binary, f"--config.file={config_path}", f"--storage.tsdb.path={target.folder}/tsdb",
+                                 f"--web.listen-address=127.0.0.1:{port}"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    target.processes.append(("prometheus", proc))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TargetError(f"Prometheus exited with code {proc.returncode}; last lines of {log_path}:\n"
+                              f"{_tail_file(log_path)}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/-/ready", timeout=2).ok:
+                target.env["READINESS_PROMETHEUS_URL"] = url
+                return
+        time.sleep(0.2)
+    raise TargetError(f"Prometheus did not become ready within 30 s; last lines of {log_path}:\n"
+                      f"{_tail_file(log_path)}")
 
 
 def stop(target: Target) -> None:

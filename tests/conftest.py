@@ -30,6 +30,7 @@ SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
 
 def write_config(folder: Path, body: str, name: str = "readiness.yaml") -> Path:
     """A config file in ``folder`` from a YAML snippet."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_text(textwrap.dedent(body), encoding="utf-8")
     return path

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from pipeline.checks.explain_plan import plan_shape, read_plan, walk
 from pipeline.checks.interface import ParseError
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
 from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
+from pipeline.checks.monitoring import read_dashboard, read_exposition, read_rules
 from pipeline.model import Status
 from pipeline.runner import run_check
 from tests.conftest import REPO, SHARED_FIXTURES, config_from
@@ -276,3 +280,110 @@ def test_real_npm_audit_reports(shared_fixtures: Path, name: str) -> None:
     count, highest = NPM_AUDIT[name]
     assert len(vulns) == count
     assert max((v.severity for v in vulns), key=SEVERITY_RANK.__getitem__, default=None) == highest
+
+
+DASHBOARDS = {  # file: (uid, panels, panel queries, problems)
+    "dotdc-k8s-system-coredns.json": ("k8s_system_coredns", 14, 15, 0),
+    "dotdc-k8s-views-global.json": ("k8s_views_global", 26, 57, 0),
+    "k6-examples-k6-prometheus.json": ("demo-uid", 14, 31, 1),  # one real panel has no title
+    "k6-examples-grafana_dashboard_influxdb.json": ("", 7, 0, 0),  # legacy rows layout
+}
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_real_grafana_dashboards(shared_fixtures: Path, name: str) -> None:
+    dashboard = read_dashboard(shared_fixtures / "grafana" / "dashboards" / name)
+    assert (dashboard.uid, len(dashboard.panels), len(dashboard.expressions), len(dashboard.problems)) == \
+        DASHBOARDS[name]
+
+
+@pytest.mark.parametrize(("name", "families"), [
+    ("prometheus-promtool-metrics-test.prom", 4), ("prometheus-textparse-alltypes.237mfs.prom.txt", 236),
+    ("prometheus-textparse-alltypes.5mfs.om.txt", 13)])
+def test_real_expositions(shared_fixtures: Path, name: str, families: int) -> None:
+    text = (shared_fixtures / "prometheus" / "exposition" / name).read_text()
+    assert len(read_exposition(text, name)) == families
+
+
+@pytest.mark.parametrize(("name", "alerts"), [
+    ("awesome-prometheus-alerts-blackbox-blackbox-exporter.yml", 9),
+    ("awesome-prometheus-alerts-host-and-hardware-node-exporter.yml", 35),
+    ("awesome-prometheus-alerts-kubernetes-kubestate-exporter.yml", 37),
+    ("awesome-prometheus-alerts-postgresql-postgres-exporter.yml", 20),
+    ("prometheus-promtool-rules.yml", 2)])
+def test_real_rule_files(shared_fixtures: Path, name: str, alerts: int) -> None:
+    rules = read_rules(shared_fixtures / "prometheus" / "rules" / name)
+    assert len(rules) == alerts and all(rule.expr for rule in rules)
+
+
+class _GrafanaStandIn(BaseHTTPRequestHandler):
+    """A STAND-IN for Grafana's HTTP API (Grafana cannot be installed here): it serves real
+    dashboard JSON from ../shared/fixtures/real/grafana the way /api/dashboards/uid/<uid> does."""
+
+    token = "glsa_right-token"
+    dashboards: dict[str, Any] = {}
+
+    def do_GET(self) -> None:
+        if self.path == "/api/health":
+            return self._send(200, {"database": "ok", "version": "stand-in"})
+        if self.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._send(401, {"message": "invalid API key"})
+        if self.path.startswith("/api/dashboards/uid/"):
+            uid = self.path.rsplit("/", 1)[-1]
+            if uid in self.dashboards:
+                return self._send(200, {"dashboard": self.dashboards[uid], "meta": {"slug": uid}})
+            return self._send(404, {"message": "Dashboard not found"})
+        if self.path.startswith("/api/search"):
+            return self._send(200, [{"uid": u, "title": d["title"]} for u, d in self.dashboards.items()])
+        return self._send(404, {})
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def grafana_stand_in(shared_fixtures: Path) -> Iterator[str]:
+    folder = shared_fixtures / "grafana" / "dashboards"
+    dashboards = {d["uid"]: d for d in (json.loads(p.read_text()) for p in folder.glob("dotdc-*.json"))}
+    handler = type("Grafana", (_GrafanaStandIn,), {"dashboards": dashboards})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _grafana_check(tmp_path: Path, url: str, token: str, dashboards: list[str]) -> Any:
+    body = {"version": 1, "checks": {"dashboards": {
+        "dashboard_files": [str(SHARED_FIXTURES / "grafana" / "dashboards" / "dotdc-k8s-system-coredns.json")],
+        "grafana": {"url": url, "token_env": "GRAFANA_TEST_TOKEN", "dashboards": dashboards}}}}
+    config = config_from(tmp_path, yaml.safe_dump(body), GRAFANA_TEST_TOKEN=token)
+    return run_check("dashboards", config, tmp_path / "reports", tmp_path)
+
+
+def test_grafana_deployed_dashboards_pass_and_missing_one_fails(tmp_path: Path, grafana_stand_in: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAFANA_TEST_TOKEN", _GrafanaStandIn.token)
+    deployed = _grafana_check(tmp_path / "a", grafana_stand_in, _GrafanaStandIn.token, ["k8s_system_coredns"])
+    assert deployed.status is Status.PASS, deployed.reasons
+    missing = _grafana_check(tmp_path / "b", grafana_stand_in, _GrafanaStandIn.token, ["orders-service-overview"])
+    assert missing.status is Status.FAIL and "not deployed in Grafana" in missing.findings[0].title
+
+
+def test_grafana_wrong_token_is_an_error_and_the_token_never_shows(tmp_path: Path, grafana_stand_in: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAFANA_TEST_TOKEN", "glsa_wrong-token-123")
+    result = _grafana_check(tmp_path, grafana_stand_in, "glsa_wrong-token-123", ["k8s_system_coredns"])
+    assert result.status is Status.ERROR and "refused the token (HTTP 401)" in result.summary
+    assert "glsa_wrong-token-123" not in (tmp_path / "reports" / "results" / "dashboards.json").read_text()
+
+
+def test_grafana_unreachable_is_an_error(tmp_path: Path, shared_fixtures: Path) -> None:
+    result = _grafana_check(tmp_path, "http://127.0.0.1:9", "t0ken", ["k8s_system_coredns"])
+    assert result.status is Status.ERROR and "cannot be asked" in result.summary

@@ -85,7 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_operations_routes(app)
     _add_customer_routes(app)
     _add_order_routes(app)
+    _initialise_error_series(app, metrics)
     return app
+
+
+def _initialise_error_series(app: FastAPI, metrics: Metrics) -> None:
+    """A labelled counter shows nothing before its first event; start every route's 5xx count at 0 so
+    that dashboards and alerts see the series (and its labels) from the first scrape."""
+    for route in app.routes:
+        for method in sorted(getattr(route, "methods", None) or ()):
+            if method != "HEAD":
+                metrics.errors.labels(method, getattr(route, "path", "unmatched"), "500")
 
 
 class DelayMiddleware:
