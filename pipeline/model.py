@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,10 +124,17 @@ class Waiver:
     reason: str
     owner: str
     expires: dt.date
+    url: str | None = None  # zap: a regex; the waiver covers an alert only where every URL matches
 
     def is_expired(self, today: dt.date) -> bool:
         """A waiver is valid up to and including its expiry date."""
         return today > self.expires
+
+    def covers(self, finding_ids: set[str], urls: list[str]) -> bool:
+        """Whether this waiver applies to a finding with these ids (and, if narrowed, these URLs)."""
+        if self.id not in finding_ids:
+            return False
+        return self.url is None or (bool(urls) and all(re.search(self.url, u) for u in urls))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -136,6 +144,7 @@ class Waiver:
             "reason": self.reason,
             "owner": self.owner,
             "expires": self.expires.isoformat(),
+            **({"url": self.url} if self.url else {}),
         }
 
     @classmethod
@@ -144,7 +153,7 @@ class Waiver:
         expires = data["expires"]
         if not isinstance(expires, dt.date):
             expires = dt.date.fromisoformat(str(expires))
-        return cls(data["check"], str(data["id"]), data["reason"], data["owner"], expires)
+        return cls(data["check"], str(data["id"]), data["reason"], data["owner"], expires, data.get("url"))
 
 
 @dataclass(frozen=True)

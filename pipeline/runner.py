@@ -159,7 +159,8 @@ def apply_waivers(result: CheckResult, waivers: Iterable[Waiver], today: dt.date
     used: list[Waiver] = []
     findings: list[Finding] = []
     for finding in result.findings:
-        waiver = next((w for w in valid if w.id in _identities(finding)), None)
+        urls = [str(u) for u in finding.details.get("urls") or [finding.location]]
+        waiver = next((w for w in valid if w.covers(_identities(finding), urls)), None)
         if waiver is not None and finding.failing:
             finding = replace(finding, waived_by=waiver.id)
             if waiver not in used:

@@ -43,8 +43,12 @@ def run_container(image: str, command: list[str], *, log_path: Path, timeout_s: 
                            f"docker pull {image} where a registry is reachable (or docker load it); "
                            f"or: {install_hint}") from None
     volumes = {host: {"bind": inside, "mode": mode} for host, (inside, mode) in mounts.items()}
-    container: Any = client.containers.run(image, command, detach=True, network_mode="host", volumes=volumes,
-                                           environment=environment, user=user)
+    try:
+        container: Any = client.containers.run(image, command, detach=True, network_mode="host", volumes=volumes,
+                                               environment=environment, user=user)
+    except docker.errors.APIError as exc:
+        raise ToolFailed(f"the {image} container could not start: {_short(exc)}",
+                         "Check the image and its entry point (docker run it by hand to see why).") from None
 
     def interrupt() -> None:
         container.kill(signal="SIGINT")
@@ -73,4 +77,4 @@ def run_container(image: str, command: list[str], *, log_path: Path, timeout_s: 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    return text[-300:]  # the engine's own words are at the end

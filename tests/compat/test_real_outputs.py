@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -29,8 +30,15 @@ from pipeline.checks.interface import ParseError
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
 from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
 from pipeline.checks.monitoring import read_dashboard, read_exposition, read_rules
+from pipeline.checks.zap import ZapParsed, evaluate_zap
+from pipeline.checks.zap_report import Rules
+from pipeline.checks.zap_report import read_json_report as read_zap_json
+from pipeline.checks.zap_report import read_rules as read_zap_rules
+from pipeline.checks.zap_report import read_xml_report as read_zap_xml
 from pipeline.model import Status
+from pipeline.reporters import write_all
 from pipeline.runner import run_check
+from pipeline.verdict import decide, load_results
 from tests.conftest import REPO, SHARED_FIXTURES, config_from
 
 COBERTURA = {
@@ -387,3 +395,112 @@ def test_grafana_wrong_token_is_an_error_and_the_token_never_shows(tmp_path: Pat
 def test_grafana_unreachable_is_an_error(tmp_path: Path, shared_fixtures: Path) -> None:
     result = _grafana_check(tmp_path, "http://127.0.0.1:9", "t0ken", ["k8s_system_coredns"])
     assert result.status is Status.ERROR and "cannot be asked" in result.summary
+
+
+ZAP = {  # report: (alerts, plugin ids failing at fail_at medium with no rules file)
+    "json/bcgov-bc-emli-vhers-scan-zap2.14.0-report_json.json": (13, {"10055", "10098"}),
+    "json/bcgov-pipeline-templates-zap2.14.0-report_json.json": (12, None),
+    "json/sshniro-action-zap2.8.0-report_json-double-encoded.json": (17, {"10098", "90022", "10108", "10062"}),
+    "json/zap-extensions-basic-traditional-json.json": (1, None),
+    "json/zap-extensions-basic-traditional-json-plus.json": (1, None),
+    "xml/defectdojo-juicy2-zap2.10.0.xml": (6, {"10098", "10055"}),
+    "xml/defectdojo-empty_2.9.0.xml": (0, set()),
+    "xml/defectdojo-some_2.9.0.xml": (7, None),
+    "xml/defectdojo-dvwa_baseline-zap-weekly-D-2021-03-29.xml": (19, None),
+    "xml/defectdojo-zap2.11.1-xml-plus-localized-date.xml": (1, None),
+    "xml/defectdojo-zap2.16.1_with_req_resp.xml": (4, set()),
+    "xml/zap-extensions-basic-traditional-xml.xml": (1, None),
+    "xml/zap-extensions-basic-traditional-xml-plus.xml": (1, None),
+    "xml/zaproxy-ZAP_2.4.3_report-merged.xml": (10, None),
+    "xml/zaproxy-ZAP_2.4.3_report-unmerged.xml": (295, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZAP))
+def test_real_zap_reports(shared_fixtures: Path, name: str) -> None:
+    path = shared_fixtures / "zap" / name
+    report = read_zap_json(path) if name.endswith(".json") else read_zap_xml(path)
+    count, failing = ZAP[name]
+    assert len(report.alerts) == count and report.sites
+    result = evaluate_zap(ZapParsed(report, Rules({}), None, None), {"fail_at": "medium"})
+    failed = {f.id for f in result.findings if f.failing}
+    if failing is not None:
+        assert failed == failing
+    assert result.status is (Status.FAIL if failed else Status.PASS)
+    assert all(f.severity in ("informational", "low", "medium", "high") for f in result.findings)
+
+
+def test_real_high_alerts_fail_and_a_rules_file_ignoring_them_passes(shared_fixtures: Path, tmp_path: Path) -> None:
+    report = shared_fixtures / "zap" / "json" / "sshniro-action-zap2.8.0-report_json-double-encoded.json"
+    body = {"version": 1, "checks": {"zap": {"report": str(report)}}}
+    failing = run_check("zap", config_from(tmp_path / "a", yaml.safe_dump(body)), tmp_path / "a" / "r", tmp_path)
+    assert failing.status is Status.FAIL and "10062" in {f.id for f in failing.findings if f.failing}
+    rules = "".join(f"{pid}\tIGNORE\t(accepted)\n" for pid in ("10098", "90022", "10108", "10062"))
+    (tmp_path / "rules.tsv").write_text(rules)
+    body["checks"]["zap"]["rules"] = str(tmp_path / "rules.tsv")
+    passing = run_check("zap", config_from(tmp_path / "b", yaml.safe_dump(body)), tmp_path / "b" / "r", tmp_path)
+    assert passing.status is Status.PASS
+    assert {f.details["action"] for f in passing.findings if f.id == "10062"} == {"IGNORE"}
+
+
+@pytest.mark.parametrize(("name", "actions"), [
+    ("zaproxy-baseline2.conf", {"10021": "FAIL", "10035": "INFO", "10049": "IGNORE"}),
+    ("zaproxy-baseline3.conf", {"10021": "FAIL", "10035": "INFO", "10049": "IGNORE"}),
+    ("sshniro-action-rules.tsv", None)])
+def test_real_zap_rules_files(shared_fixtures: Path, name: str, actions: dict[str, str] | None) -> None:
+    rules = read_zap_rules(shared_fixtures / "zap" / "baseline-rules" / name)
+    if actions is not None:
+        assert {k: v.action for k, v in rules.actions.items()} == actions
+    else:
+        assert len(rules.actions) == 14 and {r.action for r in rules.actions.values()} == {"IGNORE"}
+    if name == "zaproxy-baseline3.conf":
+        assert not rules.in_scope("10021", "http://x/robots.txt") and rules.in_scope("10021", "http://x/a")
+
+
+@pytest.fixture(scope="session")
+def sarif_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The SARIF 2.1.0 JSON Schema, as Microsoft ships it in @microsoft/jest-sarif (npm)."""
+    import os
+    import shutil
+    import subprocess
+    import tarfile
+
+    configured = os.environ.get("READINESS_SARIF_SCHEMA")
+    if configured and Path(configured).is_file():
+        return dict(json.loads(Path(configured).read_text()))
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed, so the SARIF schema cannot be fetched (set READINESS_SARIF_SCHEMA)")
+    folder = tmp_path_factory.mktemp("sarif-schema")
+    done = subprocess.run([npm, "pack", "@microsoft/jest-sarif@1.0.0-beta.0"], cwd=folder, capture_output=True,
+                          text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"the npm registry did not give the SARIF schema package: {done.stderr.strip()[:200]}")
+    with tarfile.open(next(folder.glob("*.tgz"))) as archive:
+        member = archive.extractfile("package/lib/schemas/sarif-2.1.0-rtm.5.json")
+        assert member is not None
+        return dict(json.loads(member.read()))
+
+
+def test_sarif_with_real_zap_and_audit_findings_validates(shared_fixtures: Path, tmp_path: Path,
+                                                          sarif_schema: dict[str, Any]) -> None:
+    report = shared_fixtures / "zap" / "xml" / "defectdojo-juicy2-zap2.10.0.xml"
+    pins = tmp_path / "requirements.txt"
+    pins.write_text("requests==2.19.0\n")
+    body = {"version": 1, "checks": {"zap": {"xml_report": str(report)}, "audit": {
+        "requirements": [str(pins)], "osv_dir": str(shared_fixtures.joinpath(*PYPA))}}}
+    config = config_from(tmp_path, yaml.safe_dump(body))
+    for name in ("zap", "audit"):
+        run_check(name, config, tmp_path / "reports", tmp_path)
+    loaded, merges = load_results([tmp_path / "reports" / "results"])
+    write_all(decide(loaded, merges), tmp_path / "reports")
+    sarif = json.loads((tmp_path / "reports" / "readiness.sarif").read_text())
+    jsonschema.Draft7Validator(sarif_schema).validate(sarif)
+    rules = {r["ruleId"] for r in sarif["runs"][0]["results"]}
+    assert "zap/10098" in rules and "audit/CVE-2018-18074" in rules
+
+
+@pytest.mark.parametrize("name", ["defectdojo-gitleaks_7.5.0.sarif", "defectdojo-dockle_0_3_15.sarif"])
+def test_the_schema_accepts_real_sarif_files(shared_fixtures: Path, sarif_schema: dict[str, Any],
+                                             name: str) -> None:
+    jsonschema.Draft7Validator(sarif_schema).validate(json.loads((shared_fixtures / "sarif" / name).read_text()))

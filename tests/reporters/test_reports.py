@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
-import pytest
 from junitparser import JUnitXml
 
 from pipeline.model import CheckResult, Finding, Measurement, Status
@@ -77,21 +76,6 @@ def test_write_all_writes_every_report(tmp_path: Path) -> None:
     assert sorted(p.name for p in written) == sorted(REPORTS)
     data = json.loads((tmp_path / "readiness.json").read_text())
     assert data["verdict"] == "not_ready" and data["schema"] == "readiness.verdict/1"
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("chromium is not installed here (.ci/run installs the Debian package)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(chromium), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield instance
-        instance.close()
 
 
 def test_html_opens_in_chromium_without_errors_and_runs_no_script(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
