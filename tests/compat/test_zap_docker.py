@@ -35,7 +35,11 @@ static void copy(const char *from, const char *to) {
     while ((n = fread(buffer, 1, sizeof buffer, in)) > 0) fwrite(buffer, 1, n, out);
     fclose(in); fclose(out);
 }
-static int number(const char *path) { int v = 0; FILE *f = fopen(path, "r"); if (f) { fscanf(f, "%d", &v); fclose(f); } return v; }
+static int number(const char *path) {
+    int v = 0; FILE *f = fopen(path, "r");
+    if (f) { fscanf(f, "%d", &v); fclose(f); }
+    return v;
+}
 int main(int argc, char **argv) {
     char target[4096];
     FILE *record = fopen("/zap/wrk/argv.txt", "w");
@@ -44,9 +48,13 @@ int main(int argc, char **argv) {
     fclose(record);
     copy("/proc/net/dev", "/zap/wrk/netdev.txt");
     for (int i = 1; i + 1 < argc; i++) {
-        if (!strcmp(argv[i], "-J")) { snprintf(target, sizeof target, "/zap/wrk/%s", argv[i + 1]); copy("/stand-in/report.json", target); }
+        if (!strcmp(argv[i], "-J")) {
+            snprintf(target, sizeof target, "/zap/wrk/%s", argv[i + 1]);
+            copy("/stand-in/report.json", target);
+        }
     }
-    printf("FAIL-NEW: 0\tFAIL-INPROG: 0\tWARN-NEW: 3\tWARN-INPROG: 0\tINFO: 0\tIGNORE: 0\tPASS: %d\n", number("/stand-in/pass-count"));
+    printf("FAIL-NEW: 0\tFAIL-INPROG: 0\tWARN-NEW: 3\tWARN-INPROG: 0\tINFO: 0\tIGNORE: 0\tPASS: %d\n",
+           number("/stand-in/pass-count"));
     return number("/stand-in/exit-code");
 }
 """
