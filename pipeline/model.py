@@ -53,8 +53,9 @@ class Verdict(enum.StrEnum):
 
 
 def now_utc() -> dt.datetime:
-    """The current time, timezone-aware, to the second (reports never need more)."""
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    """The current time, timezone-aware, to the millisecond (durations of fast checks stay visible)."""
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)

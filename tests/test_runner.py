@@ -133,3 +133,13 @@ def test_waiver_matches_an_alias() -> None:
     base = CheckResult("audit", Status.FAIL, "s", findings=(finding,))
     waiver = Waiver("audit", "CVE-1", "r", "o", dt.date(2030, 1, 1))
     assert runner.apply_waivers(base, [waiver], dt.date(2026, 1, 1)).status is Status.WAIVED
+
+
+def test_a_check_whose_module_cannot_load_is_an_error_and_the_rest_runs(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = registry._unloadable("openapi", ImportError("No module named 'openapi_spec_validator'"))
+    monkeypatch.setitem(registry.CHECKS, "openapi", broken)
+    config = Config(path=tmp_path / "c.yaml", profile="local", data={"checks": {}})
+    result = runner.run_check("openapi", config, tmp_path, tmp_path)
+    assert result.status is Status.ERROR
+    assert "cannot load in this environment: No module named 'openapi_spec_validator'" in result.summary
