@@ -6,12 +6,17 @@ check plans exactly the text the endpoints run.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+
+from orders_service.settings import database_url
 
 
 @cache
@@ -37,3 +42,15 @@ async def fetch_one(pool: AsyncConnectionPool, sql: str, params: dict[str, Any])
     async with pool.connection() as conn, conn.cursor() as cur:
         await cur.execute(sql, params)
         return await cur.fetchone()
+
+
+def run_command(label: str, action: Callable[[psycopg.Connection[Any]], str], autocommit: bool = False) -> int:
+    """For the command-line tools (migrate, seed): run ``action`` on $DATABASE_URL, print one line, exit code."""
+    try:
+        with psycopg.connect(database_url(), autocommit=autocommit) as conn:
+            outcome = action(conn)
+    except psycopg.Error as exc:
+        print(f"{label} failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"{label}: {outcome}")
+    return 0

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from orders_service.settings import database_url
+from orders_service.db import run_command
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.up\.sql$")
@@ -87,14 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", type=int, default=0, help="down: the version to stop at")
     parser.add_argument("--dir", type=Path, default=MIGRATIONS_DIR)
     args = parser.parse_args(argv)
-    with psycopg.connect(database_url()) as conn:
-        try:
-            versions = up(conn, args.dir) if args.direction == "up" else down(conn, args.to, args.dir)
-        except psycopg.Error as exc:
-            print(f"migrate {args.direction} failed: {exc}", file=sys.stderr)
-            return 1
-    print(f"migrate {args.direction}: {', '.join(map(str, versions)) or 'nothing to do'}")
-    return 0
+    def migrate(conn: psycopg.Connection[Any]) -> str:
+        versions = up(conn, args.dir) if args.direction == "up" else down(conn, args.to, args.dir)
+        return ", ".join(map(str, versions)) or "nothing to do"
+
+    return run_command(f"migrate {args.direction}", migrate)
 
 
 if __name__ == "__main__":

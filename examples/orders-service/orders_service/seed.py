@@ -6,12 +6,11 @@ Enough rows (100k orders by default) that a missing index shows in a plan.
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import Any
 
 import psycopg
 
-from orders_service.db import query
-from orders_service.settings import database_url
+from orders_service.db import query, run_command
 
 
 def seed(conn: psycopg.Connection, orders: int, customers: int) -> None:
@@ -26,14 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=10_000)
     args = parser.parse_args(argv)
-    with psycopg.connect(database_url(), autocommit=True) as conn:
-        try:
-            seed(conn, args.orders, args.customers)
-        except psycopg.Error as exc:
-            print(f"seed failed: {exc}", file=sys.stderr)
-            return 1
-    print(f"seed: {args.customers} customers, {args.orders} orders")
-    return 0
+    def load(conn: psycopg.Connection[Any]) -> str:
+        seed(conn, args.orders, args.customers)
+        return f"{args.customers} customers, {args.orders} orders"
+
+    return run_command("seed", load, autocommit=True)
 
 
 if __name__ == "__main__":
