@@ -60,7 +60,7 @@ class K6Raw:
     summary: Path
     exit_code: int | None  # None: ingested
     aborted: bool
-    expected: dict[str, list[str]]
+    expected: dict[str, list[Any]]  # k6's forms: "p(95)<200" or {threshold, abortOnFail, delayAbortEval}
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class K6Parsed:
     summary: Summary
     exit_code: int | None
     aborted: bool
-    expected: dict[str, list[str]]
+    expected: dict[str, list[Any]]
 
 
 class K6Check(Check[K6Raw, K6Parsed]):
@@ -118,7 +118,7 @@ class K6Check(Check[K6Raw, K6Parsed]):
         return evaluate_k6(parsed)
 
 
-def effective_thresholds(settings: dict[str, Any]) -> dict[str, list[str]]:
+def effective_thresholds(settings: dict[str, Any]) -> dict[str, list[Any]]:
     """Configured thresholds (default: the SLA), plus the same ones per listed endpoint.
 
     ``endpoints: [get_order]`` adds ``http_req_duration{name:get_order}`` with the
@@ -134,7 +134,7 @@ def effective_thresholds(settings: dict[str, Any]) -> dict[str, list[str]]:
     return thresholds
 
 
-def _ingest(settings: dict[str, Any], expected: dict[str, list[str]], ctx: CheckContext) -> K6Raw:
+def _ingest(settings: dict[str, Any], expected: dict[str, list[Any]], ctx: CheckContext) -> K6Raw:
     if not settings.get("summary"):
         raise ArtifactMissing("checks.k6.mode is ingest but checks.k6.summary names no file",
                               "Set checks.k6.summary to the k6 summary JSON to judge.")
@@ -244,10 +244,11 @@ def evaluate_k6(parsed: K6Parsed) -> Evaluation:
                       tuple(measurements), tuple(findings), details)
 
 
-def _missing_thresholds(expected: dict[str, list[str]], summary: Summary) -> list[str]:
+def _missing_thresholds(expected: dict[str, list[Any]], summary: Summary) -> list[str]:
     judged = {(t.metric, t.expression) for t in summary.thresholds}
-    return [f"{metric} {expr}" for metric, exprs in expected.items() for expr in exprs
-            if (metric, expr) not in judged]
+    expressions = [(metric, item["threshold"] if isinstance(item, dict) else item)
+                   for metric, items in expected.items() for item in items]
+    return [f"{metric} {expr}" for metric, expr in expressions if (metric, expr) not in judged]
 
 
 def _threshold_measurement(threshold: Threshold, summary: Summary) -> Measurement:

@@ -196,3 +196,18 @@ def test_semicolons_inside_strings_and_comments_are_not_statement_ends(text: str
 def test_a_second_statement_is_always_refused(first: str, second: str) -> None:
     with pytest.raises(UnsafeStatement, match="more than one statement"):
         safe_statement(f"{first}; {second}")
+
+
+def test_shared_blocks_read_above_the_limit_is_a_finding() -> None:
+    from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
+    from pipeline.checks.explain_plan import plan_shape, read_plan, walk
+
+    output = [{"Plan": {"Node Type": "Index Scan", "Relation Name": "t", "Index Name": "t_pkey", "Actual Rows": 1,
+                        "Actual Loops": 1, "Plan Rows": 1, "Shared Read Blocks": 501, "Shared Hit Blocks": 3},
+               "Execution Time": 1.5, "Planning Time": 0.1}]
+    plan = read_plan(output, "q")
+    for limit, failing in ((500, True), (501, False), (None, False)):
+        run = QueryRun("q", "q", {}, {**DEFAULT_RULES, "max_shared_read_blocks": limit})
+        result = evaluate_explain((ParsedQuery(run, plan, tuple(walk(plan.root)), plan_shape(plan.root)),))
+        assert (result.status is Status.FAIL) is failing
+        assert any(f.id == "q:buffers" for f in result.findings) is failing

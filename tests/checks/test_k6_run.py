@@ -187,3 +187,14 @@ def test_ctrl_c_stops_k6_and_never_passes(tmp_path: Path, server: str, k6: str) 
     result = json.loads((tmp_path / "reports" / "results" / "k6.json").read_text())
     assert result["status"] in ("error", "fail")
     assert any("interrupted" in r for r in result["reasons"])
+
+
+def test_abort_on_fail_stops_the_run_early_and_says_so(tmp_path: Path, server: str, k6: str) -> None:
+    thresholds = {"http_req_duration": ["p(95)<200"],
+                  "http_req_failed": [{"threshold": "rate<0.001", "abortOnFail": True}]}
+    config = _project(tmp_path, server, "flaky", thresholds=thresholds, duration="60s", endpoints=[])
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    log = (tmp_path / "reports" / "evidence" / "k6.log").read_text()
+    assert "stopping test prematurely" in log  # k6's own words: it did not run the 60 s it was given
+    assert result.status is Status.FAIL and result.tool.exit_code == 99
+    assert any("aborted early" in r for r in result.reasons)

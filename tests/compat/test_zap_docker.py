@@ -150,3 +150,29 @@ def test_exit_3_is_an_error(tmp_path: Path, stand_in_image: Callable[[int, int],
 def test_zero_passed_rules_means_nothing_was_scanned(tmp_path: Path, stand_in_image: Callable[[int, int], str]) -> None:
     result = _scan(tmp_path, stand_in_image(0, 0))
     assert result.status is Status.ERROR and "nothing was really scanned" in result.summary
+
+
+def test_local_install_path_runs_zap_baseline_in_the_work_folder(tmp_path: Path, shared_fixtures_dir: Path) -> None:
+    """A STAND-IN for a local ZAP install (zap-baseline.py on PATH): a script that replays a real report."""
+    import sys
+
+    script = tmp_path / "zap-baseline.py"
+    script.write_text(f"""#!{sys.executable}
+import shutil, sys
+args = sys.argv[1:]
+open("argv.txt", "w").write("\\n".join(args))
+# Outside Docker, zap-baseline writes its reports relative to the folder it runs in.
+shutil.copyfile({str(shared_fixtures_dir / 'zap' / 'json' / 'bcgov-bc-emli-vhers-scan-zap2.14.0-report_json.json')!r},
+                args[args.index("-J") + 1])
+print("FAIL-NEW: 0 WARN-NEW: 11 PASS: 37")
+sys.exit(2)
+""")
+    script.chmod(0o755)
+    body = {"version": 1, "checks": {"zap": {"target": "http://127.0.0.1:8000", "mode": "local",
+                                             "zap_path": str(script), "fail_at": "high"}}}
+    result = run_check("zap", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
+    work = tmp_path / "reports" / "evidence" / "zap"
+    assert (work / "argv.txt").read_text().splitlines()[:2] == ["-t", "http://127.0.0.1:8000"]
+    assert result.tool.mode == "run" and result.tool.exit_code == 2
+    assert result.status is Status.PASS  # medium alerts only, and fail_at is high
+    assert any(m.name == "zap-baseline exit code" and m.value == 2 for m in result.measurements)
