@@ -91,7 +91,8 @@ class ZapCheck(Check[ZapRaw, ZapParsed]):
         local = _local_zap(settings)
         if mode == "local" or (mode == "auto" and local):
             if not local:
-                raise ToolNotFound("zap-baseline.py was not found on PATH or at checks.zap.zap_path.", f"Either {INSTALL_HINT}")
+                raise ToolNotFound("zap-baseline.py was not found on PATH or at checks.zap.zap_path.",
+                                   f"Either {INSTALL_HINT}")
             exit_code = _run_local(local, argv, work, ctx)
         else:
             exit_code = _run_docker(settings.get("image", DEFAULT_IMAGE), argv, work, ctx)
