@@ -182,7 +182,8 @@ def test_target_command_cleans_up_however_it_is_stopped(tmp_path: Path, how: str
                                                         nothing_left_behind: None) -> None:
     config = _config(tmp_path, _settings(), enabled=("k6",))
     proc = _readiness("target", "--config", str(config), cwd=tmp_path, stdin=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stdin is not None
+    if proc.stdout is None or proc.stdin is None:
+        pytest.fail("the target command was started without pipes")
     env = json.loads(proc.stdout.readline())
     assert requests.get(env["READINESS_BASE_URL"] + "/health", timeout=5).status_code == 200
     if how == "stdin closed":

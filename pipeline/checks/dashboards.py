@@ -94,8 +94,8 @@ class DashboardsCheck(Check[DashboardsRaw, DashboardsParsed]):
             evidence.write_text(metrics_probe.body)
             ctx.add_evidence(evidence)
         dashboards = tuple(ctx.resolve(p) for p in settings.get("dashboard_files") or ())
-        rules = tuple((ctx.resolve(p), promtool_check(ctx.resolve(p)) if ctx.resolve(p).is_file() else None)
-                      for p in settings.get("alert_rule_files") or ())
+        rule_files = [ctx.resolve(p) for p in settings.get("alert_rule_files") or ()]
+        rules = tuple((path, promtool_check(path) if path.is_file() else None) for path in rule_files)
         for path in (*dashboards, *(p for p, _ in rules)):
             if path.is_file():
                 ctx.add_evidence(path)
@@ -179,6 +179,8 @@ def _grafana(settings: dict[str, Any]) -> dict[str, Any] | None:
     except requests.RequestException as exc:
         raise CheckError(f"Grafana at {url} cannot be asked: {type(exc).__name__}.",
                          "Check checks.dashboards.grafana.url and that Grafana runs.") from None
+    finally:
+        session.close()
     return {"url": url, "healthy": health.ok, "dashboards": found}
 
 

@@ -11,6 +11,7 @@ evaluate: time budget, big sequential scans, spills, estimate errors, buffer rea
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -166,7 +167,10 @@ def _explain_all(planned: list[QueryRun], settings: dict[str, Any], ctx: CheckCo
                                      timeout_ms, repeats))
         return done
     finally:
-        conn.rollback()  # never leave anything to commit (psycopg commits on a clean `with` exit)
+        # Never leave anything to commit (psycopg would commit on a clean `with` exit); a broken
+        # connection must not hide the error that broke it.
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
         conn.close()
 
 
