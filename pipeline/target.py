@@ -72,28 +72,32 @@ def start_settings(config: Config, selected: Iterable[str] = CHECKS_NEEDING_TARG
 
 
 @contextlib.contextmanager
-def running_target(settings: Mapping[str, Any], project_dir: Path, evidence_dir: Path,
-                   console: IO[str] | None = None) -> Iterator[Target]:
-    """Start the target, yield it, and always stop it and remove its folder."""
+def _owned() -> Iterator[Target]:
+    """A target with its own temporary folder; whatever it started is stopped on every way out."""
     target = Target(folder=Path(tempfile.mkdtemp(prefix="readiness-target-")))
-    logs = evidence_dir / "target"
-    logs.mkdir(parents=True, exist_ok=True)
     try:
-        _start(target, settings, project_dir, logs, console)
         yield target
     finally:
         stop(target)
 
 
 @contextlib.contextmanager
+def running_target(settings: Mapping[str, Any], project_dir: Path, evidence_dir: Path,
+                   console: IO[str] | None = None) -> Iterator[Target]:
+    """Start the target, yield it, and always stop it and remove its folder."""
+    logs = evidence_dir / "target"
+    logs.mkdir(parents=True, exist_ok=True)
+    with _owned() as target:
+        _start(target, settings, project_dir, logs, console)
+        yield target
+
+
+@contextlib.contextmanager
 def running_postgres(evidence_dir: Path) -> Iterator[str]:
     """A throwaway PostgreSQL alone (no service): yields its DSN, always stops and removes it."""
-    target = Target(folder=Path(tempfile.mkdtemp(prefix="readiness-target-")))
     evidence_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with _owned() as target:
         yield _start_postgres(target, evidence_dir)
-    finally:
-        stop(target)
 
 
 def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs: Path,
