@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("name", choices=MANDATORY_CHECKS)
     _config_args(check, profile=True)
 
-    target = sub.add_parser("target", help="start the service under test (service.start) until stdin closes")
-    _config_args(target)
+    target_cmd = sub.add_parser("target", help="start the service under test (service.start) until stdin closes")
+    _config_args(target_cmd)
 
     verdict = sub.add_parser("verdict", help="aggregate result files and write all reports")
     verdict.add_argument("--results", action="append", type=Path, default=None,
@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             for name in selected:
                 result = run_check(name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
-                                   target_error=target_error if name in target.CHECKS_NEEDING_TARGET else None)
+                                   target_error=target_error)
                 print(console.check_line(result, sys.stdout), flush=True)
         except KeyboardInterrupt:
             print("readiness: interrupted; writing the verdict of what ran.", file=sys.stderr)
@@ -168,9 +168,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     """``readiness check NAME``: one check, its result file, its exit code."""
     config = load_config(args.config, args.profile)
     # Set by the Nox sessions when `readiness target` could not start the service.
-    target_error = os.environ.get("READINESS_TARGET_ERROR") if args.name in target.CHECKS_NEEDING_TARGET else None
     result = run_check(args.name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
-                       target_error=target_error or None)
+                       target_error=os.environ.get("READINESS_TARGET_ERROR") or None)
     print(console.check_line(result, sys.stdout))
     for reason in result.reasons:
         print(f"  - {redact(reason)}")

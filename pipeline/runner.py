@@ -28,6 +28,7 @@ from pipeline.model import (
     write_json_atomic,
 )
 from pipeline.redact import redact_tree
+from pipeline.target import CHECKS_NEEDING_TARGET
 
 # How long an interrupted tool gets to write its last output (k6 writes its summary then).
 INTERRUPT_GRACE_S = 30.0
@@ -41,8 +42,8 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
               target_error: str | None = None) -> CheckResult:
     """Run one check and write ``results/<name>.json``; never raises for a check's own failure.
 
-    ``target_error`` says why the service under test could not be started: the check
-    then records ``error`` with that reason instead of probing nothing.
+    ``target_error`` says why the service under test could not be started: a check that
+    talks to the service then records ``error`` with that reason instead of probing nothing.
     """
     started = now_utc()
     ctx = CheckContext(
@@ -60,7 +61,7 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
             f"Disabled in {config.path} (checks.{name}.enabled: false).",
             ("A skipped mandatory check makes the verdict incomplete; enable it to gate on it.",),
         )
-    elif target_error is not None:
+    elif target_error is not None and name in CHECKS_NEEDING_TARGET:
         evaluation = Evaluation(
             Status.ERROR,
             "The service under test could not be started, so this check could not run.",
