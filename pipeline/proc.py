@@ -52,8 +52,18 @@ class ToolRun:
 
     def tail(self, lines: int = 20) -> str:
         """The last lines of the tool's output, for error messages."""
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file, for error messages ("(no log)" when there is none)."""
+    if not path.exists():
+        return "(no log)"
+    return last_lines(path.read_text(encoding="utf-8", errors="replace"), lines)
+
+
+def last_lines(text: str, lines: int = 20) -> str:
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def find_tool(name: str, extra_dirs: Iterable[Path] = ()) -> str | None:

@@ -33,13 +33,12 @@ import requests
 
 from pipeline.checks.interface import CheckError
 from pipeline.config import Config
-from pipeline.proc import run_tool
+from pipeline.proc import last_lines, log_tail, run_tool
 from pipeline.redact import register_secret
 
 DEBIAN_POSTGRES_BIN = "/usr/lib/postgresql/*/bin"
 PG_USER = "readiness"
 PG_DATABASE = "app"
-LOG_TAIL_LINES = 20
 # Checks that talk to the running service or its database; the others need no target.
 CHECKS_NEEDING_TARGET = frozenset({"zap", "k6", "explain", "dashboards"})
 
@@ -161,14 +160,14 @@ def _start_prometheus(target: Target, settings: Mapping[str, Any], service_port:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise TargetError(f"Prometheus exited with code {proc.returncode}; last lines of {log_path}:\n"
-                              f"{_tail_file(log_path)}")
+                              f"{log_tail(log_path)}")
         with contextlib.suppress(requests.RequestException):
             if requests.get(f"{url}/-/ready", timeout=2).ok:
                 target.env["READINESS_PROMETHEUS_URL"] = url
                 return
         time.sleep(0.2)
     raise TargetError(f"Prometheus did not become ready within 30 s; last lines of {log_path}:\n"
-                      f"{_tail_file(log_path)}")
+                      f"{log_tail(log_path)}")
 
 
 def stop(target: Target) -> None:
@@ -247,7 +246,7 @@ def _start_postgres(target: Target, logs: Path) -> str:
         raise TargetError(f"initdb in {bin_dir} could not run: {exc}") from None
     (logs / "initdb.log").write_text(init.stdout + init.stderr)
     if init.returncode != 0:
-        raise TargetError(f"initdb failed (exit {init.returncode}):\n{_tail(init.stdout + init.stderr)}")
+        raise TargetError(f"initdb failed (exit {init.returncode}):\n{last_lines(init.stdout + init.stderr)}")
     port = _port(None)
     log_path = logs / "postgres.log"
     with log_path.open("wb") as log:
@@ -277,14 +276,14 @@ def _wait_for_database(proc: subprocess.Popen[bytes], url: str, log_path: Path, 
     while True:
         if proc.poll() is not None:
             raise TargetError(f"PostgreSQL exited with code {proc.returncode} while starting; "
-                              f"last lines of {log_path}:\n{_tail_file(log_path)}")
+                              f"last lines of {log_path}:\n{log_tail(log_path)}")
         try:
             with psycopg.connect(url, connect_timeout=2):
                 return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
                 raise TargetError(f"PostgreSQL did not accept connections within {timeout_s:g} s; "
-                                  f"last lines of {log_path}:\n{_tail_file(log_path)}") from None
+                                  f"last lines of {log_path}:\n{log_tail(log_path)}") from None
             time.sleep(0.1)
 
 
@@ -314,7 +313,7 @@ def _wait_ready(target: Target, url: str, timeout_s: float, log_path: Path) -> N
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise TargetError(f"the service exited with code {proc.returncode} before it became ready; "
-                              f"last lines of {log_path}:\n{_tail_file(log_path)}")
+                              f"last lines of {log_path}:\n{log_tail(log_path)}")
         try:
             answer = requests.get(url, timeout=2)
             if 200 <= answer.status_code < 300:
@@ -324,7 +323,7 @@ def _wait_ready(target: Target, url: str, timeout_s: float, log_path: Path) -> N
             last = type(exc).__name__
         time.sleep(0.2)
     raise TargetError(f"the service did not become ready at {url} within {timeout_s:g} s (last answer: "
-                      f"{last}); last lines of {log_path}:\n{_tail_file(log_path)}")
+                      f"{last}); last lines of {log_path}:\n{log_tail(log_path)}")
 
 
 def _token(argv: list[str], workdir: Path, env: dict[str, str]) -> str:
@@ -332,16 +331,8 @@ def _token(argv: list[str], workdir: Path, env: dict[str, str]) -> str:
     done = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=60, check=False)
     token = done.stdout.strip()
     if done.returncode != 0 or not token:
-        raise TargetError(f"the token command exited with code {done.returncode}: {_tail(done.stderr)}")
+        raise TargetError(f"the token command exited with code {done.returncode}: {last_lines(done.stderr)}")
     return register_secret(token)
-
-
-def _tail(text: str) -> str:
-    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
-
-
-def _tail_file(path: Path) -> str:
-    return _tail(path.read_text(encoding="utf-8", errors="replace")) if path.exists() else "(no log)"
 
 
 def _say(console: IO[str] | None, line: str) -> None:

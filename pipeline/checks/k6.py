@@ -104,7 +104,7 @@ class K6Check(Check[K6Raw, K6Parsed]):
         ctx.add_evidence(log)
         if not summary.is_file():
             raise ToolFailed(f"k6 exited with code {exit_code} ({EXIT_MEANINGS.get(exit_code, 'no summary')}) "
-                             f"and wrote no summary; last output:\n{proc.ToolRun((), exit_code, log, 0).tail()}",
+                             f"and wrote no summary; last output:\n{proc.log_tail(log)}",
                              f"The full output is in {log}.")
         ctx.add_evidence(summary)
         log_text = log.read_text(encoding="utf-8", errors="replace")

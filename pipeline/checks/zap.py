@@ -99,10 +99,8 @@ class ZapCheck(Check[ZapRaw, ZapParsed]):
         log = work / "zap.log"
         ctx.add_evidence(log)
         if exit_code == 3 or not (work / "report.json").is_file():
-            tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]) \
-                if log.exists() else ""
             raise ToolFailed(f"zap-baseline exited with code {exit_code} ({EXIT_MEANINGS.get(exit_code, 'unexpected')})"
-                             f" and its report cannot be trusted; last output:\n{tail}",
+                             f" and its report cannot be trusted; last output:\n{proc.log_tail(log, 15)}",
                              f"Check that {target} answers from where ZAP runs (host network), and the log.")
         ctx.add_evidence(work / "report.json")
         return ZapRaw(work / "report.json", "json", rules, exit_code, _passed_rules(log))
