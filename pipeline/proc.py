@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from pipeline.checks.interface import CheckTimeout, ToolFailed, ToolNotFound
+from pipeline.errors import CheckTimeout, ToolFailed, ToolNotFound
 
 # Process groups still running, so that an abandoned check (per-check timeout) can be stopped.
 _live_groups: set[int] = set()

@@ -16,8 +16,9 @@ from typing import IO, Any
 
 from pipeline import proc
 from pipeline.checks import registry
-from pipeline.checks.interface import CheckContext, CheckError, Evaluation
+from pipeline.checks.interface import CheckContext, Evaluation
 from pipeline.config import Config
+from pipeline.errors import CheckError
 from pipeline.model import (
     CheckResult,
     Finding,

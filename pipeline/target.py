@@ -31,8 +31,8 @@ from typing import IO, Any
 import psycopg
 import requests
 
-from pipeline.checks.interface import CheckError
 from pipeline.config import Config
+from pipeline.errors import CheckError
 from pipeline.proc import last_lines, log_tail, run_tool
 from pipeline.redact import register_secret
 

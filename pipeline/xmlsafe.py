@@ -13,7 +13,7 @@ from xml.etree.ElementTree import ParseError as ExpatError
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from pipeline.checks.interface import ArtifactMissing, ParseError
+from pipeline.errors import ArtifactMissing, ParseError
 
 
 def parse_xml_file(path: Path, what: str) -> Element:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import proc
-from pipeline.checks.interface import CheckTimeout, ToolFailed, ToolNotFound
+from pipeline.errors import CheckTimeout, ToolFailed, ToolNotFound
 from pipeline.model import Status
 from pipeline.runner import run_check
 from tests.conftest import config_from

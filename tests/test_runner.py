@@ -13,8 +13,9 @@ import yaml
 
 from pipeline import runner
 from pipeline.checks import registry
-from pipeline.checks.interface import Check, CheckContext, Evaluation, ToolFailed
+from pipeline.checks.interface import Check, CheckContext, Evaluation
 from pipeline.config import Config
+from pipeline.errors import ToolFailed
 from pipeline.model import CheckResult, Finding, Status, Waiver
 from tests.conftest import config_from
 

@@ -34,15 +34,8 @@ from pipeline.checks.audit_reports import (
     read_requirements,
     severity_from_vector,
 )
-from pipeline.checks.interface import (
-    ArtifactMissing,
-    Check,
-    CheckContext,
-    CheckError,
-    CheckTimeout,
-    Evaluation,
-    ToolFailed,
-)
+from pipeline.checks.interface import Check, CheckContext, Evaluation
+from pipeline.errors import ArtifactMissing, CheckError, CheckTimeout, ToolFailed
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
 DEFAULT_FAIL_AT = "high"

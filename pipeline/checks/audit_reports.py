@@ -16,7 +16,7 @@ from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
 from pip_requirements_parser import RequirementsFile
 
-from pipeline.checks.interface import ParseError
+from pipeline.errors import ParseError
 
 SEVERITY_RANK = {"none": 0, "info": 0, "low": 1, "medium": 2, "moderate": 2, "high": 3, "critical": 4}
 

@@ -24,7 +24,8 @@ from pipeline.checks.coverage_reports import (
     read_junit,
     read_lcov,
 )
-from pipeline.checks.interface import ArtifactMissing, Check, CheckContext, CheckError, Evaluation
+from pipeline.checks.interface import Check, CheckContext, Evaluation
+from pipeline.errors import ArtifactMissing, CheckError
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
 DEFAULT_MIN_LINE_RATE = 0.90

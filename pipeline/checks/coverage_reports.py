@@ -16,7 +16,7 @@ from junitparser import Failure as JUnitFailure
 from junitparser import Skipped as JUnitSkipped
 from junitparser import TestCase
 
-from pipeline.checks.interface import ArtifactMissing, ParseError
+from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.xmlsafe import parse_xml_file
 
 

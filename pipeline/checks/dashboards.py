@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import requests
 
-from pipeline.checks.interface import ArtifactMissing, Check, CheckContext, CheckError, Evaluation, ParseError
+from pipeline.checks.interface import Check, CheckContext, Evaluation
 from pipeline.checks.monitoring import (
     AlertRule,
     Dashboard,
@@ -31,6 +31,7 @@ from pipeline.checks.monitoring import (
     read_exposition,
     read_rules,
 )
+from pipeline.errors import ArtifactMissing, CheckError, ParseError
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 from pipeline.redact import redact
 

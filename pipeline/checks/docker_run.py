@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from pipeline import proc
-from pipeline.checks.interface import CheckTimeout, ToolFailed, ToolNotFound
+from pipeline.errors import CheckTimeout, ToolFailed, ToolNotFound
 
 ENGINE_HINT = ("Start a Docker engine (e.g. `dockerd --storage-driver=vfs --iptables=false --bridge=none`) "
                "and make sure this user can reach its socket.")

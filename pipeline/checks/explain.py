@@ -31,7 +31,8 @@ from pipeline.checks.explain_plan import (
     spill,
     walk,
 )
-from pipeline.checks.interface import ArtifactMissing, Check, CheckContext, CheckError, Evaluation, ParseError
+from pipeline.checks.interface import Check, CheckContext, Evaluation
+from pipeline.errors import ArtifactMissing, CheckError, ParseError
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 from pipeline.redact import redact
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.checks.interface import ParseError
+from pipeline.errors import ParseError
 
 ALLOWED_FIRST_WORDS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "TABLE")
 # Strings, quoted identifiers, dollar quotes and comments: their content is not SQL structure.

@@ -19,14 +19,7 @@ from typing import Any
 
 from pipeline import proc
 from pipeline.checks import docker_run
-from pipeline.checks.interface import (
-    ArtifactMissing,
-    Check,
-    CheckContext,
-    Evaluation,
-    ToolFailed,
-    ToolNotFound,
-)
+from pipeline.checks.interface import Check, CheckContext, Evaluation
 from pipeline.checks.k6_summary import (
     Summary,
     Threshold,
@@ -35,6 +28,7 @@ from pipeline.checks.k6_summary import (
     read_summary,
     submetric_tags,
 )
+from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
 DEFAULT_THRESHOLDS = {"http_req_duration": ["p(95)<200"], "http_req_failed": ["rate<0.001"]}

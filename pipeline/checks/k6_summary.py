@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.checks.interface import ParseError
+from pipeline.errors import ParseError
 
 EXPORT = "summary-export"
 HANDLE_SUMMARY = "handleSummary"

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.checks.interface import ParseError
+from pipeline.errors import ParseError
 
 # Series Prometheus itself makes for every target or alert; an expression may use them.
 SYNTHETIC_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added",

@@ -16,7 +16,8 @@ import requests
 import yaml
 from openapi_spec_validator.validation import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
-from pipeline.checks.interface import ArtifactMissing, Check, CheckContext, CheckError, Evaluation, ParseError
+from pipeline.checks.interface import Check, CheckContext, Evaluation
+from pipeline.errors import ArtifactMissing, CheckError, ParseError
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
 DEFAULT_RESPONSES = ("400", "401", "500")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pipeline.checks.interface import Check, CheckContext, ToolNotFound
+from pipeline.checks.interface import Check, CheckContext
+from pipeline.errors import ToolNotFound
 from pipeline.model import MANDATORY_CHECKS
 
 _MODULES = {

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline import proc
 from pipeline.checks import docker_run
-from pipeline.checks.interface import ArtifactMissing, Check, CheckContext, Evaluation, ToolFailed, ToolNotFound
+from pipeline.checks.interface import Check, CheckContext, Evaluation
 from pipeline.checks.zap_report import (
     CONFIDENCES,
     RISKS,
@@ -30,6 +30,7 @@ from pipeline.checks.zap_report import (
     read_rules,
     read_xml_report,
 )
+from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
 DEFAULT_IMAGE = "ghcr.io/zaproxy/zaproxy:stable"

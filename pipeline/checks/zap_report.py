@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.checks.interface import ParseError
+from pipeline.errors import ParseError
 from pipeline.xmlsafe import parse_xml_file
 
 RISKS = ("informational", "low", "medium", "high")

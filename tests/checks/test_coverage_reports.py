@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
-from pipeline.checks.interface import ArtifactMissing, ParseError
+from pipeline.errors import ArtifactMissing, ParseError
 from tests.conftest import cobertura_xml, junit_xml
 
 

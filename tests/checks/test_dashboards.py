@@ -21,8 +21,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.checks.interface import ParseError
 from pipeline.checks.monitoring import metric_names, read_dashboard, read_exposition, read_rules
+from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.target import running_target

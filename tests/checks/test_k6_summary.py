@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.checks.interface import ParseError
 from pipeline.checks.k6 import K6Parsed, effective_thresholds, endpoint_rows, evaluate_k6
 from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, parse_summary, read_summary
+from pipeline.errors import ParseError
 from pipeline.model import Status
 
 

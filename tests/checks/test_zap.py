@@ -12,9 +12,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.checks.interface import ParseError
 from pipeline.checks.zap import ZapParsed, baseline_arguments, evaluate_zap
 from pipeline.checks.zap_report import Rules, read_json_report, read_rules
+from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.reporters import write_all
 from pipeline.runner import run_check

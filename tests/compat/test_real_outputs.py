@@ -26,7 +26,6 @@ from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
 from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
 from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
 from pipeline.checks.explain_plan import plan_shape, read_plan, walk
-from pipeline.checks.interface import ParseError
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
 from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
 from pipeline.checks.monitoring import read_dashboard, read_exposition, read_rules
@@ -35,6 +34,7 @@ from pipeline.checks.zap_report import Rules
 from pipeline.checks.zap_report import read_json_report as read_zap_json
 from pipeline.checks.zap_report import read_rules as read_zap_rules
 from pipeline.checks.zap_report import read_xml_report as read_zap_xml
+from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.reporters import write_all
 from pipeline.runner import run_check
