@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pipeline.errors import CheckTimeout, ToolFailed, ToolNotFound
+from pipeline.redact import redact, terminal_safe
 
 # Process groups still running, so that an abandoned check (per-check timeout) can be stopped.
 _live_groups: set[int] = set()
@@ -63,6 +64,7 @@ def log_tail(path: Path, lines: int = 20) -> str:
 
 
 def last_lines(text: str, lines: int = 20) -> str:
+    """The last ``lines`` lines of ``text``."""
     return "\n".join(text.splitlines()[-lines:])
 
 
@@ -79,14 +81,29 @@ def find_tool(name: str, extra_dirs: Iterable[Path] = ()) -> str | None:
 
 
 def tool_version(executable: str, flag: str = "--version") -> str:
-    """First line of ``executable --version`` (what the tool says of itself), or 'unknown'."""
+    """First line of ``executable --version`` (what the tool says of itself), or 'unknown'.
+
+    Only for tools the gate knows (k6, pip-audit, npm): a user's own command is never
+    probed, since ``their-test-script --version`` may run the whole suite again. The
+    probe runs in its own process group, killed with everything it started on timeout.
+    """
     try:
-        done = subprocess.run([executable, flag], capture_output=True, text=True, timeout=15,
-                              stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        probe = subprocess.Popen([executable, flag], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
+    except OSError:
         return "unknown"
-    lines = (done.stdout or done.stderr).strip().splitlines()
-    return lines[0].strip() if done.returncode == 0 and lines else "unknown"
+    try:
+        out, err = probe.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        _kill_group(probe)
+        return "unknown"
+    except BaseException:
+        _kill_group(probe)
+        raise
+    finally:
+        _signal_group(probe.pid, signal.SIGKILL)  # nothing it started may outlive the probe
+    lines = (out or err).strip().splitlines()
+    return lines[0].strip() if probe.returncode == 0 and lines else "unknown"
 
 
 def run_tool(
@@ -99,18 +116,24 @@ def run_tool(
     env: Mapping[str, str] | None = None,
     console: IO[str] | None = None,
     install_hint: str = "",
+    stdout_path: Path | None = None,
 ) -> ToolRun:
-    """Run ``argv``, tee its combined output to ``log_path`` (and ``console``), enforce the timeout.
+    """Run ``argv``, tee its output to ``log_path`` (and ``console``), enforce the timeout.
 
+    With ``stdout_path`` the tool's stdout (a report it prints, npm audit's JSON say) is
+    kept byte for byte in that file and only stderr goes to the log and the console.
     Raises ToolNotFound, CheckTimeout (after killing the process group) or ToolFailed
     when the exit code is not in ``expected``. The tool runs in its own session, so a
     terminal's Ctrl-C does not reach it directly: the runner forwards it
-    (``interrupt_all_running``) and gives the tool a moment to finish.
+    (``interrupt_all_running``) and gives the tool a moment to finish. Any other way out
+    (SIGTERM during a setup command, say) kills the whole group before it goes on up.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ if env is None else env)
     started = time.monotonic()
-    with log_path.open("w", encoding="utf-8") as log:
+    with contextlib.ExitStack() as files:
+        log = files.enter_context(log_path.open("w", encoding="utf-8"))
+        report = files.enter_context(stdout_path.open("wb")) if stdout_path is not None else None
         try:
             proc = subprocess.Popen(
                 list(argv),
@@ -118,7 +141,7 @@ def run_tool(
                 env=full_env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=subprocess.PIPE if report is not None else subprocess.STDOUT,
                 start_new_session=True,
             )
         except FileNotFoundError as exc:
@@ -130,8 +153,14 @@ def run_tool(
             raise ToolNotFound(f"{argv[0]} is not executable: {exc}.", install_hint) from exc
         with _live_lock:
             _live_groups.add(proc.pid)
-        pump = threading.Thread(target=_pump, args=(proc, log, console), daemon=True)
-        pump.start()
+        assert proc.stdout is not None
+        pumps = [threading.Thread(target=_pump, args=(proc.stdout, log, console), daemon=True)]
+        if report is not None:
+            assert proc.stderr is not None
+            pumps = [threading.Thread(target=_copy, args=(proc.stdout, report), daemon=True),
+                     threading.Thread(target=_pump, args=(proc.stderr, log, console), daemon=True)]
+        for pump in pumps:
+            pump.start()
         try:
             exit_code = proc.wait(timeout=timeout_s)
             # Leftover children (a server the tests started, say) must not outlive the tool.
@@ -142,8 +171,12 @@ def run_tool(
                 f"{Path(argv[0]).name} did not finish within {timeout_s:g} s and was stopped.",
                 f"Raise the timeout in the config or look at {log_path} for where it hung.",
             ) from exc
+        except BaseException:
+            _kill_group(proc)
+            raise
         finally:
-            pump.join(timeout=5)
+            for pump in pumps:
+                pump.join(timeout=5)
             with _live_lock:
                 _live_groups.discard(proc.pid)
     run = ToolRun(tuple(argv), exit_code, log_path, round(time.monotonic() - started, 3))
@@ -179,15 +212,23 @@ def interrupt_all_running() -> None:
             interrupt()
 
 
-def _pump(proc: subprocess.Popen[bytes], log: IO[str], console: IO[str] | None) -> None:
-    assert proc.stdout is not None
-    for raw in iter(proc.stdout.readline, b""):
-        line = raw.decode("utf-8", errors="replace")
+def _pump(stream: IO[bytes], log: IO[str], console: IO[str] | None) -> None:
+    # Tool output may echo a secret (a DSN in an error, a token in a debug line) and, when it
+    # comes from a scanned site, terminal escapes that could repaint the console: the log
+    # gets it redacted, the console redacted and stripped of escapes.
+    for raw in iter(stream.readline, b""):
+        line = redact(raw.decode("utf-8", errors="replace"))
         log.write(line)
         if console is not None:
-            console.write(line)
+            console.write(terminal_safe(line))
             console.flush()
     log.flush()
+
+
+def _copy(stream: IO[bytes], target: IO[bytes]) -> None:
+    for block in iter(lambda: stream.read(1 << 16), b""):
+        target.write(block)
+    target.flush()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -195,7 +236,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
     # SIGTERM first so tools can clean up; SIGKILL the group if it lingers.
     _signal_group(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):

@@ -44,3 +44,19 @@ def redact_tree(node: Any) -> Any:
     if isinstance(node, str):
         return redact(node)
     return node
+
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), other two-byte escapes, and C0/C1
+# controls except tab and newline: what a hostile tool output uses to move the cursor,
+# recolour or rewrite a line ("VERDICT: READY") on the user's terminal.
+_TERMINAL_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[@-Z\\-_]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (tab and newline kept)."""
+    return _TERMINAL_ESCAPES.sub("", text)

@@ -111,3 +111,64 @@ def test_ctrl_c_reaches_the_tool_and_the_result_is_written(tiny_project: Path) -
     written = (tiny_project / "reports/results/coverage.json").read_text()
     assert '"status": "error"' in written and "interrupted (Ctrl-C)" in written
     assert Status.ERROR.exit_code == 2
+
+
+def test_stdout_kept_apart_from_stderr_when_asked(tmp_path: Path) -> None:
+    # npm audit prints its JSON report on stdout and warnings on stderr: they must not mix.
+    script = "import sys; print('{\"report\": 1}'); print('npm WARN something', file=sys.stderr)"
+    run = proc.run_tool([sys.executable, "-c", script], log_path=tmp_path / "tool.log", timeout_s=30,
+                        stdout_path=tmp_path / "report.json")
+    assert run.exit_code == 0
+    assert (tmp_path / "report.json").read_text() == '{"report": 1}\n'
+    assert (tmp_path / "tool.log").read_text() == "npm WARN something\n"
+
+
+def test_interrupt_while_waiting_kills_the_whole_group(tmp_path: Path) -> None:
+    # A setup command (and the server it forked) interrupted by SIGTERM must not outlive the gate.
+    script = ("import os, subprocess, sys, time, pathlib\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+              "pathlib.Path('pids').write_text(f'{os.getpid()} {child.pid}')\ntime.sleep(60)\n")
+
+    def interrupt_when_started() -> None:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "pids").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_started, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        proc.run_tool([sys.executable, "-c", script], log_path=tmp_path / "o.log", timeout_s=60, cwd=tmp_path)
+    parent, child = map(int, (tmp_path / "pids").read_text().split())
+    deadline = time.monotonic() + 10
+    while (_alive(parent) or _alive(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(parent) and not _alive(child)
+
+
+def test_version_probe_that_hangs_is_killed_with_its_children(tmp_path: Path) -> None:
+    tool = tmp_path / "slow-tool"
+    tool.write_text(f"#!{sys.executable}\nimport os, subprocess, sys, time, pathlib\n"
+                    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+                    f"pathlib.Path({str(tmp_path / 'child')!r}).write_text(str(child.pid))\ntime.sleep(60)\n")
+    tool.chmod(0o755)
+    started = time.monotonic()
+    assert proc.tool_version(str(tool)) == "unknown"
+    assert time.monotonic() - started < 30
+    child = int((tmp_path / "child").read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def test_streamed_output_is_redacted_and_stripped_of_terminal_escapes(tmp_path: Path) -> None:
+    import io
+
+    console = io.StringIO()
+    line = "connect postgresql://app:hunter22@db/x \x1b[2K\x1b[1A\x1b]0;owned\x07\x1b[32mVERDICT: READY\x1b[0m"
+    proc.run_tool([sys.executable, "-c", f"print({line!r})"], log_path=tmp_path / "o.log", timeout_s=30,
+                  console=console)
+    shown, logged = console.getvalue(), (tmp_path / "o.log").read_text()
+    assert "hunter22" not in shown and "hunter22" not in logged
+    assert "\x1b" not in shown and "VERDICT: READY" in shown and "owned" not in shown

@@ -31,3 +31,10 @@ PASSWORD_CHARS = st.characters(blacklist_characters="@/:", max_codepoint=0x2FF,
 @given(st.text(alphabet=PASSWORD_CHARS, min_size=1, max_size=30))
 def test_any_url_password_disappears(password: str) -> None:
     assert redact(f"postgresql://user:{password}@host/db") == "postgresql://user:***@host/db"
+
+
+def test_terminal_safe_removes_escapes_and_controls_but_keeps_text() -> None:
+    from pipeline.redact import terminal_safe
+
+    hostile = "a\x1b[31mred\x1b[0m b\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\ c\rd\x07e\tf\n"
+    assert terminal_safe(hostile) == "ared blink cde\tf\n"
