@@ -228,3 +228,22 @@ def test_an_interrupted_check_leaves_no_query_running(tmp_path: Path, layers_db:
     written = CheckResult.from_dict(yaml.safe_load((tmp_path / "reports" / "results" / "explain.json").read_text()))
     assert written.status is Status.ERROR
     assert any("the running query was cancelled" in reason for reason in written.reasons), written.reasons
+
+
+def test_the_readme_role_recipe_gives_a_role_that_reads_but_cannot_write(tmp_path: Path, layers_db: str) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    recipe = readme.split("Create the role once")[1].split("```sql")[1].split("```")[0]
+    statements = [line.split("--")[0].strip() for line in recipe.splitlines() if line.split("--")[0].strip()]
+    with psycopg.connect(layers_db, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS readiness_explain")
+        try:
+            for statement in statements:
+                conn.execute(statement.replace("app_user", "CURRENT_USER"))
+            reads = _explain(tmp_path / "reads", layers_db, "SELECT count(*) FROM ledger", role="readiness_explain")
+            writes = _explain(tmp_path / "writes", layers_db, "DELETE FROM ledger", role="readiness_explain",
+                              query={"writes": True})
+        finally:
+            conn.execute("DROP OWNED BY readiness_explain")
+            conn.execute("DROP ROLE readiness_explain")
+    assert reads.status is Status.PASS and reads.details["role"] == "readiness_explain"
+    assert writes.status is Status.ERROR and "permission denied for table ledger" in writes.reasons[0]
