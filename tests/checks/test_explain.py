@@ -190,7 +190,7 @@ _literal = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist
 @given(text=_literal)
 def test_semicolons_inside_strings_and_comments_are_not_statement_ends(text: str) -> None:
     quoted = "'" + text.replace("'", "''") + "'"
-    comment = text.replace("*/", "").replace("/*", "")
+    comment = text.replace("*", "").replace("/", "")  # no way to open or close a comment
     statement = guard(f"SELECT {quoted} /* ; {comment} */ -- ;\n", writes=False)
     assert statement.text.startswith("SELECT") and statement.names == ()
 
