@@ -1,72 +1,37 @@
-"""PostgreSQL plans: refuse unsafe SQL before it is sent, and read EXPLAIN (FORMAT JSON) output.
+"""EXPLAIN (FORMAT JSON) output: validated before any rule sees it, then walked into nodes.
 
-``safe_statement`` is the gate's first line of defence (the server-side ones are a
-READ ONLY transaction that is always rolled back, and a statement timeout): one
-statement, of a kind that EXPLAIN ANALYZE can run, with its parameters bound by
-psycopg. ``read_plan`` and ``walk`` turn the JSON into nodes the policy can judge.
+A plan comes from the server or from a file someone else wrote (ingest); either way every
+number in it is checked (pipeline/evidence.py): booleans are not numbers, NaN and
+infinities are refused, no plan number is negative. Node Type must be text and Plans a
+list of objects. A problem raises ParseError naming the query and the node's path
+(``Plan.Plans[0].Actual Rows``), so a forged plan is an ``error``, never a pass.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import ParseError
+from pipeline.evidence import non_negative, text
 
-ALLOWED_FIRST_WORDS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "TABLE")
-# Strings, quoted identifiers, dollar quotes and comments: their content is not SQL structure.
-_OPAQUE = re.compile(
-    r"'(?:[^']|'')*'"  # 'string' with '' escapes
-    r"|\"(?:[^\"]|\"\")*\""  # "identifier"
-    r"|\$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$"  # $$ body $$ or $tag$ body $tag$
-    r"|--[^\n]*"  # -- comment
-    r"|/\*.*?\*/",  # /* comment */
-    re.DOTALL,
-)
-_COLON_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_PERCENT_PARAM = re.compile(r"%\((\w+)\)s")
-
-
-class UnsafeStatement(ValueError):
-    """The SQL is refused before it reaches the server."""
-
-
-def safe_statement(sql: str) -> tuple[str, set[str]]:
-    """The statement in psycopg's ``%(name)s`` style and the parameter names it needs.
-
-    Accepts ``%(name)s`` or ``:name`` placeholders (not both). Refuses anything that is
-    not a single SELECT / INSERT / UPDATE / DELETE / WITH / VALUES / TABLE statement.
-    """
-    skeleton = _OPAQUE.sub(lambda m: " " if m.group(0).startswith(("--", "/*")) else "''", sql)
-    body = skeleton.strip().rstrip(";").strip()
-    if not body:
-        raise UnsafeStatement("the file holds no SQL statement")
-    if ";" in body:
-        raise UnsafeStatement("more than one statement (a ';' before the end); one query per file")
-    first = body.split(None, 1)[0].upper().lstrip("(")
-    if first not in ALLOWED_FIRST_WORDS:
-        raise UnsafeStatement(f"a {first} statement; only {', '.join(ALLOWED_FIRST_WORDS)} can be explained "
-                              "(no DDL, no transaction control, no COPY/CALL/DO/SET)")
-    colon = set(_COLON_PARAM.findall(skeleton))
-    percent = set(_PERCENT_PARAM.findall(skeleton))
-    if colon and percent:
-        raise UnsafeStatement("mixes :name and %(name)s placeholders; use one style")
-    if colon:
-        return _colon_to_percent(sql), colon
-    return sql.strip().rstrip(";"), percent
-
-
-def _colon_to_percent(sql: str) -> str:
-    """``:name`` -> ``%(name)s`` outside strings and comments; every literal ``%`` doubled for psycopg."""
-    out, last = [], 0
-    for match in _OPAQUE.finditer(sql):
-        out.append(_COLON_PARAM.sub(r"%(\1)s", sql[last:match.start()].replace("%", "%%")))
-        out.append(match.group(0).replace("%", "%%"))
-        last = match.end()
-    out.append(_COLON_PARAM.sub(r"%(\1)s", sql[last:].replace("%", "%%")))
-    return "".join(out).strip().rstrip(";")
+# Fields the rules read or show; each must be a number when present.
+NUMBER_FIELDS = frozenset({
+    "Startup Cost", "Total Cost", "Plan Rows", "Plan Width", "Actual Startup Time", "Actual Total Time",
+    "Actual Rows", "Actual Loops", "Rows Removed by Filter", "Rows Removed by Index Recheck",
+    "Rows Removed by Join Filter", "Heap Fetches", "Shared Hit Blocks", "Shared Read Blocks",
+    "Shared Dirtied Blocks", "Shared Written Blocks", "Local Hit Blocks", "Local Read Blocks",
+    "Local Dirtied Blocks", "Local Written Blocks", "Temp Read Blocks", "Temp Written Blocks",
+    "Sort Space Used", "Hash Buckets", "Original Hash Buckets", "Hash Batches", "Original Hash Batches",
+    "Peak Memory Usage", "Disk Usage", "HashAgg Batches", "Planned Partitions", "Workers Planned",
+    "Workers Launched", "Exact Heap Blocks", "Lossy Heap Blocks",
+})
+TEXT_FIELDS = ("Relation Name", "CTE Name", "Index Name", "Parent Relationship", "Sort Method", "Sort Space Type")
+# A real plan is a few dozen levels deep; far deeper is a forged file (and would exhaust the stack).
+MAX_PLAN_DEPTH = 300
 
 
 @dataclass(frozen=True)
@@ -107,24 +72,93 @@ class Plan:
 
 
 def read_plan(output: Any, where: str) -> Plan:
-    """The plan from EXPLAIN (FORMAT JSON) output: a one-element list or its text, psql frames allowed."""
+    """The plan from EXPLAIN (FORMAT JSON) output (a one-element list or its text, psql frames allowed).
+
+    Every number and the fields the rules read are validated first; ParseError otherwise.
+    """
     if isinstance(output, str):
         output = _json_from_text(output, where)
     if isinstance(output, list) and len(output) == 1:
         output = output[0]
     if not isinstance(output, dict) or not isinstance(output.get("Plan"), dict):
         raise ParseError(where, "", "is not EXPLAIN (FORMAT JSON) output (no top-level 'Plan')")
-    if not isinstance(output.get("Execution Time"), int | float):
+    if output.get("Execution Time") is None:
         raise ParseError(where, "Execution Time", "is missing: the plan was not made with EXPLAIN ANALYZE",
                          "Run EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON): estimates alone prove nothing.")
+    execution = _non_negative(output["Execution Time"], where, "Execution Time")
     planning = output.get("Planning Time")
-    return Plan(float(output["Execution Time"]), float(planning) if isinstance(planning, int | float) else None,
-                output["Plan"], dict(output.get("Settings") or {}))
+    if planning is not None:
+        planning = _non_negative(planning, where, "Planning Time")
+    _check_nodes(output["Plan"], where)
+    _check_numbers(output, where)
+    return Plan(execution, planning, output["Plan"], _settings(output.get("Settings"), where))
 
 
-def _json_from_text(text: str, where: str) -> Any:
+def _check_nodes(root: dict[str, Any], where: str) -> None:
+    """Node Type is text, Plans a list of objects, the rules' fields of the right type; depth bounded."""
+    stack: list[tuple[Any, str, int]] = [(root, "Plan", 0)]
+    while stack:
+        node, place, depth = stack.pop()
+        if not isinstance(node, dict):
+            raise ParseError(where, place, f"is {_kind(node)}, not a plan node (an object)")
+        if depth > MAX_PLAN_DEPTH:
+            raise ParseError(where, place, f"is nested deeper than {MAX_PLAN_DEPTH} plan levels")
+        text(node.get("Node Type"), where, f"{place}.Node Type")
+        for key in TEXT_FIELDS:
+            if node.get(key) is not None:
+                text(node[key], where, f"{place}.{key}", required=False)
+        for key in NUMBER_FIELDS.intersection(node):
+            _non_negative(node[key], where, f"{place}.{key}")
+        children = node.get("Plans")
+        if children is None:
+            continue
+        if not isinstance(children, list):
+            raise ParseError(where, f"{place}.Plans", f"is {_kind(children)}, not a list of plan nodes")
+        stack.extend((child, f"{place}.Plans[{i}]", depth + 1) for i, child in enumerate(children))
+
+
+def _check_numbers(output: dict[str, Any], where: str) -> None:
+    """No number anywhere in the output is NaN, infinite or negative (EXPLAIN writes none)."""
+    for place, value in _leaves(output, ""):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            _non_negative(value, where, place)
+
+
+def _non_negative(value: Any, where: str, place: str) -> float:
+    # JSON allows integers too large for a float; evidence.number lets their OverflowError out.
+    try:
+        return non_negative(value, where, place)
+    except OverflowError:
+        raise ParseError(where, place, "is a number too large to be a measurement") from None
+
+
+def _leaves(value: Any, place: str) -> Iterator[tuple[str, Any]]:
+    stack = [(value, place)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+        else:
+            yield where, item
+
+
+def _settings(settings: Any, where: str) -> dict[str, str]:
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise ParseError(where, "Settings", f"is {_kind(settings)}, not an object of setting names and values")
+    return {str(k): str(v) for k, v in settings.items()}
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"a {type(value).__name__} ({str(value)[:40]!r})"
+
+
+def _json_from_text(text_: str, where: str) -> Any:
     # psql prints a "QUERY PLAN" header, dashes, and in aligned mode a "+" at each line end.
-    lines = [re.sub(r"\s*\+\s*$", "", line) for line in text.splitlines()]
+    lines = [re.sub(r"\s*\+\s*$", "", line) for line in text_.splitlines()]
     body = "\n".join(lines)
     start, end = body.find("["), body.rfind("]")
     if start < 0 or end < start:
@@ -133,6 +167,8 @@ def _json_from_text(text: str, where: str) -> Any:
         return json.loads(body[start:end + 1])
     except json.JSONDecodeError as exc:
         raise ParseError(where, f"line {exc.lineno} column {exc.colno}", f"is not valid JSON ({exc.msg})") from exc
+    except RecursionError:
+        raise ParseError(where, "", "is nested too deep to be a plan") from None
 
 
 def walk(root: dict[str, Any], depth: int = 0, may_stop_early: bool = False) -> list[PlanNode]:
