@@ -29,8 +29,12 @@ def number(value: Any, source: Path | str, place: str, *, minimum: float | None 
             raise ParseError(source, place, f"is {value!r}, not a number") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ParseError(source, place, f"is {value!r}, not a number")
-    if not math.isfinite(value):
-        raise ParseError(source, place, f"is {value!r}, not a finite number")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float (JSON allows any number of digits)
+        finite = False
+    if not finite:
+        raise ParseError(source, place, f"is {str(value)[:40]!r}, not a finite number")
     if minimum is not None and value < minimum:
         raise ParseError(source, place, f"is {value!r}, below the smallest possible value {minimum:g}")
     if maximum is not None and value > maximum:
