@@ -46,7 +46,7 @@ from pipeline.verdict import inconsistency
 # How long an interrupted tool gets to write its last output (k6 writes its summary then).
 INTERRUPT_GRACE_S = 30.0
 # How long an interrupted check gets when no tool is running (Python code: openapi, explain...).
-SHORT_GRACE_S = 2.0
+SHORT_GRACE_S = 1.5
 INTERRUPTED = "The run was interrupted (Ctrl-C or SIGTERM) before the check finished."
 # Tools enforce the budget themselves (with a clear message); the runner's own watchdog
 # is the backstop for a check stuck in Python code, so it waits a little longer.
