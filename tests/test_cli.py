@@ -223,3 +223,47 @@ def test_the_environment_is_gathered_by_the_command_not_the_verdict(tmp_path: Pa
     env = json.loads((tmp_path / "readiness.json").read_text())["environment"]
     assert env["host"] == socket.gethostname() and env["service"] == "orders"
     assert set(env) >= {"gate_version", "python", "platform", "git_commit"}
+
+
+def test_a_crash_of_the_gate_still_writes_a_verdict_that_is_not_ready(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline import _cli
+    from pipeline.runner import write_result
+    from tests.conftest import result
+
+    def crash_after_coverage(name: str, config: object, reports_dir: Path, *args: object, **kwargs: object) -> object:
+        if name != "coverage":
+            raise RuntimeError("a defect in the gate")
+        done = result("coverage", Status.PASS)
+        write_result(done, reports_dir)
+        return done
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_cli, "run_check", crash_after_coverage)
+    write_config(tmp_path, "version: 1\nchecks: {}\n")
+    assert main(["run", "--config", "readiness.yaml"]) == 2
+    verdict = json.loads((tmp_path / "reports/readiness.json").read_text())
+    assert verdict["verdict"] == "incomplete" and "crashed" in verdict["interrupted"]
+    assert [c["check"] for c in verdict["checks"]] == ["coverage"]
+    assert "RuntimeError: a defect in the gate" in capsys.readouterr().err
+
+
+def test_nox_prepare_clears_what_run_clears(tmp_path: Path) -> None:
+    import importlib.util
+
+    from pipeline import reporters
+    from pipeline._cli import clear_previous_run
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("noxfile_under_test", REPO / "noxfile.py")
+    assert spec is not None and spec.loader is not None
+    noxfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(noxfile)
+    assert set(reporters.REPORTS) | {"results", "evidence/ingested"} == set(noxfile.EARLIER_RUN)
+    for name in noxfile.EARLIER_RUN:
+        old = tmp_path / name / "k6.json" if "." not in name else tmp_path / name  # folders hold files
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_text("old")
+    (tmp_path / "evidence" / "k6.log").write_text("kept")
+    clear_previous_run(tmp_path)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["k6.log"]
