@@ -48,7 +48,7 @@ def write_signoff(reports_dir: Path, release: str, approver: str, config_path: P
         "verdict": verdict["verdict"],
         "git_commit": git_commit,
         **_config_fields(config_path),
-        "tools": {c["check"]: c["tool"] for c in verdict.get("checks", [])},
+        "tools": {c.check: c.tool.to_dict() for c in recomputed.checks},
         "files": digests(reports_dir),
         "ingested": {i.copy: {"original": i.original, "sha256": i.sha256}
                      for c in recomputed.checks for i in c.ingested},

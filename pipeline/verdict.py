@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -174,7 +175,8 @@ def read_result(path: Path, now: dt.datetime | None = None) -> CheckResult:
 
 def _read(path: Path, now: dt.datetime) -> _Candidate:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
         if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
             raise ValueError(f"it is not a {RESULT_SCHEMA} file")
         _validator().validate(data)
@@ -196,6 +198,13 @@ def _read(path: Path, now: dt.datetime) -> _Candidate:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 reads as infinity
+        raise ValueError(f"{text} is out of range for a number")
+    return value
 
 
 def _check_times(result: CheckResult) -> None:

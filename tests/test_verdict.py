@@ -329,7 +329,7 @@ def test_a_malformed_result_fails_cleanly_for_that_check(tmp_path: Path, forgery
     assert "cannot be read" in read.summary
 
 
-@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
 def test_non_finite_numbers_are_refused(tmp_path: Path, constant: str) -> None:
     write_result(result("k6", Status.PASS), tmp_path)
     path = tmp_path / "results" / "k6.json"
