@@ -189,3 +189,13 @@ def test_evidence_outside_the_project_keeps_its_whole_path(tmp_path: Path) -> No
     result = run(tmp_path, f"{{evidence: [{outside}]}}")
     assert result.evidence == (f"evidence/ingested/openapi/_absolute{outside}",)
     shutil.rmtree(outside.parent)
+
+
+@pytest.mark.usefixtures("fake_check")
+def test_what_the_runner_waives_the_verdict_accepts(tmp_path: Path) -> None:
+    from pipeline.verdict import read_result
+
+    waiver = "waivers:\n  - {check: openapi, id: A, reason: accepted, owner: ann, expires: 2099-12-31}\n"
+    result = run(tmp_path, "{findings: [A]}", waiver)
+    assert result.status is Status.WAIVED
+    assert read_result(tmp_path / "reports/results/openapi.json").status is Status.WAIVED
