@@ -12,6 +12,7 @@ import atexit
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,13 +66,22 @@ def _readiness(session: nox.Session, *args: str) -> None:
     session.run(str(bin_dir / "readiness"), *args, *session.posargs, external=True, env=env)
 
 
+# What `readiness run` clears at its start (pipeline._cli.clear_previous_run): an earlier
+# run's verdict and reports must never be mistaken for this run's, even if this one stops early.
+EARLIER_RUN = ("readiness.json", "readiness.html", "readiness.junit.xml", "readiness.md", "readiness.sarif",
+               "results", "evidence/ingested")
+
+
 @nox.session(venv_backend="none")
 def prepare(session: nox.Session) -> None:
-    """Install the gate (once) and clear the results of an earlier run."""
+    """Install the gate (once) and clear the verdict, reports and results of an earlier run."""
     _ensure_env(session, GATE_ENV, GATE_EXTRAS)
-    results = ROOT / "reports" / "results"
-    for old in results.glob("*.json"):
-        old.unlink()
+    for name in EARLIER_RUN:
+        old = ROOT / "reports" / name
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
 
 
 def _start_target(session: nox.Session, bin_dir: Path) -> None:

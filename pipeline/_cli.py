@@ -10,21 +10,26 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import shutil
 import signal
+import socket
+import subprocess
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from pipeline import reporters, signoff, target
+from pipeline import __version__, proc, reporters, signoff, target
+from pipeline.checks.interface import INGESTED_DIR
 from pipeline.config import Config, ConfigError, load_config
-from pipeline.model import MANDATORY_CHECKS
+from pipeline.model import MANDATORY_CHECKS, now_utc
 from pipeline.redact import redact
 from pipeline.reporters import console
 from pipeline.runner import run_check
-from pipeline.verdict import decide, load_results
+from pipeline.verdict import decide, gather
 
 EXIT_USAGE = 3
 
@@ -63,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--approver", required=True)
     sign.add_argument("--reports-dir", type=Path, default=Path("reports"))
     sign.add_argument("--config", type=Path, default=None)
+    sign.add_argument("--results", action="append", type=Path, default=None,
+                      help="the result folders the verdict was made from (repeatable); default REPORTS_DIR/results")
 
     verify = sub.add_parser("verify-signoff", help="recompute every digest of a sign-off record")
     verify.add_argument("file", type=Path)
@@ -82,18 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "check":
-            return cmd_check(args)
-        if args.command == "target":
-            return cmd_target(args)
-        if args.command == "verdict":
-            return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir,
-                               args.service)
-        if args.command == "signoff":
-            return signoff.write_signoff(args.reports_dir, args.release, args.approver, args.config)
-        return signoff.verify_signoff(args.file)
+        return _dispatch(args)
     except ConfigError as exc:
         print(f"readiness: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -103,6 +99,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("readiness: interrupted; the results written so far are kept.", file=sys.stderr)
         return 2
+    except Exception:  # one way out: a defect must never exit 0 or 1 (ready / not_ready)
+        print(f"readiness: internal error (a defect in the gate; please report it):\n{traceback.format_exc()}",
+              file=sys.stderr)
+        return 2
+    finally:
+        proc.kill_all_running()  # a tool a check thread started late must not outlive the gate
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "check":
+        return cmd_check(args)
+    if args.command == "target":
+        return cmd_target(args)
+    if args.command == "verdict":
+        return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir, args.service)
+    if args.command == "signoff":
+        return signoff.write_signoff(args.reports_dir, args.release, args.approver, args.config,
+                                     args.results or [args.reports_dir / "results"], git_commit())
+    return signoff.verify_signoff(args.file)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -111,12 +128,40 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``readiness run``: every (or every --only) check in order, then the verdict."""
+    """``readiness run``: every (or every --only) check in order, then the verdict.
+
+    However the run ends (done, Ctrl-C, SIGTERM, a defect in the gate), the verdict of
+    what ran is written; an interrupted run's verdict is never ``ready``.
+    """
     config = load_config(args.config, args.profile)
     selected = _selected(args.only)
-    results_dir = args.reports_dir / "results"
-    # Results of an earlier run must never count for this one.
-    shutil.rmtree(results_dir, ignore_errors=True)
+    clear_previous_run(args.reports_dir)
+    interrupted = None
+    try:
+        config = _run_checks(args, config, selected)
+    except KeyboardInterrupt:
+        interrupted = "The run was interrupted (Ctrl-C or SIGTERM) before every check had finished."
+        print("readiness: interrupted; writing the verdict of what ran.", file=sys.stderr)
+    except Exception:
+        interrupted = "The run stopped early: the gate itself crashed (a defect; please report it)."
+        print(f"readiness: internal error; writing the verdict of what ran:\n{traceback.format_exc()}",
+              file=sys.stderr)
+    # More signals now wait: the verdict of what ran is written whatever comes.
+    with target.deferred_signals(reraise=False):
+        return cmd_verdict([args.reports_dir / "results"], args.reports_dir, _service_name(config),
+                           interrupted)
+
+
+def clear_previous_run(reports_dir: Path) -> None:
+    """Remove the reports and results of an earlier run, so none of them can pass for this run's."""
+    for name in reporters.REPORTS:
+        (reports_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(reports_dir / "results", ignore_errors=True)
+    shutil.rmtree(reports_dir / INGESTED_DIR, ignore_errors=True)
+
+
+def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -> Config:
+    """Start the target if a selected check needs it, run the checks; returns the config they ran with."""
     start = target.start_settings(config, selected)
     with contextlib.ExitStack() as stack:
         target_error = None
@@ -131,14 +176,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 target_error = redact(str(exc))
                 print(f"readiness: the service under test could not be started: {target_error}",
                       file=sys.stderr)
-        try:
-            for name in selected:
-                result = run_check(name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
-                                   target_error=target_error)
-                print(console.check_line(result, sys.stdout), flush=True)
-        except KeyboardInterrupt:
-            print("readiness: interrupted; writing the verdict of what ran.", file=sys.stderr)
-    return cmd_verdict([results_dir], args.reports_dir, _service_name(config))
+        for name in selected:
+            result = run_check(name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
+                               target_error=target_error)
+            print(console.check_line(result, sys.stdout), flush=True)
+    return config
 
 
 def cmd_target(args: argparse.Namespace) -> int:
@@ -176,20 +218,47 @@ def cmd_check(args: argparse.Namespace) -> int:
     return result.status.exit_code
 
 
-def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None) -> int:
+def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
+                interrupted: str | None = None) -> int:
     """``readiness verdict``: aggregate, write every report, print the verdict."""
-    missing_dirs = [d for d in results if not d.is_dir()]
-    loaded, merges = load_results(d for d in results if d.is_dir())
-    report = decide(loaded, merges)
-    if service:
-        report.environment["service"] = service
-    for folder in missing_dirs:
-        print(f"readiness: warning: results folder {folder} does not exist", file=sys.stderr)
-    reporters.write_all(report, reports_dir)
-    for line in console.verdict_lines(report, sys.stdout):
+    now = now_utc()
+    loaded = gather((d for d in results if d.is_dir()), now)
+    warnings = [f"results folder {d} does not exist." for d in results if not d.is_dir()]
+    for warning in warnings:
+        print(f"readiness: warning: {warning}", file=sys.stderr)
+    report = decide(loaded.results, loaded.merges, warnings=(*loaded.warnings, *warnings),
+                    interrupted=interrupted, environment=environment(service), generated_at=now)
+    written = reporters.write_reports(report, reports_dir)
+    for name, why in written.failed.items():
+        print(f"readiness: the report {reports_dir / name} could not be written: {why}", file=sys.stderr)
+    for line in console.verdict_lines(written.report, sys.stdout):
         print(line)
     print(f"Reports: {reports_dir / 'readiness.html'}")
-    return report.verdict.exit_code
+    return written.report.verdict.exit_code
+
+
+def environment(service: str | None = None) -> dict[str, Any]:
+    """Where the verdict was computed: gate version, Python, platform, host, git commit (and service)."""
+    env: dict[str, Any] = {
+        "gate_version": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "git_commit": git_commit(),
+    }
+    if service:
+        env["service"] = service
+    return env
+
+
+def git_commit() -> str | None:
+    """The current git commit, if the working folder is a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             check=True, start_new_session=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _selected(only: str | None) -> list[str]:

@@ -90,6 +90,16 @@ class Finding:
     waived_by: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def identities(self) -> set[str]:
+        """The finding's id and its aliases (``details.aliases``): the names a waiver may use."""
+        aliases = self.details.get("aliases")
+        return {self.id, *(str(a) for a in aliases)} if isinstance(aliases, list) else {self.id}
+
+    def urls(self) -> list[str]:
+        """Where the finding was seen (``details.urls``, else its location), for URL-narrowed waivers."""
+        urls = self.details.get("urls")
+        return [str(u) for u in urls] if isinstance(urls, list) and urls else [self.location]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -135,7 +145,17 @@ class Waiver:
         """Whether this waiver applies to a finding with these ids (and, if narrowed, these URLs)."""
         if self.id not in finding_ids:
             return False
-        return self.url is None or (bool(urls) and all(re.search(self.url, u) for u in urls))
+        if self.url is None:
+            return True
+        try:
+            return bool(urls) and all(re.search(self.url, u) for u in urls)
+        except re.error:  # a result file may carry any text; a broken pattern covers nothing
+            return False
+
+    def covers_finding(self, check: str, finding: Finding, day: dt.date) -> bool:
+        """Whether this waiver covers ``finding`` of ``check`` on ``day`` (same check, id or alias, not expired)."""
+        return self.check == check and not self.is_expired(day) and self.covers(finding.identities(),
+                                                                                finding.urls())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -190,6 +210,24 @@ class ToolInfo:
 
 
 @dataclass(frozen=True)
+class Ingested:
+    """An evidence file from outside the reports folder, copied in at check time."""
+
+    original: str  # absolute path of the file the check read
+    copy: str  # the copy, relative to the reports folder (what the sign-off digests)
+    sha256: str  # of the copy, when it was made
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"original": self.original, "copy": self.copy, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ingested:
+        """Inverse of ``to_dict``."""
+        return cls(data["original"], data["copy"], data["sha256"])
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check, as written to ``results/<check>.json``."""
 
@@ -206,6 +244,7 @@ class CheckResult:
     waivers_applied: tuple[Waiver, ...] = ()
     waivers_expired: tuple[Waiver, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    ingested: tuple[Ingested, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -236,6 +275,7 @@ class CheckResult:
                 "expired": [w.to_dict() for w in self.waivers_expired],
             },
             "details": self.details,
+            "ingested": [i.to_dict() for i in self.ingested],
         }
 
     @classmethod
@@ -258,6 +298,7 @@ class CheckResult:
             waivers_applied=tuple(Waiver.from_dict(w) for w in waivers.get("applied", ())),
             waivers_expired=tuple(Waiver.from_dict(w) for w in waivers.get("expired", ())),
             details=data.get("details", {}),
+            ingested=tuple(Ingested.from_dict(i) for i in data.get("ingested", ())),
         )
 
 

@@ -22,10 +22,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 import psycopg
@@ -45,6 +47,46 @@ CHECKS_NEEDING_TARGET = frozenset({"zap", "k6", "explain", "dashboards"})
 
 class TargetError(Exception):
     """The target could not be started; the message names the cause and shows the log tail."""
+
+
+@dataclass
+class Signals:
+    """How many SIGINT/SIGTERM arrived while they were deferred."""
+
+    count: int = 0
+
+
+_deferring: Signals | None = None
+
+
+@contextlib.contextmanager
+def deferred_signals(reraise: bool = True) -> Iterator[Signals]:
+    """Inside, SIGINT and SIGTERM are only counted, so that a clean-up or a write is never cut short.
+
+    On the way out the previous handlers return and, when a signal came and ``reraise`` is
+    set, KeyboardInterrupt is raised: the interrupt goes on once the critical part is done.
+    A nested use shares the outer one. Outside the main thread nothing changes (Python runs
+    signal handlers in the main thread only).
+    """
+    global _deferring
+    if _deferring is not None or threading.current_thread() is not threading.main_thread():
+        yield _deferring or Signals()
+        return
+    state = Signals()
+
+    def count(signum: int, frame: FrameType | None) -> None:
+        state.count += 1
+
+    previous = {sig: signal.signal(sig, count) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _deferring = state
+    try:
+        yield state
+    finally:
+        _deferring = None
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+    if state.count and reraise:
+        raise KeyboardInterrupt
 
 
 @dataclass
@@ -151,10 +193,10 @@ def _start_prometheus(target: Target, settings: Mapping[str, Any], service_port:
     port = _port(None)
     log_path = logs / "prometheus.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([binary, f"--config.file={config_path}", f"--storage.tsdb.path={target.folder}/tsdb",
-                                 f"--web.listen-address=127.0.0.1:{port}"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    target.processes.append(("prometheus", proc))
+        proc = _spawn(target, "prometheus", [binary, f"--config.file={config_path}",
+                                             f"--storage.tsdb.path={target.folder}/tsdb",
+                                             f"--web.listen-address=127.0.0.1:{port}"],
+                      stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -171,26 +213,67 @@ def _start_prometheus(target: Target, settings: Mapping[str, Any], service_port:
 
 
 def stop(target: Target) -> None:
-    """Stop every process (service first, database last) and remove the folder. Idempotent."""
-    while target.processes:
-        name, proc = target.processes.pop()
-        # PostgreSQL's fast shutdown is SIGINT; a web server stops cleanly on SIGTERM.
-        _stop_group(proc, signal.SIGINT if name == "postgres" else signal.SIGTERM)
-    if target.folder is not None:
-        shutil.rmtree(target.folder, ignore_errors=True)
-        target.folder = None
+    """Stop every process (service first, database last) and remove the folder. Idempotent.
+
+    Signals wait until everything is stopped; one arriving meanwhile cuts the graceful
+    waits short (SIGKILL at once) and is raised as KeyboardInterrupt afterwards.
+    """
+    with deferred_signals() as signals:
+        while target.processes:
+            name, proc = target.processes.pop()
+            # PostgreSQL's fast shutdown is SIGINT; a web server stops cleanly on SIGTERM.
+            _stop_group(proc, signal.SIGINT if name == "postgres" else signal.SIGTERM, signals)
+        if target.folder is not None:
+            shutil.rmtree(target.folder, ignore_errors=True)
+            target.folder = None
 
 
-def _stop_group(proc: subprocess.Popen[bytes], first: signal.Signals) -> None:
+def _stop_group(proc: subprocess.Popen[Any], first: signal.Signals, signals: Signals | None = None) -> None:
+    calm = signals.count if signals else 0
     for sig, wait_s in ((first, 15.0), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=wait_s)
+        deadline = time.monotonic() + wait_s
+        while proc.poll() is None and time.monotonic() < deadline:
+            if signals is not None and signals.count > calm and sig is not signal.SIGKILL:
+                break  # asked again: no more patience
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.1)
+        if proc.poll() is not None:
             break
     # The group may still hold children (uvicorn workers) after its leader exited.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _spawn(target: Target, name: str, argv: list[str], **popen: Any) -> subprocess.Popen[Any]:
+    """Start a long-running process in its own group, registered before any signal can intervene."""
+    with deferred_signals():
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, **popen)
+        target.processes.append((name, proc))
+    return proc
+
+
+def run_captured(argv: list[str], timeout_s: float, **popen: Any) -> tuple[int, str, str]:
+    """A short command in its own process group, its output kept in memory (never logged).
+
+    Returns (exit code, stdout, stderr). The whole group is killed on every way out:
+    timeout (TargetError), Ctrl-C, SIGTERM, or children left behind after it exits.
+    """
+    child: subprocess.Popen[str] | None = None
+    try:
+        with deferred_signals():
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+        out, err = child.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"{Path(argv[0]).name} did not finish within {timeout_s:g} s") from None
+    except OSError as exc:
+        raise TargetError(f"{argv[0]} could not run: {exc}") from None
+    finally:
+        if child is not None:
+            _stop_group(child, signal.SIGKILL)
+    return child.returncode, out, err
 
 
 def _port(configured: int | None) -> int:
@@ -239,23 +322,21 @@ def _start_postgres(target: Target, logs: Path) -> str:
             os.chown(path, user.pw_uid, user.pw_gid)
     as_user: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid} if user else {}
     try:
-        init = subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, "-E", "UTF8",
-                               "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync"],
-                              capture_output=True, text=True, timeout=120, check=False, **as_user)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TargetError(f"initdb in {bin_dir} could not run: {exc}") from None
-    (logs / "initdb.log").write_text(init.stdout + init.stderr)
-    if init.returncode != 0:
-        raise TargetError(f"initdb failed (exit {init.returncode}):\n{last_lines(init.stdout + init.stderr)}")
+        code, out, err = run_captured([str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, "-E", "UTF8",
+                                       "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync"], 120, **as_user)
+    except TargetError as exc:
+        raise TargetError(f"initdb in {bin_dir}: {exc}") from None
+    (logs / "initdb.log").write_text(out + err)
+    if code != 0:
+        raise TargetError(f"initdb failed (exit {code}):\n{last_lines(out + err)}")
     port = _port(None)
     log_path = logs / "postgres.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **as_user)
-    target.processes.append(("postgres", proc))
+        proc = _spawn(target, "postgres",
+                      [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets),
+                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                       "-c", "full_page_writes=off"],
+                      stdout=log, stderr=subprocess.STDOUT, **as_user)
     admin_url = f"postgresql://{PG_USER}:{password}@127.0.0.1:{port}/postgres"
     _wait_for_database(proc, admin_url, log_path)
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -297,13 +378,11 @@ def _run_setup(argv: list[str], workdir: Path, env: dict[str, str], log_path: Pa
 def _start_service(target: Target, argv: list[str], workdir: Path, env: dict[str, str], log_path: Path) -> None:
     log = log_path.open("wb")
     try:
-        proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        _spawn(target, "service", argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     except OSError as exc:
         raise TargetError(f"the service command {argv[0]} could not start: {exc}") from None
     finally:
         log.close()  # the child holds its own copy of the descriptor
-    target.processes.append(("service", proc))
 
 
 def _wait_ready(target: Target, url: str, timeout_s: float, log_path: Path) -> None:
@@ -328,10 +407,13 @@ def _wait_ready(target: Target, url: str, timeout_s: float, log_path: Path) -> N
 
 def _token(argv: list[str], workdir: Path, env: dict[str, str]) -> str:
     # Captured, never logged: the token is a credential.
-    done = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=60, check=False)
-    token = done.stdout.strip()
-    if done.returncode != 0 or not token:
-        raise TargetError(f"the token command exited with code {done.returncode}: {last_lines(done.stderr)}")
+    try:
+        code, out, err = run_captured(argv, 60, cwd=workdir, env=env)
+    except TargetError as exc:
+        raise TargetError(f"the token command: {exc}") from None
+    token = out.strip()
+    if code != 0 or not token:
+        raise TargetError(f"the token command exited with code {code}: {last_lines(err)}")
     return register_secret(token)
 
 

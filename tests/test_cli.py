@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from pipeline._cli import main
 from pipeline.model import MANDATORY_CHECKS, Status
@@ -157,3 +160,110 @@ def test_secrets_never_reach_the_console_or_the_result(tmp_path: Path) -> None:
     assert "no-such-runner-postgresql://app:***@" in done.stdout
     written = (tmp_path / "reports/results/coverage.json").read_text()
     assert "pw-Xy93kQ" not in done.stdout + done.stderr + written
+
+
+REPORT_FILES = ("readiness.json", "readiness.html", "readiness.junit.xml", "readiness.md", "readiness.sarif")
+FAILING = {"id": "GHSA-x", "severity": "high", "title": "t", "location": "", "failing": True, "waived_by": "GHSA-x",
+           "details": {}}
+STALE = {"check": "k6", "id": "GHSA-x", "reason": "r", "owner": "o", "expires": "2020-01-01"}
+FORGED: dict[str, dict[str, object]] = {
+    "pass over a failing finding": {"findings": [FAILING]},
+    "pass over a failed threshold": {"measurements": {"p95": {"value": 9e4, "unit": "ms", "threshold": "< 200",
+                                                              "ok": False}}},
+    "waived with no waiver": {"status": "waived", "findings": [FAILING]},
+    "waived with an expired waiver": {"status": "waived", "findings": [FAILING],
+                                      "waivers": {"applied": [STALE], "expired": []}},
+    "waived by another check's waiver": {"status": "waived", "findings": [FAILING],
+                                         "waivers": {"applied": [{**STALE, "check": "zap", "expires": "2099-01-01"}],
+                                                     "expired": []}},
+    "another check's result": {"check": "zap"},
+    "an unknown field": {"signed": True},
+    "a malformed timestamp": {"finished_at": "27/11/2026"},
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGED))
+def test_a_forged_result_never_makes_the_verdict_ready(tmp_path: Path, forgery: str) -> None:
+    write_results(tmp_path, {n: Status.PASS for n in MANDATORY_CHECKS})
+    path = tmp_path / "results" / "k6.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **FORGED[forgery]}))
+    done = readiness("verdict", "--reports-dir", ".", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    verdict = json.loads((tmp_path / "readiness.json").read_text())
+    assert verdict["verdict"] == "incomplete"
+    assert {c["check"]: c["status"] for c in verdict["checks"]} == {
+        **{n: "pass" for n in MANDATORY_CHECKS}, "k6": "error"}
+    for name in REPORT_FILES:
+        assert (tmp_path / name).is_file(), name
+
+
+def test_a_report_that_cannot_be_rendered_costs_readiness_not_the_other_reports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline import reporters
+
+    def broken(report: object) -> str:
+        raise RuntimeError("template exploded")
+
+    write_results(tmp_path, {n: Status.PASS for n in MANDATORY_CHECKS})
+    (tmp_path / "readiness.html").write_text("an old READY page")
+    monkeypatch.setitem(reporters.REPORTS, "readiness.html", broken)
+    assert main(["verdict", "--reports-dir", str(tmp_path)]) == 2
+    assert not (tmp_path / "readiness.html").exists()  # the old page cannot pass for this verdict
+    verdict = json.loads((tmp_path / "readiness.json").read_text())
+    assert verdict["verdict"] == "incomplete"
+    assert "readiness.html could not be written (RuntimeError: template exploded)" in verdict["reasons"][0]
+    assert "INCOMPLETE" in (tmp_path / "readiness.md").read_text().upper()
+    assert "readiness.html could not be written" in capsys.readouterr().err
+
+
+def test_the_environment_is_gathered_by_the_command_not_the_verdict(tmp_path: Path) -> None:
+    write_results(tmp_path, {"coverage": Status.PASS})
+    assert main(["verdict", "--reports-dir", str(tmp_path), "--service", "orders"]) == 2
+    env = json.loads((tmp_path / "readiness.json").read_text())["environment"]
+    assert env["host"] == socket.gethostname() and env["service"] == "orders"
+    assert set(env) >= {"gate_version", "python", "platform", "git_commit"}
+
+
+def test_a_crash_of_the_gate_still_writes_a_verdict_that_is_not_ready(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline import _cli
+    from pipeline.runner import write_result
+    from tests.conftest import result
+
+    def crash_after_coverage(name: str, config: object, reports_dir: Path, *args: object, **kwargs: object) -> object:
+        if name != "coverage":
+            raise RuntimeError("a defect in the gate")
+        done = result("coverage", Status.PASS)
+        write_result(done, reports_dir)
+        return done
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_cli, "run_check", crash_after_coverage)
+    write_config(tmp_path, "version: 1\nchecks: {}\n")
+    assert main(["run", "--config", "readiness.yaml"]) == 2
+    verdict = json.loads((tmp_path / "reports/readiness.json").read_text())
+    assert verdict["verdict"] == "incomplete" and "crashed" in verdict["interrupted"]
+    assert [c["check"] for c in verdict["checks"]] == ["coverage"]
+    assert "RuntimeError: a defect in the gate" in capsys.readouterr().err
+
+
+def test_nox_prepare_clears_what_run_clears(tmp_path: Path) -> None:
+    import importlib.util
+
+    from pipeline import reporters
+    from pipeline._cli import clear_previous_run
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("noxfile_under_test", REPO / "noxfile.py")
+    assert spec is not None and spec.loader is not None
+    noxfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(noxfile)
+    assert set(reporters.REPORTS) | {"results", "evidence/ingested"} == set(noxfile.EARLIER_RUN)
+    for name in noxfile.EARLIER_RUN:
+        old = tmp_path / name / "k6.json" if "." not in name else tmp_path / name  # folders hold files
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_text("old")
+    (tmp_path / "evidence" / "k6.log").write_text("kept")
+    clear_previous_run(tmp_path)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["k6.log"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ class FakeCheck(Check[dict[str, Any], dict[str, Any]]):
             raise ZeroDivisionError("division by zero")
         if settings.get("behaviour") == "hang":
             time.sleep(60)
+        for name in settings.get("evidence", []):
+            ctx.add_evidence(ctx.resolve(name))
         return settings
 
     def parse(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +46,8 @@ class FakeCheck(Check[dict[str, Any], dict[str, Any]]):
     def evaluate(self, parsed: dict[str, Any], settings: dict[str, Any]) -> Evaluation:
         findings = tuple(Finding(i, "high", f"finding {i}") for i in parsed.get("findings", []))
         status = Status.FAIL if findings else Status.PASS
+        if parsed.get("behaviour") == "lies":  # a defect: pass over a failing finding
+            status = Status.PASS
         return Evaluation(status, f"{len(findings)} findings", findings=findings)
 
 
@@ -144,3 +151,51 @@ def test_a_check_whose_module_cannot_load_is_an_error_and_the_rest_runs(tmp_path
     result = runner.run_check("openapi", config, tmp_path, tmp_path)
     assert result.status is Status.ERROR
     assert "cannot load in this environment: No module named 'openapi_spec_validator'" in result.summary
+
+
+@pytest.mark.usefixtures("fake_check")
+def test_a_check_that_contradicts_its_own_findings_is_an_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "{behaviour: lies, findings: [A]}")
+    assert result.status is Status.ERROR
+    assert any("status pass, but 1 failing finding(s) are not waived: A" in r for r in result.reasons)
+
+
+@pytest.mark.usefixtures("fake_check")
+def test_evidence_outside_the_reports_folder_is_copied_in_and_digested(tmp_path: Path) -> None:
+    spec = tmp_path / "api" / "spec.yaml"
+    spec.parent.mkdir()
+    spec.write_text("openapi: 3.1.0\n")
+    inside = tmp_path / "reports" / "evidence" / "tool.log"
+    inside.parent.mkdir(parents=True)
+    inside.write_text("log")
+    result = run(tmp_path, "{evidence: [api/spec.yaml, reports/evidence/tool.log]}")
+    copy = "evidence/ingested/openapi/api/spec.yaml"
+    assert result.evidence == (copy, "evidence/tool.log")
+    assert (tmp_path / "reports" / copy).read_text() == "openapi: 3.1.0\n"
+    [ingested] = result.ingested
+    assert ingested.original == str(spec.resolve()) and ingested.copy == copy
+    assert ingested.sha256 == hashlib.sha256(b"openapi: 3.1.0\n").hexdigest()
+    written = json.loads((tmp_path / "reports/results/openapi.json").read_text())
+    assert written["ingested"] == [ingested.to_dict()]
+    # The next run of the check starts from a clean folder: no copy of this run is left over.
+    assert run(tmp_path, "{}").ingested == ()
+    assert not (tmp_path / "reports" / copy).exists()
+
+
+@pytest.mark.usefixtures("fake_check")
+def test_evidence_outside_the_project_keeps_its_whole_path(tmp_path: Path) -> None:
+    outside = Path(tempfile.mkdtemp()) / "summary.json"
+    outside.write_text("{}")
+    result = run(tmp_path, f"{{evidence: [{outside}]}}")
+    assert result.evidence == (f"evidence/ingested/openapi/_absolute{outside}",)
+    shutil.rmtree(outside.parent)
+
+
+@pytest.mark.usefixtures("fake_check")
+def test_what_the_runner_waives_the_verdict_accepts(tmp_path: Path) -> None:
+    from pipeline.verdict import read_result
+
+    waiver = "waivers:\n  - {check: openapi, id: A, reason: accepted, owner: ann, expires: 2099-12-31}\n"
+    result = run(tmp_path, "{findings: [A]}", waiver)
+    assert result.status is Status.WAIVED
+    assert read_result(tmp_path / "reports/results/openapi.json").status is Status.WAIVED

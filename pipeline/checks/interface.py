@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import hashlib
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar
 
-from pipeline.model import Finding, Measurement, Status, ToolInfo
+from pipeline.model import Finding, Ingested, Measurement, Status, ToolInfo
+
+# Where evidence from outside the reports folder is copied, one folder per check.
+INGESTED_DIR = Path("evidence") / "ingested"
 
 
 @dataclass
@@ -30,6 +35,8 @@ class CheckContext:
     profile: str = "local"
     evidence: list[Path] = field(default_factory=list)
     tool: ToolInfo | None = None
+    check: str = "check"
+    ingested: list[Ingested] = field(default_factory=list)
 
     @property
     def evidence_dir(self) -> Path:
@@ -43,10 +50,39 @@ class CheckContext:
         path = Path(configured)
         return path if path.is_absolute() else self.project_dir / path
 
-    def add_evidence(self, path: Path) -> None:
-        """Remember an evidence file so the result and the sign-off list it."""
-        if path not in self.evidence:
-            self.evidence.append(path)
+    def add_evidence(self, path: Path) -> Path:
+        """Remember an evidence file so the result and the sign-off list it; returns the file to read.
+
+        A file outside the reports folder is copied into ``evidence/ingested/<check>/`` first
+        (its original path and the copy's SHA-256 are recorded): the sign-off digests the copy,
+        so an edit of the original afterwards cannot change what was signed. Read the returned
+        copy rather than the original, so that what is judged is what is kept.
+        """
+        kept = self._ingest(path) if path.is_file() and not _inside(path, self.reports_dir) else path
+        if kept not in self.evidence:
+            self.evidence.append(kept)
+        return kept
+
+    def _ingest(self, path: Path) -> Path:
+        original = path.resolve()
+        try:
+            relative = original.relative_to(self.project_dir.resolve())
+        except ValueError:  # outside the project too: keep its whole path, so names never collide
+            relative = Path("_absolute", *original.parts[1:])
+        copy = self.reports_dir / INGESTED_DIR / self.check / relative
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(original, copy)
+        digest = hashlib.sha256()
+        with copy.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        record = Ingested(str(original), str((INGESTED_DIR / self.check / relative).as_posix()), digest.hexdigest())
+        self.ingested[:] = [i for i in self.ingested if i.copy != record.copy] + [record]
+        return copy
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder.resolve() in path.resolve().parents
 
 
 @dataclass(frozen=True)
