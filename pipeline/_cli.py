@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from pipeline import __version__, proc, reporters, signoff, target
 from pipeline.checks.interface import INGESTED_DIR
 from pipeline.config import Config, ConfigError, load_config
+from pipeline.interrupts import deferred_signals
 from pipeline.model import MANDATORY_CHECKS, now_utc
 from pipeline.redact import redact
 from pipeline.reporters import console
@@ -147,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"readiness: internal error; writing the verdict of what ran:\n{traceback.format_exc()}",
               file=sys.stderr)
     # More signals now wait: the verdict of what ran is written whatever comes.
-    with target.deferred_signals(reraise=False):
+    with deferred_signals(reraise=False):
         return cmd_verdict([args.reports_dir / "results"], args.reports_dir, _service_name(config),
                            interrupted)
 

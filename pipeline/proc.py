@@ -188,6 +188,23 @@ def run_tool(
     return run
 
 
+def live_groups() -> set[int]:
+    """Process groups of the tools running now."""
+    with _live_lock:
+        return set(_live_groups)
+
+
+def live_stoppables() -> bool:
+    """Whether something that is not a process (a container, a database query) is registered as running."""
+    with _live_lock:
+        return bool(_live_others)
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to a process group that may already be gone."""
+    _signal_group(pgid, sig)
+
+
 def kill_all_running() -> None:
     """Stop every tool still running (used when a check is abandoned at its timeout)."""
     with _live_lock:
@@ -237,9 +254,12 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def _kill_group(proc: subprocess.Popen[Any]) -> None:
-    # SIGTERM first so tools can clean up; SIGKILL the group if it lingers.
-    _signal_group(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-    _signal_group(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # SIGTERM first so tools can clean up; SIGKILL the group if it lingers, even when a second
+    # interrupt cuts the polite wait short.
+    try:
+        _signal_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    finally:
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()

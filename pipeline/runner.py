@@ -13,9 +13,7 @@ so the CLI can write the verdict of what ran.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import shutil
 import signal
 import threading
@@ -30,6 +28,7 @@ from pipeline.checks import registry
 from pipeline.checks.interface import INGESTED_DIR, CheckContext, Evaluation
 from pipeline.config import Config
 from pipeline.errors import CheckError
+from pipeline.interrupts import Signals, deferred_signals
 from pipeline.model import (
     CheckResult,
     Finding,
@@ -40,7 +39,7 @@ from pipeline.model import (
     write_json_atomic,
 )
 from pipeline.redact import redact_tree
-from pipeline.target import CHECKS_NEEDING_TARGET, Signals, deferred_signals
+from pipeline.target import CHECKS_NEEDING_TARGET
 from pipeline.verdict import inconsistency
 
 # How long an interrupted tool gets to write its last output (k6 writes its summary then).
@@ -180,33 +179,17 @@ def _interrupted(finished: threading.Event, outcome: list[Evaluation]) -> Evalua
 def _grace(finished: threading.Event, signals: Signals) -> None:
     """Wait for the check to end: long while a tool may still write its output, short otherwise."""
     started, calm = time.monotonic(), signals.count
-    interrupted = _live_groups()
+    interrupted = proc.live_groups()
     while not finished.wait(0.05):
         waited = time.monotonic() - started
         if signals.count > calm or waited >= INTERRUPT_GRACE_S:
             return
-        live = _live_groups()
+        live = proc.live_groups()
         for pgid in live - interrupted:  # started after the interrupt: it must stop too
-            _signal_group(pgid, signal.SIGINT)
+            proc.signal_group(pgid, signal.SIGINT)
         interrupted |= live
-        if waited >= SHORT_GRACE_S and not live and not _live_others():
+        if waited >= SHORT_GRACE_S and not live and not proc.live_stoppables():
             return
-
-
-def _live_groups() -> set[int]:
-    # proc offers no public view of what runs; see the note in the lead's report request.
-    with proc._live_lock:
-        return set(proc._live_groups)
-
-
-def _live_others() -> bool:
-    with proc._live_lock:
-        return bool(proc._live_others)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _attempt(check: Any, settings: dict[str, Any], ctx: CheckContext) -> Evaluation:

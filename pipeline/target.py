@@ -22,12 +22,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
 import psycopg
@@ -35,6 +33,7 @@ import requests
 
 from pipeline.config import Config
 from pipeline.errors import CheckError
+from pipeline.interrupts import Signals, deferred_signals
 from pipeline.proc import last_lines, log_tail, run_tool
 from pipeline.redact import register_secret
 
@@ -47,46 +46,6 @@ CHECKS_NEEDING_TARGET = frozenset({"zap", "k6", "explain", "dashboards"})
 
 class TargetError(Exception):
     """The target could not be started; the message names the cause and shows the log tail."""
-
-
-@dataclass
-class Signals:
-    """How many SIGINT/SIGTERM arrived while they were deferred."""
-
-    count: int = 0
-
-
-_deferring: Signals | None = None
-
-
-@contextlib.contextmanager
-def deferred_signals(reraise: bool = True) -> Iterator[Signals]:
-    """Inside, SIGINT and SIGTERM are only counted, so that a clean-up or a write is never cut short.
-
-    On the way out the previous handlers return and, when a signal came and ``reraise`` is
-    set, KeyboardInterrupt is raised: the interrupt goes on once the critical part is done.
-    A nested use shares the outer one. Outside the main thread nothing changes (Python runs
-    signal handlers in the main thread only).
-    """
-    global _deferring
-    if _deferring is not None or threading.current_thread() is not threading.main_thread():
-        yield _deferring or Signals()
-        return
-    state = Signals()
-
-    def count(signum: int, frame: FrameType | None) -> None:
-        state.count += 1
-
-    previous = {sig: signal.signal(sig, count) for sig in (signal.SIGINT, signal.SIGTERM)}
-    _deferring = state
-    try:
-        yield state
-    finally:
-        _deferring = None
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-    if state.count and reraise:
-        raise KeyboardInterrupt
 
 
 @dataclass
