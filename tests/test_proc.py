@@ -109,7 +109,7 @@ def test_ctrl_c_reaches_the_tool_and_the_result_is_written(tiny_project: Path) -
     log = (tiny_project / "reports/evidence/coverage-command.log").read_text()
     assert "got SIGINT, writing summary" in log
     written = (tiny_project / "reports/results/coverage.json").read_text()
-    assert '"status": "error"' in written and "interrupted (Ctrl-C)" in written
+    assert '"status": "error"' in written and "interrupted (Ctrl-C or SIGTERM)" in written
     assert Status.ERROR.exit_code == 2
 
 
