@@ -8,12 +8,19 @@ values do, because most of the document still has the expected shape.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import strategies as st
 
 _ROOT = object()
+
+
+def budget(default: int) -> int:
+    """Examples per property test: ``default`` (bounded, for every run), or READINESS_FUZZ_EXAMPLES for a long run."""
+    return int(os.environ.get("READINESS_FUZZ_EXAMPLES") or default)
+
 
 scalars = (st.none() | st.booleans() | st.integers(-(10**6), 10**6)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12))

@@ -22,7 +22,7 @@ from pipeline.checks.audit_reports import Dependency, Vulnerability, read_requir
 from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.runner import run_check
-from tests.checks.json_mutations import mutated
+from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from, need_tool
 
 HIGH_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"  # 7.5
@@ -501,7 +501,7 @@ def test_online_npm_audit_past_its_budget_is_an_error(tmp_path: Path) -> None:
 # --- Hypothesis: hostile reports raise only ParseError ------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(mutated(pip_report(pip_dep("requests", "2.19.0", "PYSEC-2018-28"),
                           {"name": "x", "skip_reason": "not found"})))
 def test_mutated_pip_audit_reports_raise_only_parse_errors(document: Any) -> None:
@@ -509,14 +509,14 @@ def test_mutated_pip_audit_reports_raise_only_parse_errors(document: Any) -> Non
         pip_audit_contents(document, Path("pip-audit.json"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(st.one_of(mutated(npm_report()), mutated(NPM_V1)))
 def test_mutated_npm_audit_reports_raise_only_parse_errors(document: Any) -> None:
     with contextlib.suppress(ParseError):
         npm_audit_contents(document, Path("npm-audit.json"))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(mutated(record("GHSA-x", "pkg", [{"introduced": "1.0"}, {"fixed": "2.0"}], aliases=["CVE-1"],
                       severity=[{"type": "CVSS_V3", "score": HIGH_VECTOR}], versions=["1.0"],
                       database_specific={"severity": "HIGH"})), st.sampled_from(["1.5", "0.1", "2.0", "1.0"]))
@@ -532,7 +532,7 @@ def test_mutated_osv_records_raise_only_parse_errors_and_match_cleanly(document:
             assert "version" in str(exc)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=budget(150), deadline=None)
 @given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
                  st.sampled_from([b"NaN", b"[" * 5000, b'{"dependencies": 1e999}', b"\xff\xfe{", b""])))
 def test_any_bytes_as_a_report_raise_only_parse_errors(data: bytes) -> None:

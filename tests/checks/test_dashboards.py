@@ -37,7 +37,7 @@ from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.target import running_target
-from tests.checks.json_mutations import mutated
+from tests.checks.json_mutations import budget, mutated
 from tests.conftest import REPO, config_from, example_start_settings, need_example_service, need_tool
 
 MONITORING = REPO / "configs" / "monitoring"
@@ -571,7 +571,7 @@ EXPOSITION = ("# HELP http_requests_total Requests.\n# TYPE http_requests_total 
               'h_bucket{le="+Inf"} 2\nh_count 2\nh_sum 0.3\n')
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(st.text(alphabet=st.sampled_from(list('# {}="\\\n\t ,_ahlmTYPEHELP01.+-eNaInf')), max_size=60),
        st.integers(0, len(EXPOSITION)))
 def test_exposition_with_hostile_insertions_raises_only_parse_errors(insert: str, at: int) -> None:
@@ -588,7 +588,7 @@ RULES_DOCUMENT = {"groups": [{"name": "g", "rules": [
      "annotations": {"summary": "s", "runbook_url": "u"}}, {"record": "r:x", "expr": "sum(up)"}]}]}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(st.one_of(mutated(RULES_DOCUMENT).map(lambda d: yaml.safe_dump(d, allow_unicode=True)),
                  st.text(max_size=120)))
 def test_mutated_rule_files_raise_only_parse_errors(text: str) -> None:
@@ -610,14 +610,14 @@ DASHBOARD_DOCUMENT = {"title": "T", "uid": "t", "templating": {"list": [{"name":
                       "rows": [{"panels": [{"id": 3, "title": "r"}]}]}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(mutated(DASHBOARD_DOCUMENT))
 def test_mutated_dashboards_raise_only_parse_errors(document: Any) -> None:
     with contextlib.suppress(ParseError):
         dashboard_model(document, "d.json")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(mutated(TARGETS_OK["data"]), mutated(RULES_OK["data"]))
 def test_mutated_prometheus_answers_raise_only_parse_errors(targets: Any, rules: Any) -> None:
     with contextlib.suppress(ParseError):
@@ -626,7 +626,7 @@ def test_mutated_prometheus_answers_raise_only_parse_errors(targets: Any, rules:
         monitoring_live.prometheus_alerts(rules, "http://p/api/v1/rules")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(mutated(DASHBOARD), mutated([{"uid": "u", "title": "t"}]), mutated({"database": "ok"}))
 def test_mutated_grafana_answers_raise_only_parse_errors(dashboard: Any, search: Any, health: Any) -> None:
     with contextlib.suppress(ParseError):
@@ -637,7 +637,7 @@ def test_mutated_grafana_answers_raise_only_parse_errors(dashboard: Any, search:
         monitoring_live.grafana_health(health, 200, "http://g/api/health")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=budget(100), deadline=None)
 @given(st.binary(max_size=300), st.sampled_from(["d.json", "r.yml"]))
 def test_any_bytes_as_a_monitoring_file_raise_only_parse_errors(data: bytes, name: str) -> None:
     with tempfile.TemporaryDirectory() as folder:

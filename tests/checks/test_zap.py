@@ -16,14 +16,15 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.checks import docker_run
 from pipeline.checks.zap import ZapParsed, baseline_arguments, evaluate_zap
 from pipeline.checks.zap_report import Rules, read_json_report, read_rules, read_xml_report
-from pipeline.errors import ParseError
+from pipeline.errors import ParseError, ToolFailed
 from pipeline.model import Status
 from pipeline.reporters import write_all
 from pipeline.runner import run_check
 from pipeline.verdict import decide, load_results
-from tests.checks.json_mutations import mutated
+from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from
 
 
@@ -264,7 +265,7 @@ def read_xml_report_ok(tmp_path: Path, document: str) -> Any:
 # --- Hypothesis: hostile reports raise only ParseError ------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(mutated(report(alert("10020", 3, uris=("http://127.0.0.1/a", "http://127.0.0.1/b")), alert("10021", 1))))
 def test_mutated_json_reports_raise_only_parse_errors(document: Any) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -294,7 +295,7 @@ XML_SHAPE = {"site": [{"alerts": {"alertitem": [
     {"pluginid": "10021", "alert": "B", "riskcode": "1", "confidence": "3", "uri": "http://127.0.0.1/c"}]}}]}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=budget(150), deadline=None)
 @given(mutated(XML_SHAPE), st.sampled_from(['name="http://127.0.0.1"', ""]))
 def test_mutated_xml_reports_raise_only_parse_errors(document: Any, site_name: str) -> None:
     body = _xml_from(document, "OWASPZAPReport").replace("<site>", f"<site {site_name}>")
@@ -307,7 +308,7 @@ def test_mutated_xml_reports_raise_only_parse_errors(document: Any, site_name: s
             assert exc.path == str(path)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=budget(150), deadline=None)
 @given(st.binary(max_size=300), st.sampled_from(["r.json", "r.xml", "rules.tsv"]))
 def test_any_bytes_as_a_zap_file_raise_only_parse_errors(data: bytes, name: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -326,7 +327,7 @@ _rule_lines = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=budget(200), deadline=None)
 @given(st.lists(_rule_lines, max_size=6))
 def test_rules_tsv_mixtures_raise_only_parse_errors_naming_the_line(lines: list[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -339,3 +340,11 @@ def test_rules_tsv_mixtures_raise_only_parse_errors_naming_the_line(lines: list[
             return
         assert all(r.action in ("IGNORE", "INFO", "WARN", "FAIL") and r.plugin_id.isdigit()
                    for r in rules.actions.values())
+
+
+@pytest.mark.parametrize("outcome", [{"StatusCode": None}, {"StatusCode": "3"}, {"StatusCode": True}, {}, [3],
+                                     {"Error": {"Message": "oom"}, "StatusCode": 0}])
+def test_an_engine_answer_without_an_exit_code_is_a_tool_failure(tmp_path: Path, outcome: Any) -> None:
+    with pytest.raises(ToolFailed):
+        docker_run._exit_code(outcome, "zap-image", tmp_path / "zap.log")
+    assert docker_run._exit_code({"StatusCode": 3, "Error": None}, "zap-image", tmp_path / "zap.log") == 3

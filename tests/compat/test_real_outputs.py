@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pipeline.checks import osv
+from pipeline.checks import osv, promtool
 from pipeline.checks.audit import AuditParsed, evaluate_audit
 from pipeline.checks.audit_json import read_report
 from pipeline.checks.audit_offline import match_offline
@@ -24,7 +25,7 @@ from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evalua
 from pipeline.checks.explain_plan import plan_shape, read_plan, walk
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
 from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
-from pipeline.checks.monitoring import read_dashboard, read_exposition, read_rules
+from pipeline.checks.monitoring import read_dashboard, read_exposition, read_rule_file, read_rules
 from pipeline.checks.zap import ZapParsed, evaluate_zap
 from pipeline.checks.zap_report import Rules
 from pipeline.checks.zap_report import read_json_report as read_zap_json
@@ -346,6 +347,18 @@ def test_real_expositions(shared_fixtures: Path, name: str, families: int) -> No
 def test_real_rule_files(shared_fixtures: Path, name: str, alerts: int) -> None:
     rules = read_rules(shared_fixtures / "prometheus" / "rules" / name)
     assert len(rules) == alerts and all(rule.expr for rule in rules)
+
+
+@pytest.mark.parametrize("name", ["awesome-prometheus-alerts-blackbox-blackbox-exporter.yml",
+                                  "awesome-prometheus-alerts-kubernetes-kubestate-exporter.yml",
+                                  "prometheus-promtool-rules.yml"])
+def test_real_promtool_and_the_gate_count_the_same_rules(shared_fixtures: Path, tmp_path: Path, name: str) -> None:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.skip("promtool is not installed here (apt install prometheus)")
+    path = shared_fixtures / "prometheus" / "rules" / name
+    verdict = promtool.check_rules(binary, path, tmp_path / "promtool.log", 60)
+    assert verdict.rejected is None and verdict.rules == read_rule_file(path).total
 
 
 class _GrafanaStandIn(BaseHTTPRequestHandler):
