@@ -24,6 +24,8 @@ SEVERITY_RANK = {"none": 0, "info": 0, "low": 1, "medium": 2, "moderate": 2, "hi
 
 @dataclass(frozen=True)
 class Dependency:
+    """A package at a version, from a pin, a lock or a report; ``skip_reason`` says why it was not audited."""
+
     ecosystem: str
     name: str
     version: str | None
@@ -55,6 +57,7 @@ def canonical_ids(ids: set[str]) -> tuple[str, ...]:
 
 
 def label_for_score(score: float) -> str:
+    """The CVSS qualitative rating of a base score."""
     if score >= 9.0:
         return "critical"
     if score >= 7.0:
@@ -79,6 +82,7 @@ def severity_from_vector(vector: str) -> tuple[str, float] | None:
 
 
 def normalise_label(label: str) -> str:
+    """One name per severity level, whatever the advisory source calls it."""
     label = label.strip().lower()
     return {"moderate": "medium", "important": "high", "informational": "low", "info": "low"}.get(label, label)
 

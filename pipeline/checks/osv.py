@@ -77,6 +77,7 @@ class Database:
     withdrawn: int = 0
 
     def candidates(self, ecosystem: str, name: str) -> list[tuple[Record, dict[str, Any]]]:
+        """(record, affected entry) pairs that name this package."""
         return self.index.get((ecosystem, normalise(ecosystem, name)), [])
 
 
