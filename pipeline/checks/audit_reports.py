@@ -1,13 +1,11 @@
-"""What the audit check reads: pinned requirements, pip-audit JSON, npm audit JSON, and severities.
+"""What the audit check works with: dependencies, vulnerabilities, severities, and the pins it reads.
 
-Every reader returns the same two things: the dependencies that were (or were not)
-audited, and the vulnerabilities found, one per vulnerability with all its ids.
+A dependency is audited, or skipped with a reason; a vulnerability is one problem of one
+installed package, with all its ids. The tools' own reports are read in audit_json.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,9 @@ from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
 from pip_requirements_parser import RequirementsFile
 
+from pipeline.checks import osv, shapes
+from pipeline.checks.osv import NPM, PYPI
+from pipeline.checks.shapes import load_json_file
 from pipeline.errors import ParseError
 
 SEVERITY_RANK = {"none": 0, "info": 0, "low": 1, "medium": 2, "moderate": 2, "high": 3, "critical": 4}
@@ -23,6 +24,8 @@ SEVERITY_RANK = {"none": 0, "info": 0, "low": 1, "medium": 2, "moderate": 2, "hi
 
 @dataclass(frozen=True)
 class Dependency:
+    """A package at a version, from a pin, a lock or a report; ``skip_reason`` says why it was not audited."""
+
     ecosystem: str
     name: str
     version: str | None
@@ -54,6 +57,7 @@ def canonical_ids(ids: set[str]) -> tuple[str, ...]:
 
 
 def label_for_score(score: float) -> str:
+    """The CVSS qualitative rating of a base score."""
     if score >= 9.0:
         return "critical"
     if score >= 7.0:
@@ -78,6 +82,7 @@ def severity_from_vector(vector: str) -> tuple[str, float] | None:
 
 
 def normalise_label(label: str) -> str:
+    """One name per severity level, whatever the advisory source calls it."""
     label = label.strip().lower()
     return {"moderate": "medium", "important": "high", "informational": "low", "info": "low"}.get(label, label)
 
@@ -86,130 +91,55 @@ def read_requirements(path: Path) -> list[Dependency]:
     """Pinned requirements (``name==version``), following ``-r`` includes; others are skipped with why."""
     if not path.is_file():
         raise ParseError(path, "", "does not exist")
-    parsed = RequirementsFile.from_file(str(path), include_nested=True)
+    try:
+        parsed = RequirementsFile.from_file(str(path), include_nested=True)
+    except (OSError, ValueError) as exc:  # an unreadable include, a file that is not text
+        raise ParseError(path, "", f"cannot be read as a requirements file: {exc}") from None
     if parsed.invalid_lines:
         bad = parsed.invalid_lines[0]
         raise ParseError(path, f"line {bad.requirement_line.line_number}",
                          f"is not a requirement: {bad.requirement_line.line!r}")
-    found = []
-    for req in parsed.requirements:
-        line = req.requirement_line
-        where = f"{Path(line.filename).name}:{line.line_number}" if line else str(path)
-        pins = [s.version for s in req.specifier or () if s.operator in ("==", "===") and "*" not in s.version]
-        if req.is_editable or not req.name:
-            found.append(Dependency("PyPI", req.name or "?", None, where, "an editable or URL requirement"))
-        elif len(pins) != 1:
-            found.append(Dependency("PyPI", req.name, None, where,
-                                    f"not pinned to one version ({req.specifier or 'no version'})"))
-        else:
-            found.append(Dependency("PyPI", req.name, pins[0], where))
-    return found
+    return [_pin(req, path) for req in parsed.requirements]
+
+
+def _pin(req: Any, path: Path) -> Dependency:
+    line = req.requirement_line
+    where = f"{Path(line.filename).name}:{line.line_number}" if line else str(path)
+    pins = [s.version for s in req.specifier or () if s.operator in ("==", "===") and "*" not in s.version]
+    if req.is_editable or not req.name:
+        return Dependency(PYPI, req.name or "?", None, where, "an editable or URL requirement")
+    if len(pins) != 1:
+        return Dependency(PYPI, req.name, None, where, f"not pinned to one version ({req.specifier or 'no version'})")
+    try:
+        osv.parse_version(PYPI, pins[0])
+    except ValueError as exc:
+        return Dependency(PYPI, req.name, pins[0], where, f"pinned to {exc}, so it cannot be compared")
+    return Dependency(PYPI, req.name, pins[0], where)
 
 
 def read_package_lock(path: Path) -> list[Dependency]:
-    """Installed packages of an npm package-lock.json (lockfileVersion 2 or 3)."""
-    document = _json(path)
-    packages = document.get("packages")
-    if not isinstance(packages, dict):
+    """Installed packages of an npm package-lock.json (lockfileVersion 2 or 3); links are not packages."""
+    document = shapes.mapping(load_json_file(path), path, "the lock")
+    if "packages" not in document:
         raise ParseError(path, "packages", "is missing: lockfileVersion 2 or 3 is needed (npm 7 or later)")
     found = []
-    for location, body in packages.items():
-        if not location or not isinstance(body, dict) or body.get("link"):
+    for location, body in shapes.mapping(document["packages"], path, "packages").items():
+        place = f"packages[{location!r}]"
+        body = shapes.mapping(body, path, place)
+        if not location or body.get("link") is True:
             continue  # "" is the project itself
-        name = body.get("name") or location.rsplit("node_modules/", 1)[-1]
-        found.append(Dependency("npm", str(name), str(body.get("version")) if body.get("version") else None,
-                                f"{path.name}:{location}", None if body.get("version") else "no version in the lock"))
+        name = shapes.optional_text(body.get("name"), path, f"{place}.name") or location.rsplit("node_modules/", 1)[-1]
+        version = shapes.optional_text(body.get("version"), path, f"{place}.version")
+        found.append(Dependency(NPM, name, version or None, f"{path.name}:{location}", _npm_skip(version)))
     return found
 
 
-def read_pip_audit(path: Path) -> tuple[list[Dependency], list[Vulnerability]]:
-    """pip-audit --format json: an object with ``dependencies`` (older releases: a bare list)."""
-    document = _json(path)
-    entries = document.get("dependencies") if isinstance(document, dict) else document
-    if not isinstance(entries, list):
-        raise ParseError(path, "", "is not pip-audit JSON (no 'dependencies' list)")
-    dependencies, vulns = [], []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise ParseError(path, f"dependencies[{i}]", "has no 'name'")
-        if entry.get("skip_reason"):
-            dependencies.append(Dependency("PyPI", entry["name"], entry.get("version"), path.name,
-                                           str(entry["skip_reason"])))
-            continue
-        dependencies.append(Dependency("PyPI", entry["name"], entry.get("version"), path.name))
-        for vuln in entry.get("vulns") or ():
-            ids = canonical_ids({str(vuln["id"]), *map(str, vuln.get("aliases") or ())})
-            vulns.append(Vulnerability(entry["name"], str(entry.get("version")), ids,
-                                       _first_line(vuln.get("description", "")), "unknown", None,
-                                       tuple(map(str, vuln.get("fix_versions") or ())), path.name))
-    return dependencies, vulns
-
-
-def read_npm_audit(path: Path) -> tuple[list[Dependency], list[Vulnerability]]:
-    """npm audit --json: report version 2 (npm 7+) or the ``advisories`` of npm 6."""
-    document = _json(path)
-    if isinstance(document, dict) and "error" in document:
-        error = document["error"] if isinstance(document["error"], dict) else {"summary": document["error"]}
-        raise ParseError(path, "error", f"npm audit did not run: {error.get('code', '')} {error.get('summary', '')}"
-                         .strip(), "The registry's audit service must answer; or use checks.audit.osv_dir.")
-    if isinstance(document, dict) and isinstance(document.get("vulnerabilities"), dict):
-        return _npm_v2(document, path)
-    if isinstance(document, dict) and isinstance(document.get("advisories"), dict):
-        return _npm_v1(document, path)
-    raise ParseError(path, "", "is not npm audit JSON (no 'vulnerabilities' or 'advisories')")
-
-
-def _npm_v2(document: dict[str, Any], path: Path) -> tuple[list[Dependency], list[Vulnerability]]:
-    vulns = []
-    for name, body in document["vulnerabilities"].items():
-        for via in body.get("via") or ():
-            if not isinstance(via, dict):
-                continue  # a string names the dependency the problem comes through; it has its own entry
-            ghsa = str(via.get("url", "")).rstrip("/").rsplit("/", 1)[-1]
-            ids = (ghsa if ghsa.startswith("GHSA-") else f"npm-{via.get('source')}",)
-            severity, score = _npm_severity(via)
-            fix = body.get("fixAvailable")
-            fixed = (f"{fix['name']}@{fix['version']}",) if isinstance(fix, dict) else ()
-            vulns.append(Vulnerability(name, f"{via.get('range', body.get('range', '?'))}", ids,
-                                       str(via.get("title", "")), severity, score, fixed, path.name,
-                                       str(via.get("url", "")), {"cwe": via.get("cwe") or []}))
-    total = document.get("metadata", {}).get("dependencies", {}).get("total")
-    deps = [Dependency("npm", name, None, path.name) for name in document["vulnerabilities"]]
-    if isinstance(total, int) and total > len(deps):
-        deps += [Dependency("npm", f"(and {total - len(deps)} more without findings)", None, path.name)]
-    return deps, vulns
-
-
-def _npm_v1(document: dict[str, Any], path: Path) -> tuple[list[Dependency], list[Vulnerability]]:
-    vulns = []
-    for advisory in document["advisories"].values():
-        ids = canonical_ids({f"npm-{advisory.get('id')}", *map(str, advisory.get("cves") or ())})
-        versions = sorted({str(f.get("version")) for f in advisory.get("findings") or ()})
-        vulns.append(Vulnerability(str(advisory.get("module_name")), ", ".join(versions) or "?", ids,
-                                   str(advisory.get("title", "")), normalise_label(str(advisory.get("severity", ""))),
-                                   None, (str(advisory.get("patched_versions", "")),), path.name,
-                                   str(advisory.get("url", ""))))
-    return [Dependency("npm", v.package, v.version, path.name) for v in vulns], vulns
-
-
-def _npm_severity(via: dict[str, Any]) -> tuple[str, float | None]:
-    vector = (via.get("cvss") or {}).get("vectorString")
-    if vector:
-        computed = severity_from_vector(str(vector))
-        if computed:
-            return computed
-    return normalise_label(str(via.get("severity") or "unknown")), None
-
-
-def _json(path: Path) -> Any:
+def _npm_skip(version: str) -> str | None:
+    """Why a lock entry cannot be audited (None: it can)."""
+    if not version:
+        return "no version in the lock"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParseError(path, "", f"cannot be read: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise ParseError(path, f"line {exc.lineno} column {exc.colno}", f"is not valid JSON ({exc.msg})") from exc
-
-
-def _first_line(text: str) -> str:
-    text = re.sub(r"\s+", " ", str(text)).strip()
-    return text[:300]
+        osv.parse_version(NPM, version)
+    except ValueError as exc:
+        return f"locked at {exc}, so it cannot be compared"
+    return None

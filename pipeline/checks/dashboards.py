@@ -11,14 +11,13 @@ evaluate: required metrics, dashboards, panels and alerts exist and agree with e
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import requests
 
+from pipeline.checks import promtool
 from pipeline.checks.interface import Check, CheckContext, Evaluation
 from pipeline.checks.monitoring import (
     AlertRule,
@@ -26,30 +25,23 @@ from pipeline.checks.monitoring import (
     Family,
     exposed_series,
     metric_names,
-    promtool_check,
     read_dashboard,
     read_exposition,
-    read_rules,
+    read_rule_file,
 )
-from pipeline.errors import ArtifactMissing, CheckError, ParseError
+from pipeline.checks.monitoring_live import (
+    MAX_BODY_BYTES,
+    Probe,
+    ask_grafana,
+    ask_prometheus,
+    database_up,
+    probe_url,
+)
+from pipeline.checks.promtool import PromtoolVerdict
+from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.model import Finding, Measurement, Status, ToolInfo
-from pipeline.redact import redact
 
 DEFAULT_MAX_RESPONSE_MS = 1000.0
-HTTP_TIMEOUT_S = 10.0
-
-
-@dataclass(frozen=True)
-class Probe:
-    url: str
-    status: int | None
-    elapsed_ms: float | None
-    error: str | None = None
-    body: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,8 @@ class DashboardsRaw:
     metrics: Probe | None
     database_up: bool | None
     dashboard_files: tuple[Path, ...]
-    rule_files: tuple[tuple[Path, str | None], ...]  # (file, promtool's complaint)
+    rule_files: tuple[tuple[Path, PromtoolVerdict | None], ...]  # (file, promtool's verdict; None: not run)
+    promtool: bool  # whether Prometheus's own parser validated the rule files
     grafana: dict[str, Any] | None
     prometheus: dict[str, Any] | None
 
@@ -69,9 +62,9 @@ class DashboardsParsed:
     raw: DashboardsRaw
     families: dict[str, Family] | None
     dashboards: tuple[Dashboard, ...]
-    dashboard_errors: tuple[str, ...]
     rules: tuple[AlertRule, ...]
-    rule_errors: tuple[str, ...] = field(default_factory=tuple)
+    unreadable: tuple[str, ...] = ()  # monitoring files that cannot be read or parsed (file and line)
+    lint: tuple[str, ...] = ()  # promtool's lint complaints (semantic)
 
 
 class DashboardsCheck(Check[DashboardsRaw, DashboardsParsed]):
@@ -88,136 +81,98 @@ class DashboardsCheck(Check[DashboardsRaw, DashboardsParsed]):
             raise ArtifactMissing("nothing to check: no service URL, dashboard file or alert rule file is configured",
                                   "Set READINESS_BASE_URL (or checks.dashboards.*_url) and the monitoring files.")
         ctx.tool = ToolInfo("requests", requests.__version__, "run", tuple(u for u in urls.values() if u))
-        probes = {kind: _probe(url) if url else None for kind, url in urls.items()}
+        probes = {kind: probe_url(url) if url else None for kind, url in urls.items()}
         metrics_probe = probes["metrics"]
         if metrics_probe is not None and metrics_probe.body:
             evidence = ctx.evidence_dir / "metrics.txt"
             evidence.write_text(metrics_probe.body)
             ctx.add_evidence(evidence)
         dashboards = tuple(ctx.resolve(p) for p in settings.get("dashboard_files") or ())
-        rule_files = [ctx.resolve(p) for p in settings.get("alert_rule_files") or ()]
-        rules = tuple((path, promtool_check(path) if path.is_file() else None) for path in rule_files)
+        rules = promtool.validate_files([ctx.resolve(p) for p in settings.get("alert_rule_files") or ()], ctx)
         for path in (*dashboards, *(p for p, _ in rules)):
             if path.is_file():
                 ctx.add_evidence(path)
-        return DashboardsRaw(probes["health"], probes["ready"], metrics_probe, _database_up(settings),
-                             dashboards, rules, _grafana(settings), _prometheus(settings))
+        return DashboardsRaw(probes["health"], probes["ready"], metrics_probe, database_up(settings),
+                             dashboards, rules, promtool.find_promtool() is not None, ask_grafana(settings),
+                             ask_prometheus(settings))
 
     def parse(self, raw: DashboardsRaw) -> DashboardsParsed:
         families = None
         if raw.metrics is not None and raw.metrics.ok:
+            if raw.metrics.truncated:
+                raise ParseError(raw.metrics.url, "", f"answered more than {MAX_BODY_BYTES // 1_000_000} MB; the "
+                                 "gate reads at most that much, so the metric families cannot all be checked")
             families = read_exposition(raw.metrics.body, raw.metrics.url)
-        dashboards, dashboard_errors = [], []
+        dashboards, unreadable = [], []
         for path in raw.dashboard_files:
             try:
                 dashboards.append(read_dashboard(path))
             except ParseError as exc:
-                dashboard_errors.append(exc.reason)
-        rules, rule_errors = [], []
-        for path, complaint in raw.rule_files:
-            if complaint:
-                rule_errors.append(f"promtool check rules {path.name}: {complaint}")
+                unreadable.append(exc.reason)
+        rules: list[AlertRule] = []
+        lint = []
+        for path, verdict in raw.rule_files:
+            if verdict is not None and verdict.rejected:
+                unreadable.append(f"promtool check rules {path}: {verdict.rejected}")
+            if verdict is not None and verdict.lint:
+                lint.append(f"promtool check rules {path.name}: {verdict.lint}")
             try:
-                rules += read_rules(path)
+                rule_file = read_rule_file(path)
             except ParseError as exc:
-                rule_errors.append(exc.reason)
-        return DashboardsParsed(raw, families, tuple(dashboards), tuple(dashboard_errors), tuple(rules),
-                                tuple(rule_errors))
+                unreadable.append(exc.reason)
+                continue
+            rules += rule_file.alerts
+            if verdict is not None and verdict.rules is not None and verdict.rules != rule_file.total:
+                unreadable.append(f"{path}: promtool found {verdict.rules} rules, the gate read {rule_file.total}")
+        return DashboardsParsed(raw, families, tuple(dashboards), tuple(rules), tuple(unreadable), tuple(lint))
 
     def evaluate(self, parsed: DashboardsParsed, settings: dict[str, Any]) -> Evaluation:
         return evaluate_dashboards(parsed, settings)
 
 
-def _probe(url: str) -> Probe:
-    started = time.perf_counter()
-    try:
-        answer = requests.get(url, timeout=HTTP_TIMEOUT_S)
-    except requests.RequestException as exc:
-        return Probe(url, None, None, f"{type(exc).__name__}: {redact(str(exc))[:200]}")
-    return Probe(url, answer.status_code, round((time.perf_counter() - started) * 1000, 1), None,
-                 answer.text[:2_000_000])
-
-
-def _database_up(settings: dict[str, Any]) -> bool | None:
-    """Whether the service's database answers (None: not known); lets /ready be cross-checked."""
-    dsn = settings.get("database_url") or os.environ.get("READINESS_DATABASE_URL")
-    if not dsn:
-        return None
-    try:
-        with psycopg.connect(dsn, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-            conn.rollback()
-        return True
-    except psycopg.Error:
-        return False
-
-
-def _grafana(settings: dict[str, Any]) -> dict[str, Any] | None:
-    """Which required dashboards a live Grafana has deployed (uid or title -> found)."""
-    grafana = settings.get("grafana") or {}
-    if not grafana.get("url"):
-        return None
-    url = str(grafana["url"]).rstrip("/")
-    token = os.environ.get(str(grafana.get("token_env", "GRAFANA_TOKEN")), "")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    session = requests.Session()
-    try:
-        health = session.get(f"{url}/api/health", timeout=HTTP_TIMEOUT_S)
-        found = {}
-        for wanted in grafana.get("dashboards") or settings.get("require_dashboards") or ():
-            answer = session.get(f"{url}/api/dashboards/uid/{wanted}", headers=headers, timeout=HTTP_TIMEOUT_S)
-            if answer.status_code in (401, 403):
-                raise CheckError(f"Grafana at {url} refused the token (HTTP {answer.status_code}).",
-                                 f"Set {grafana.get('token_env', 'GRAFANA_TOKEN')} to a token with read access "
-                                 "to dashboards.")
-            if answer.status_code == 404:
-                search = session.get(f"{url}/api/search", params={"query": wanted, "type": "dash-db"},
-                                     headers=headers, timeout=HTTP_TIMEOUT_S)
-                found[wanted] = search.ok and any(d.get("title") == wanted for d in search.json())
-            else:
-                answer.raise_for_status()
-                found[wanted] = True
-    except requests.RequestException as exc:
-        raise CheckError(f"Grafana at {url} cannot be asked: {type(exc).__name__}.",
-                         "Check checks.dashboards.grafana.url and that Grafana runs.") from None
-    finally:
-        session.close()
-    return {"url": url, "healthy": health.ok, "dashboards": found}
-
-
-def _prometheus(settings: dict[str, Any]) -> dict[str, Any] | None:
-    """Alert rules a live Prometheus has loaded, and the health of the service's scrape targets."""
-    prometheus = settings.get("prometheus")
-    if not prometheus:
-        return None
-    url = str(prometheus.get("url") or "").rstrip("/")
-    if not url:
-        raise CheckError("no Prometheus to ask: checks.dashboards.prometheus.url is empty.",
-                         "Install Prometheus (apt install prometheus): with service.start.prometheus the gate starts "
-                         "one; or set READINESS_PROMETHEUS_URL to yours.")
-    job = str(prometheus.get("job", ""))
-    deadline = time.monotonic() + float(prometheus.get("wait_s", 20))
-    try:
-        while True:
-            targets = requests.get(f"{url}/api/v1/targets", timeout=HTTP_TIMEOUT_S).json()["data"]["activeTargets"]
-            mine = [t for t in targets if not job or t.get("labels", {}).get("job") == job]
-            # A target Prometheus has not scraped yet says "unknown": give it a moment.
-            if (mine and all(t.get("health") != "unknown" for t in mine)) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        groups = requests.get(f"{url}/api/v1/rules", timeout=HTTP_TIMEOUT_S).json()["data"]["groups"]
-    except (requests.RequestException, ValueError, KeyError) as exc:
-        raise CheckError(f"Prometheus at {url} cannot be asked: {type(exc).__name__}.",
-                         "Check checks.dashboards.prometheus.url and that Prometheus runs.") from None
-    alerts = sorted({r["name"] for g in groups for r in g.get("rules", []) if r.get("type") == "alerting"})
-    return {"url": url, "job": job, "alerts": alerts,
-            "targets": [{"url": t.get("scrapeUrl"), "health": t.get("health"), "error": t.get("lastError", "")}
-                        for t in mine]}
-
-
 def evaluate_dashboards(parsed: DashboardsParsed, settings: dict[str, Any]) -> Evaluation:
-    """Pure policy over what was probed and read."""
+    """Pure policy over what was probed and read.
+
+    A monitoring file that cannot be read or parsed is an ``error`` (not a finding that a
+    waiver could cover); missing alerts, labels or panel titles are findings.
+    """
     raw = parsed.raw
+    findings, measurements = _probe_findings(raw, settings)
+    findings += _metric_findings(parsed, settings)
+    findings += _dashboard_findings(parsed, settings)
+    findings += _rule_findings(parsed, settings)
+    findings += _live_findings(raw, settings)
+    if parsed.families is not None:
+        measurements.append(Measurement("metric families exposed", len(parsed.families), ""))
+    measurements.append(Measurement("dashboards read", len(parsed.dashboards), "files"))
+    measurements.append(Measurement("alert rules read", len(parsed.rules), "rules"))
+    measurements.append(Measurement("monitoring files unreadable", len(parsed.unreadable), "files", "== 0",
+                                    not parsed.unreadable))
+    notes: tuple[str, ...] = ()
+    if raw.rule_files:
+        measurements.append(Measurement("rules validated by promtool", "yes" if raw.promtool else "no", ""))
+        if not raw.promtool:
+            notes = ("The alert rules were NOT validated by Prometheus's own parser (promtool is not installed); "
+                     "only the gate's structural check ran. Install promtool (apt install prometheus) to have "
+                     "them validated.",)
+    details = {"alerts": sorted(r.name for r in parsed.rules), "dashboards": [d.title for d in parsed.dashboards],
+               "prometheus": raw.prometheus, "grafana": raw.grafana, "rules_validated_by_promtool": raw.promtool}
+    failing = tuple(f.title for f in findings if f.failing)
+    if parsed.unreadable:
+        also = f" {len(failing)} monitoring problem(s) were found in what could be read." if failing else ""
+        return Evaluation(Status.ERROR, f"{len(parsed.unreadable)} monitoring file(s) cannot be read or parsed."
+                          + also, (*parsed.unreadable, "Fix the files (the line is named); the check cannot judge "
+                                   "monitoring it cannot read.", *failing, *notes),
+                          tuple(measurements), tuple(findings), details)
+    if failing:
+        return Evaluation(Status.FAIL, f"{len(failing)} monitoring problem(s).", (*failing, *notes),
+                          tuple(measurements), tuple(findings), details)
+    return Evaluation(Status.PASS, "Health, readiness, metrics, dashboards and alert rules are in place.",
+                      notes, tuple(measurements), tuple(findings), details)
+
+
+def _probe_findings(raw: DashboardsRaw, settings: dict[str, Any]) -> tuple[list[Finding], list[Measurement]]:
+    """Status and response time of /health, /ready, /metrics, and /ready against the database."""
     findings: list[Finding] = []
     measurements: list[Measurement] = []
     limit = float(settings.get("max_response_ms", DEFAULT_MAX_RESPONSE_MS))
@@ -239,22 +194,7 @@ def evaluate_dashboards(parsed: DashboardsParsed, settings: dict[str, Any]) -> E
         if raw.ready.ok:
             findings.append(_finding("ready:lies", f"{raw.ready.url} answers {raw.ready.status} while the database "
                                      "does not answer: readiness must depend on the database", raw.ready.url))
-    findings += _metric_findings(parsed, settings)
-    findings += _dashboard_findings(parsed, settings)
-    findings += _rule_findings(parsed, settings)
-    findings += _live_findings(raw, settings)
-    if parsed.families is not None:
-        measurements.append(Measurement("metric families exposed", len(parsed.families), ""))
-    measurements.append(Measurement("dashboards read", len(parsed.dashboards), "files"))
-    measurements.append(Measurement("alert rules read", len(parsed.rules), "rules"))
-    details = {"alerts": sorted(r.name for r in parsed.rules), "dashboards": [d.title for d in parsed.dashboards],
-               "prometheus": raw.prometheus, "grafana": raw.grafana}
-    failing = [f for f in findings if f.failing]
-    if failing:
-        return Evaluation(Status.FAIL, f"{len(failing)} monitoring problem(s).", tuple(f.title for f in failing),
-                          tuple(measurements), tuple(findings), details)
-    return Evaluation(Status.PASS, "Health, readiness, metrics, dashboards and alert rules are in place.",
-                      (), tuple(measurements), tuple(findings), details)
+    return findings, measurements
 
 
 def _required_metrics(settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -286,7 +226,7 @@ def _metric_findings(parsed: DashboardsParsed, settings: dict[str, Any]) -> list
 
 
 def _dashboard_findings(parsed: DashboardsParsed, settings: dict[str, Any]) -> list[Finding]:
-    found = [_finding("dashboard:invalid", error, "dashboards") for error in parsed.dashboard_errors]
+    found = []
     for dashboard in parsed.dashboards:
         found += [_finding(f"dashboard:{dashboard.uid or dashboard.title}:panel", f"{dashboard.title}: {problem}",
                            dashboard.path) for problem in dashboard.problems]
@@ -321,7 +261,7 @@ def _panel_metrics(parsed: DashboardsParsed, settings: dict[str, Any]) -> list[s
 
 
 def _rule_findings(parsed: DashboardsParsed, settings: dict[str, Any]) -> list[Finding]:
-    found = [_finding("rules:invalid", error, "alert rules") for error in parsed.rule_errors]
+    found = [_finding("rules:lint", complaint, "alert rules") for complaint in parsed.lint]
     by_name = {rule.name: rule for rule in parsed.rules}
     for wanted in settings.get("require_alerts") or ():
         if wanted not in by_name:
@@ -347,6 +287,9 @@ def _rule_findings(parsed: DashboardsParsed, settings: dict[str, Any]) -> list[F
 
 def _live_findings(raw: DashboardsRaw, settings: dict[str, Any]) -> list[Finding]:
     found = []
+    if raw.grafana is not None and not raw.grafana["healthy"]:
+        found.append(_finding("grafana:health", f"Grafana at {raw.grafana['url']} says it is not healthy "
+                              "(/api/health: database not ok)", raw.grafana["url"]))
     if raw.grafana is not None:
         for wanted, deployed in raw.grafana["dashboards"].items():
             if not deployed:

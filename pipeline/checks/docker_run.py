@@ -66,14 +66,23 @@ def run_container(image: str, command: list[str], *, log_path: Path, timeout_s: 
                     container.kill()
                 raise CheckTimeout(f"the {image} container did not finish within {timeout_s:g} s and was "
                                    "stopped.", f"Raise the timeout in the config or look at {log_path}.") from None
-        if outcome.get("Error"):
-            raise ToolFailed(f"the {image} container failed: {outcome['Error']}", f"See {log_path}.")
-        return int(outcome["StatusCode"])
+        return _exit_code(outcome, image, log_path)
     finally:
         with contextlib.suppress(docker.errors.DockerException):
             log_path.write_bytes(container.logs(stdout=True, stderr=True))
         with contextlib.suppress(docker.errors.DockerException):
             container.remove(force=True)
+
+
+def _exit_code(outcome: Any, image: str, log_path: Path) -> int:
+    """The container's exit code from the engine's answer to wait, which must hold one."""
+    if isinstance(outcome, dict) and outcome.get("Error"):
+        raise ToolFailed(f"the {image} container failed: {str(outcome['Error'])[:300]}", f"See {log_path}.")
+    code = outcome.get("StatusCode") if isinstance(outcome, dict) else None
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise ToolFailed(f"the Docker engine did not say how the {image} container ended ({str(outcome)[:200]}), "
+                         "so its report cannot be trusted.", f"See {log_path} and the engine's log.")
+    return code
 
 
 def _short(exc: BaseException) -> str:

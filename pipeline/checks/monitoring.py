@@ -6,10 +6,7 @@ the file (or URL) and the line. The dashboards check judges.
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,9 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline import evidence
+from pipeline.checks import shapes
+from pipeline.checks.shapes import load_json_file
 from pipeline.errors import ParseError
 
 # Series Prometheus itself makes for every target or alert; an expression may use them.
@@ -38,9 +38,9 @@ def read_exposition(text: str, where: str) -> dict[str, Family]:
     """Metric families of a /metrics body; a bad line is a ParseError with its number."""
     try:
         parsed = list(text_string_to_metric_families(text))
-    except (ValueError, IndexError, KeyError) as exc:
+    except Exception as exc:  # the parser raises ValueError mostly, other types on odd input
         raise ParseError(where, *_bad_line(text), "is not Prometheus text exposition "
-                         f"({exc})") from None
+                         f"({_first(exc)})") from None
     families = {}
     for family in parsed:
         labels = frozenset(k for s in family.samples for k in s.labels if k not in ("le", "quantile"))
@@ -55,7 +55,7 @@ def _bad_line(text: str) -> tuple[str, str]:
             continue
         try:
             list(text_string_to_metric_families(line + "\n"))
-        except (ValueError, IndexError, KeyError):
+        except Exception:  # as above
             return f"line {number}", f"{line[:120]!r}"
     return "", "the body"
 
@@ -85,61 +85,73 @@ class Dashboard:
 
 
 def read_dashboard(path: Path) -> Dashboard:
-    """A Grafana dashboard JSON (plain model, or the API's {"dashboard": ...} wrapper)."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParseError(path, "", f"cannot be read: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise ParseError(path, f"line {exc.lineno} column {exc.colno}", f"is not valid JSON ({exc.msg})") from exc
-    if isinstance(document, dict) and isinstance(document.get("dashboard"), dict):
-        document = document["dashboard"]
-    if not isinstance(document, dict) or not isinstance(document.get("title"), str):
-        raise ParseError(path, "", "is not a Grafana dashboard (no 'title')")
-    panels = tuple(_panels(document))
+    """A Grafana dashboard JSON file (plain model, or the API's {"dashboard": ...} wrapper)."""
+    return dashboard_model(load_json_file(path), path)
+
+
+def dashboard_model(document: Any, source: Path | str) -> Dashboard:
+    """A dashboard model with every field the check uses checked; a malformed one names the place."""
+    document = shapes.mapping(document, source, "the dashboard")
+    if isinstance(document.get("dashboard"), dict):
+        document = shapes.mapping(document["dashboard"], source, "dashboard")
+    if not isinstance(document.get("title"), str):
+        raise ParseError(source, "title", "is missing: not a Grafana dashboard")
+    panels = _panels(document, source)
     if not panels:
-        raise ParseError(path, "panels", "holds no panel (neither 'panels' nor legacy 'rows')")
+        raise ParseError(source, "panels", "holds no panel (neither 'panels' nor legacy 'rows')")
     variables = frozenset(
-        [str(v.get("name")) for v in (document.get("templating") or {}).get("list", []) if isinstance(v, dict)]
-        + [str(i.get("name")) for i in document.get("__inputs") or () if isinstance(i, dict)])
-    expressions = tuple(str(t.get("expr") or t.get("query") or "") for p in panels for t in p.get("targets") or ()
-                        if isinstance(t, dict) and (t.get("expr") or t.get("query")))
-    problems = []
-    for index, panel in enumerate(panels):
-        name = panel.get("title") or f"panel #{index + 1} (id {panel.get('id', '?')})"
-        if not str(panel.get("title") or "").strip():
+        [evidence.text(v.get("name"), source, f"{at}.name")
+         for at, v in shapes.objects(shapes.mapping(document.get("templating") or {}, source, "templating").get(
+             "list"), source, "templating.list", optional=True)]
+        + [evidence.text(i.get("name"), source, f"{at}.name")
+           for at, i in shapes.objects(document.get("__inputs"), source, "__inputs", optional=True)])
+    expressions, problems = [], []
+    for index, (at, panel) in enumerate(panels):
+        title = shapes.optional_text(panel.get("title"), source, f"{at}.title")
+        name = title or f"panel #{index + 1} (id {panel.get('id', '?')})"
+        if not title.strip():
             problems.append(f"{name} has no title")
-        for ref in _datasource_refs(panel):
+        targets = list(shapes.objects(panel.get("targets"), source, f"{at}.targets", optional=True))
+        for where, target in targets:
+            query = target.get("query") if isinstance(target.get("query"), str) else None  # other datasources
+            expression = shapes.optional_text(target.get("expr"), source, f"{where}.expr") or query
+            if expression:
+                expressions.append(expression)
+        for ref in _datasource_refs([(at, panel), *targets], source):
             variable = re.fullmatch(r"\$\{?([A-Za-z0-9_]+)\}?", ref)
             if variable and variable.group(1) not in variables and variable.group(1) != "__all":
                 problems.append(f"{name} uses datasource {ref}, which the dashboard does not define")
-    return Dashboard(str(path), str(document.get("uid") or ""), document["title"], panels, expressions, variables,
-                     tuple(problems))
+    return Dashboard(str(source), shapes.optional_text(document.get("uid"), source, "uid"), document["title"],
+                     tuple(panel for _, panel in panels), tuple(expressions), variables, tuple(problems))
 
 
-def _panels(document: dict[str, Any]) -> list[dict[str, Any]]:
+def _panels(document: dict[str, Any], source: Path | str) -> list[tuple[str, dict[str, Any]]]:
+    """(place, panel) of every panel: top level, inside rows (legacy layout) and inside row panels."""
+    containers = [("panels", document.get("panels"))]
+    containers += [(f"{at}.panels", row.get("panels"))
+                   for at, row in shapes.objects(document.get("rows"), source, "rows", optional=True)]
     found = []
-    containers = [document.get("panels") or []] + [row.get("panels") or [] for row in document.get("rows") or []
-                                                    if isinstance(row, dict)]
-    for container in containers:
-        for panel in container:
-            if not isinstance(panel, dict):
-                continue
+    for place, container in containers:
+        for at, panel in shapes.objects(container, source, place, optional=True):
             if panel.get("type") == "row":
-                found += [p for p in panel.get("panels") or [] if isinstance(p, dict)]
+                found += list(shapes.objects(panel.get("panels"), source, f"{at}.panels", optional=True))
             else:
-                found.append(panel)
+                found.append((at, panel))
     return found
 
 
-def _datasource_refs(panel: dict[str, Any]) -> list[str]:
+def _datasource_refs(holders: list[tuple[str, dict[str, Any]]], source: Path | str) -> list[str]:
+    """Datasource references of a panel and its targets: a name or variable, or an object's uid."""
     refs = []
-    for holder in (panel, *[t for t in panel.get("targets") or () if isinstance(t, dict)]):
+    for at, holder in holders:
         ds = holder.get("datasource")
         if isinstance(ds, str):
             refs.append(ds)
-        elif isinstance(ds, dict) and isinstance(ds.get("uid"), str):
-            refs.append(ds["uid"])
+        elif isinstance(ds, dict):
+            uid = shapes.optional_text(ds.get("uid"), source, f"{at}.datasource.uid")
+            refs += [uid] if uid else []
+        elif ds is not None:
+            raise ParseError(source, f"{at}.datasource", f"is {ds!r}, neither a name nor an object")
     return refs
 
 
@@ -167,36 +179,77 @@ class AlertRule:
     source: str  # file:line
 
 
+@dataclass(frozen=True)
+class RuleFile:
+    """The alerting rules of a rule file, and how many rules (alerting and recording) it holds."""
+
+    alerts: tuple[AlertRule, ...]
+    total: int
+
+
 def read_rules(path: Path) -> list[AlertRule]:
     """The alerting rules of a Prometheus rule file; a structural problem names the line."""
+    return list(read_rule_file(path).alerts)
+
+
+def read_rule_file(path: Path) -> RuleFile:
+    """A Prometheus rule file, checked the way Prometheus loads it; a problem names the line."""
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
     except OSError as exc:
-        raise ParseError(path, "", f"cannot be read: {exc.strerror}") from exc
+        raise ParseError(path, "", f"cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ParseError(path, f"byte {exc.start}", "is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ParseError(path, f"line {mark.line + 1}" if mark else "", f"is not valid YAML ({_first(exc)})") from None
-    document = yaml.safe_load(text)
+    except RecursionError:
+        raise ParseError(path, "", "is nested too deeply to be a rule file") from None
     if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
         raise ParseError(path, "line 1", "has no 'groups' list (not a Prometheus rule file)")
     lines = _rule_lines(node)
-    rules = []
-    for g, group in enumerate(document["groups"]):
-        if not isinstance(group, dict) or not isinstance(group.get("rules"), list):
-            raise ParseError(path, f"groups[{g}]", "has no 'rules' list")
-        for r, rule in enumerate(group["rules"]):
-            where = f"line {lines.get((g, r), '?')}"
-            if not isinstance(rule, dict) or not ("alert" in rule or "record" in rule):
-                raise ParseError(path, where, "is neither an alerting nor a recording rule")
-            if not str(rule.get("expr") or "").strip():
-                raise ParseError(path, where, f"rule {rule.get('alert') or rule.get('record')} has no 'expr'")
-            if "alert" in rule:
-                rules.append(AlertRule(str(rule["alert"]), str(rule["expr"]),
-                                       {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
-                                       {str(k): str(v) for k, v in (rule.get("annotations") or {}).items()},
-                                       f"{path.name}:{lines.get((g, r), '?')}"))
-    return rules
+    alerts, total = [], 0
+    for index, (g, group) in enumerate(shapes.objects(document["groups"], path, "groups")):
+        evidence.text(group.get("name"), path, f"{g}.name")
+        for r, rule in enumerate(shapes.sequence(group.get("rules"), path, f"{g}.rules")):
+            where = f"line {lines.get((index, r), '?')}"
+            alert = _rule(rule, path, where)
+            total += 1
+            if alert is not None:
+                alerts.append(alert)
+    return RuleFile(tuple(alerts), total)
+
+
+def _rule(rule: Any, path: Path, where: str) -> AlertRule | None:
+    """An alerting rule (None for a recording rule); Prometheus reads scalars where it wants text."""
+    if not isinstance(rule, dict) or ("alert" in rule) == ("record" in rule):
+        raise ParseError(path, where, "is neither an alerting nor a recording rule (exactly one of alert/record)")
+    kind = "alert" if "alert" in rule else "record"
+    name = evidence.text(rule[kind], path, f"{where}: {kind}")
+    expr = rule.get("expr")
+    if isinstance(expr, dict | list) or not str(expr if expr is not None else "").strip():
+        raise ParseError(path, where, f"rule {name} has no 'expr' (or not a PromQL text)")
+    if "record" in rule:
+        return None
+    return AlertRule(name, str(expr), _scalars(rule.get("labels"), path, f"{where}: labels of {name}"),
+                     _scalars(rule.get("annotations"), path, f"{where}: annotations of {name}"),
+                     f"{path.name}:{where.removeprefix('line ')}")
+
+
+def _scalars(value: Any, path: Path, place: str) -> dict[str, str]:
+    """A mapping of names to text (numbers and booleans read as text, as Prometheus does)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParseError(path, place, f"is {value!r}, not a mapping")
+    found = {}
+    for key, item in value.items():
+        if isinstance(key, dict | list | tuple) or isinstance(item, dict | list):
+            raise ParseError(path, place, f"{key!r}: {item!r} is not a name with a text value")
+        found[str(key)] = "" if item is None else str(item)
+    return found
 
 
 def _rule_lines(node: Any) -> dict[tuple[int, int], int]:
@@ -207,23 +260,13 @@ def _rule_lines(node: Any) -> dict[tuple[int, int], int]:
     for key, value in node.value:
         if key.value == "groups" and isinstance(value, yaml.SequenceNode):
             for g, group in enumerate(value.value):
-                for gkey, gvalue in getattr(group, "value", []):
+                if not isinstance(group, yaml.MappingNode):
+                    continue
+                for gkey, gvalue in group.value:
                     if getattr(gkey, "value", None) == "rules" and isinstance(gvalue, yaml.SequenceNode):
                         for r, rule in enumerate(gvalue.value):
                             found[(g, r)] = rule.start_mark.line + 1
     return found
-
-
-def promtool_check(path: Path) -> str | None:
-    """promtool's verdict on a rule file: None when it passes or is not installed, else its message."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        return None
-    done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60,
-                          check=False)
-    if done.returncode == 0:
-        return None
-    return (done.stderr or done.stdout).strip()
 
 
 def _first(exc: BaseException) -> str:

@@ -9,7 +9,6 @@ into one group.
 
 from __future__ import annotations
 
-import json
 import re
 import zipfile
 from collections import defaultdict
@@ -22,6 +21,11 @@ import semver
 import yaml
 from packaging.version import InvalidVersion, Version
 
+from pipeline import evidence
+from pipeline.checks import shapes
+from pipeline.checks.shapes import load_json_text
+from pipeline.errors import ParseError
+
 try:  # libyaml's loader is about ten times faster on a whole database
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
@@ -29,6 +33,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 PYPI, NPM = "PyPI", "npm"
 SUPPORTED = (PYPI, NPM)
+EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 
 
 def normalise(ecosystem: str, name: str) -> str:
@@ -37,13 +42,16 @@ def normalise(ecosystem: str, name: str) -> str:
 
 
 def parse_version(ecosystem: str, text: str) -> Any:
-    """A comparable version, or ValueError."""
+    """A comparable version, or ValueError naming what it is not."""
     if ecosystem == PYPI:
         try:
             return Version(text)
         except InvalidVersion as exc:
             raise ValueError(f"{text!r} is not a PEP 440 version") from exc
-    return semver.Version.parse(text.lstrip("v"))
+    try:
+        return semver.Version.parse(text.lstrip("v"))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{text!r} is not a semver version") from exc
 
 
 @dataclass(frozen=True)
@@ -69,98 +77,155 @@ class Database:
     withdrawn: int = 0
 
     def candidates(self, ecosystem: str, name: str) -> list[tuple[Record, dict[str, Any]]]:
+        """(record, affected entry) pairs that name this package."""
         return self.index.get((ecosystem, normalise(ecosystem, name)), [])
 
 
 def load_database(folder: Path) -> Database:
-    """Every record under ``folder`` (JSON, YAML, or zip archives of them), loaded once."""
+    """Every record under ``folder`` (JSON, YAML, or zip archives of them), loaded once.
+
+    A record that cannot be read or has an unexpected shape is kept out and named in
+    ``problems``: it might describe a pinned dependency, so the check cannot pass.
+    """
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
     db = Database(index=defaultdict(list))
     for source, text in _documents(folder):
         try:
-            document = json.loads(text) if source.endswith(".json") else yaml.load(text, Loader=_Loader)
-            record = _record(document, source)
-        except (ValueError, yaml.YAMLError, KeyError, TypeError) as exc:
-            db.problems.append(f"{source}: {_first_line(exc)}")
+            if text is None:
+                raise ParseError(source, "", "cannot be read from its zip archive")
+            record = read_record(_load(text, source), source)
+        except ParseError as exc:
+            db.problems.append(exc.reason.splitlines()[0])
             continue
         if record is None:
             db.withdrawn += 1
             continue
         db.records += 1
         for affected in record.affected:
-            package = affected.get("package") or {}
-            ecosystem = str(package.get("ecosystem", "")).split(":")[0]
-            if ecosystem in SUPPORTED and package.get("name"):
-                db.index[(ecosystem, normalise(ecosystem, str(package["name"])))].append((record, affected))
+            ecosystem = affected["package"]["ecosystem"].split(":")[0]
+            if ecosystem in SUPPORTED:
+                db.index[(ecosystem, normalise(ecosystem, affected["package"]["name"]))].append((record, affected))
     db.index = dict(db.index)
     return db
 
 
-def _documents(folder: Path) -> Iterator[tuple[str, str]]:
+def _load(text: str, source: str) -> Any:
+    if source.endswith(".json"):
+        return load_json_text(text, source)
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ParseError(source, f"line {mark.line + 1}" if mark else "", f"is not valid YAML ({_first_line(exc)})") \
+            from None
+    except RecursionError:
+        raise ParseError(source, "", "is nested too deeply to be an OSV record") from None
+
+
+def _documents(folder: Path) -> Iterator[tuple[str, str | None]]:
+    """(source, text) of every record file; text None for an archive that cannot be opened."""
     for path in sorted(folder.rglob("*")):
         if path.suffix in (".json", ".yaml", ".yml") and path.is_file():
             yield str(path.relative_to(folder)), path.read_text(encoding="utf-8", errors="replace")
         elif path.suffix == ".zip" and path.is_file():  # an OSV per-ecosystem export (all.zip)
-            with zipfile.ZipFile(path) as archive:
-                for member in archive.namelist():
-                    if member.endswith(".json"):
-                        yield f"{path.name}:{member}", archive.read(member).decode("utf-8", errors="replace")
+            yield from _archive(path)
 
 
-def _record(document: Any, source: str) -> Record | None:
-    if not isinstance(document, dict) or not isinstance(document.get("id"), str):
-        raise ValueError("not an OSV record (no 'id')")
+def _archive(path: Path) -> Iterator[tuple[str, str | None]]:
+    """The JSON records of a zip export, one at a time (an ecosystem's export is large)."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        yield path.name, None
+        return
+    with archive:
+        for member in archive.namelist():
+            if not member.endswith(".json"):
+                continue
+            try:
+                data = archive.read(member)
+            except (zipfile.BadZipFile, OSError, ValueError):  # a corrupt member (bad CRC, bad header)
+                yield f"{path.name}:{member}", None
+                continue
+            yield f"{path.name}:{member}", data.decode("utf-8", errors="replace")
+
+
+def read_record(document: Any, source: str) -> Record | None:
+    """One OSV record with every field the gate uses checked; None when it is withdrawn."""
+    document = shapes.mapping(document, source, "the record")
+    record_id = evidence.text(document.get("id"), source, "id")
     if document.get("withdrawn"):
         return None
-    affected = document.get("affected")
-    if not isinstance(affected, list):
-        raise ValueError(f"{document['id']}: 'affected' is not a list")
-    text = str(document.get("summary") or document.get("details") or "").strip()
+    summary = shapes.optional_text(document.get("summary"), source, "summary").strip() \
+        or shapes.optional_text(document.get("details"), source, "details").strip()
+    severity = []
+    for place, entry in shapes.objects(document.get("severity"), source, "severity", optional=True):
+        severity.append({"type": evidence.text(entry.get("type"), source, f"{place}.type"),
+                         "score": evidence.text(entry.get("score"), source, f"{place}.score")})
+    specific = shapes.mapping(document.get("database_specific") or {}, source, "database_specific")
+    label = shapes.optional_text(specific.get("severity"), source, "database_specific.severity")
     return Record(
-        id=document["id"],
-        aliases=tuple(str(a) for a in document.get("aliases") or ()),
-        summary=text.splitlines()[0] if text else "",
-        severity=tuple(s for s in document.get("severity") or () if isinstance(s, dict)),
-        database_specific=dict(document.get("database_specific") or {}),
-        affected=tuple(a for a in affected if isinstance(a, dict)),
+        id=record_id,
+        aliases=tuple(shapes.texts(document.get("aliases"), source, "aliases")),
+        summary=summary.splitlines()[0] if summary else "",
+        severity=tuple(severity),
+        database_specific={"severity": label} if label else {},
+        affected=tuple(_affected(entry, source, place)
+                       for place, entry in shapes.objects(document.get("affected"), source, "affected")),
         source=source,
     )
 
 
+def _affected(entry: dict[str, Any], source: str, place: str) -> dict[str, Any]:
+    """An ``affected`` entry reduced to the fields matching uses, each checked."""
+    package = shapes.mapping(entry.get("package"), source, f"{place}.package")
+    ranges = []
+    for where, range_ in shapes.objects(entry.get("ranges"), source, f"{place}.ranges", optional=True):
+        events = []
+        for at, event in shapes.objects(range_.get("events"), source, f"{where}.events"):
+            kinds = [kind for kind in EVENT_KINDS if kind in event]
+            if len(kinds) != 1:
+                raise ParseError(source, at, f"must hold exactly one of {', '.join(EVENT_KINDS)}")
+            events.append({kinds[0]: evidence.text(event[kinds[0]], source, f"{at}.{kinds[0]}")})
+        ranges.append({"type": evidence.text(range_.get("type"), source, f"{where}.type"), "events": events})
+    return {"package": {"ecosystem": evidence.text(package.get("ecosystem"), source, f"{place}.package.ecosystem"),
+                        "name": evidence.text(package.get("name"), source, f"{place}.package.name")},
+            "ranges": ranges, "versions": shapes.texts(entry.get("versions"), source, f"{place}.versions")}
+
+
 def is_affected(affected: dict[str, Any], ecosystem: str, version: str) -> bool:
-    """Whether ``version`` falls in this affected entry's explicit versions or its ranges."""
-    if version in (affected.get("versions") or ()):
+    """Whether ``version`` falls in this affected entry's explicit versions or its ranges.
+
+    Raises ValueError when the version, or a bound of a range, is not a version of the
+    ecosystem: then the question cannot be answered, and "not affected" would be a guess.
+    """
+    listed_versions = affected.get("versions") or ()
+    if version in listed_versions:
         return True
     parse: Callable[[str], Any] = lambda text: parse_version(ecosystem, text)  # noqa: E731
-    try:
-        wanted = parse(version)
-    except ValueError:
-        return False
-    for listed in affected.get("versions") or ():
+    wanted = parse(version)
+    for listed in listed_versions:
         try:
-            if parse(str(listed)) == wanted:
+            if parse(listed) == wanted:
                 return True
         except ValueError:
-            continue
-    return any(_in_range(r, wanted, parse) for r in affected.get("ranges") or ()
-               if r.get("type") in ("ECOSYSTEM", "SEMVER"))
+            continue  # a listed version that is not PEP 440 / semver can only match as text (done above)
+    return any(_in_range(r, wanted, parse) for r in affected["ranges"] if r["type"] in ("ECOSYSTEM", "SEMVER"))
 
 
 def _in_range(range_: dict[str, Any], wanted: Any, parse: Callable[[str], Any]) -> bool:
     """OSV range semantics: walk the events in version order; introduced opens, fixed/last_affected close."""
     events = []
-    for event in range_.get("events") or ():
-        for kind in ("introduced", "fixed", "last_affected", "limit"):
-            if kind in event:
-                value = str(event[kind])
-                if kind == "introduced" and value == "0":
-                    events.append((None, kind))
-                    continue
-                try:
-                    events.append((parse(value), kind))
-                except ValueError:
-                    return False  # an unreadable bound: the range cannot be judged
+    for event in range_["events"]:
+        ((kind, value),) = event.items()
+        if kind == "introduced" and value == "0":
+            events.append((None, kind))
+            continue
+        try:
+            events.append((parse(value), kind))
+        except ValueError as exc:
+            raise ValueError(f"its {kind} bound {exc}") from None
     # "introduced: 0" sorts first; at equal versions a closing event comes after an opening one.
     events.sort(key=lambda e: (e[0] is not None, e[0] if e[0] is not None else 0, e[1] != "introduced"))
     affected = False
@@ -173,8 +238,9 @@ def _in_range(range_: dict[str, Any], wanted: Any, parse: Callable[[str], Any]) 
 
 
 def fixed_versions(affected: dict[str, Any]) -> list[str]:
-    return [str(e["fixed"]) for r in affected.get("ranges") or () if r.get("type") in ("ECOSYSTEM", "SEMVER")
-            for e in r.get("events") or () if "fixed" in e]
+    """The ``fixed`` versions of an affected entry's version ranges."""
+    return [e["fixed"] for r in affected["ranges"] if r["type"] in ("ECOSYSTEM", "SEMVER")
+            for e in r["events"] if "fixed" in e]
 
 
 def merge_by_alias(records: list[Record]) -> list[list[Record]]:

@@ -8,12 +8,14 @@ reporters escape it. Numbers in both reports are strings (``"riskcode": "3"``).
 from __future__ import annotations
 
 import html
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline import evidence
+from pipeline.checks import shapes
+from pipeline.checks.shapes import load_json_file, load_json_text
 from pipeline.errors import ParseError
 from pipeline.xmlsafe import parse_xml_file
 
@@ -56,58 +58,61 @@ class ZapReport:
 
 
 def read_json_report(path: Path) -> ZapReport:
-    try:
-        document: Any = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(document, str):  # early ZAP actions wrote the report as a JSON string
-            document = json.loads(document)
-    except OSError as exc:
-        raise ParseError(path, "", f"cannot be read: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise ParseError(path, f"line {exc.lineno} column {exc.colno}", f"is not valid JSON ({exc.msg})",
-                         "A report cut short usually means ZAP was killed while writing it.") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("site", []), list):
-        raise ParseError(path, "", "is not a ZAP traditional JSON report (no 'site' list)")
-    alerts = []
-    for s, site in enumerate(document.get("site") or []):
-        for a, alert in enumerate(site.get("alerts") or []):
-            alerts.append(_alert(alert, str(site.get("@name", "")), path, f"site[{s}].alerts[{a}]"))
-    return ZapReport(str(document.get("@version", "unknown")),
-                     tuple(str(site.get("@name", "")) for site in document.get("site") or []), tuple(alerts))
+    """A traditional JSON report (-J): ``site`` a list of objects, each with a list of alert objects."""
+    hint = "A report cut short usually means ZAP was killed while writing it."
+    document: Any = load_json_file(path, hint)
+    if isinstance(document, str):  # early ZAP actions wrote the report as a JSON string
+        document = load_json_text(document, path, hint)
+    document = shapes.mapping(document, path, "the report")
+    if "site" not in document:
+        raise ParseError(path, "site", "is missing: not a ZAP traditional JSON report")
+    sites, alerts = [], []
+    for s, site in shapes.objects(document["site"], path, "site"):
+        name = evidence.text(site.get("@name"), path, f"{s}.@name")
+        sites.append(name)
+        for a, alert in shapes.objects(site.get("alerts"), path, f"{s}.alerts", optional=True):
+            instances = [i for _, i in shapes.objects(alert.get("instances"), path, f"{a}.instances", optional=True)]
+            alerts.append(_alert({**alert, "instances": instances}, name, path, a))
+    return ZapReport(shapes.optional_text(document.get("@version"), path, "@version") or "unknown", tuple(sites),
+                     tuple(alerts))
 
 
 def read_xml_report(path: Path) -> ZapReport:
+    """A traditional XML report (-x): OWASPZAPReport / site / alerts / alertitem / instances / instance."""
     root = parse_xml_file(path, "ZAP XML report")
     if root.tag != "OWASPZAPReport":
         raise ParseError(path, root.tag, "is not a ZAP XML report (root is not OWASPZAPReport)")
-    alerts = []
+    sites, alerts = [], []
     for s, site in enumerate(root.findall("site")):
+        name = evidence.text(site.get("name"), path, f"site[{s}]@name")
+        sites.append(name)
         for a, item in enumerate(site.iter("alertitem")):
             fields: dict[str, Any] = {child.tag: (child.text or "") for child in item if child.tag != "instances"}
             fields["instances"] = [{c.tag: (c.text or "") for c in inst} for inst in item.iter("instance")]
             if not fields["instances"] and fields.get("uri"):  # ZAP 2.4 put one instance on the item itself
                 fields["instances"] = [fields]
-            alerts.append(_alert(fields, site.get("name", ""), path, f"site[{s}]/alertitem[{a}]"))
-    return ZapReport(root.get("version", "unknown"), tuple(s.get("name", "") for s in root.findall("site")),
-                     tuple(alerts))
+            alerts.append(_alert(fields, name, path, f"site[{s}]/alertitem[{a}]"))
+    return ZapReport(root.get("version", "unknown"), tuple(sites), tuple(alerts))
 
 
 def _alert(raw: dict[str, Any], site: str, path: Path, place: str) -> Alert:
-    try:
-        risk, confidence = int(str(raw["riskcode"])), int(str(raw.get("confidence", "2")))
-    except (KeyError, ValueError):
-        raise ParseError(path, place, f"has no numeric riskcode/confidence ({raw.get('riskcode')!r})") from None
-    if not 0 <= risk <= 3 or not 0 <= confidence <= 4:
-        raise ParseError(path, place, f"riskcode {risk} or confidence {confidence} is out of range")
-    if not str(raw.get("pluginid", "")).strip():
-        raise ParseError(path, place, "has no pluginid")
-    instances = tuple(Instance(_raw(i.get("method", ""), 16), _raw(i.get("uri", ""), 500),
-                               _raw(i.get("param", ""), 200), _raw(i.get("evidence", ""), 500))
-                      for i in (raw.get("instances") or [])[:MAX_INSTANCES] if isinstance(i, dict))
-    count = str(raw.get("count", "")).strip()
-    return Alert(str(raw["pluginid"]).strip(), _raw(raw.get("alert") or raw.get("name") or "", 300), risk,
-                 confidence, site, instances, int(count) if count.isdigit() else len(raw.get("instances") or []),
-                 _text(raw.get("desc", "")), _text(raw.get("solution", "")), _text(raw.get("reference", "")),
-                 str(raw.get("cweid", "")), str(raw.get("wascid", "")))
+    """One alert, every field used checked: numbers are ZAP's strings, text is text."""
+    risk = evidence.count(raw.get("riskcode"), path, f"{place}.riskcode", text_ok=True)
+    confidence = evidence.count(raw.get("confidence"), path, f"{place}.confidence", text_ok=True)
+    if risk > 3 or confidence > 4:
+        raise ParseError(path, place, f"riskcode {risk} (0-3) or confidence {confidence} (0-4) is out of range")
+    plugin_id = evidence.text(raw.get("pluginid"), path, f"{place}.pluginid").strip()
+    listed = raw["instances"]
+    instances = tuple(Instance(*(_raw(shapes.optional_text(i.get(key), path, f"{place}.instances[{n}].{key}"), cap)
+                                 for key, cap in (("method", 16), ("uri", 500), ("param", 200), ("evidence", 500))))
+                      for n, i in enumerate(listed[:MAX_INSTANCES]))
+    count = raw.get("count")
+    text = {key: shapes.optional_text(raw.get(key), path, f"{place}.{key}")
+            for key in ("alert", "name", "desc", "solution", "reference", "cweid", "wascid")}
+    return Alert(plugin_id, _raw(text["alert"] or text["name"], 300), risk, confidence, site, instances,
+                 len(listed) if count in (None, "") else evidence.count(count, path, f"{place}.count", text_ok=True),
+                 _text(text["desc"]), _text(text["solution"]), _text(text["reference"]), text["cweid"],
+                 text["wascid"])
 
 
 def _raw(value: Any, limit: int) -> str:
@@ -150,6 +155,8 @@ def read_rules(path: Path) -> Rules:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ParseError(path, "", f"cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ParseError(path, f"byte {exc.start}", "is not UTF-8 text") from None
     actions: dict[str, Rule] = {}
     out_of_scope = []
     for number, line in enumerate(lines, start=1):
@@ -163,7 +170,7 @@ def read_rules(path: Path) -> Rules:
         if action == "OUTOFSCOPE" and (plugin_id == "*" or plugin_id.isdigit()) and len(columns) > 2:
             try:
                 out_of_scope.append((plugin_id, re.compile(columns[2].strip())))
-            except re.error as exc:
+            except (re.error, RecursionError, OverflowError) as exc:
                 raise ParseError(path, f"line {number}", f"the out-of-scope pattern does not compile: {exc}") from None
             continue
         if not plugin_id.isdigit() or action not in ACTIONS:

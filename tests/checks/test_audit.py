@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
 from pipeline.checks import osv
 from pipeline.checks.audit import AuditParsed, evaluate_audit
+from pipeline.checks.audit_json import npm_audit_contents, pip_audit_contents, read_report
 from pipeline.checks.audit_reports import Dependency, Vulnerability, read_requirements, severity_from_vector
+from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.runner import run_check
-from tests.conftest import config_from
+from tests.checks.json_mutations import budget, mutated
+from tests.conftest import config_from, need_tool
 
 HIGH_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"  # 7.5
 MEDIUM_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N"  # 5.3
@@ -136,8 +141,11 @@ def test_malformed_record_is_named_and_the_others_still_count(tmp_path: Path) ->
     clean = audit(tmp_path, "other==1.0\n", records)
     assert clean.status is Status.ERROR  # the unreadable records might have named `other`
     assert any("BROKEN-1.yaml" in r for r in clean.reasons) and any("BROKEN-2.json" in r for r in clean.reasons)
+    # The vulnerability found is shown and named, but the unreadable records keep the check an
+    # error: a fail could be waived into a pass while those records were never read.
     hit = audit(tmp_path, "pkg==1.0\n", records)
-    assert hit.status is Status.FAIL and hit.findings[0].id == "PYSEC-8"
+    assert hit.status is Status.ERROR and hit.findings[0].id == "PYSEC-8" and hit.findings[0].failing
+    assert "1 vulnerability at or above high" in hit.summary
 
 
 def test_unpinned_requirement_is_not_audited_and_cannot_pass(tmp_path: Path) -> None:
@@ -228,3 +236,310 @@ def test_range_matching_agrees_with_pep_440(low: str, high: str, probe: str) -> 
     affected = {"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": low}, {"fixed": high}]}]}
     expected = Version(low) <= Version(probe) < Version(high)
     assert osv.is_affected(affected, osv.PYPI, probe) is expected
+
+
+# --- Evidence is validated, not trusted -------------------------------------------------------------
+
+
+def ingest_report(tmp_path: Path, report_text: str, pins: str | None = None, lock: dict[str, Any] | None = None,
+                  **settings: Any) -> Any:
+    """The audit check ingesting ``report_text``, with requirements and a lock when given."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "report.json").write_text(report_text)
+    audit_settings: dict[str, Any] = {"report": "report.json", **settings}
+    if pins is not None:
+        (tmp_path / "requirements.txt").write_text(pins)
+        audit_settings["requirements"] = ["requirements.txt"]
+    if lock is not None:
+        (tmp_path / "package-lock.json").write_text(json.dumps(lock))
+        audit_settings["npm_lock"] = "package-lock.json"
+    waivers = audit_settings.pop("waivers", [])
+    body = {"version": 1, "checks": {"audit": audit_settings}, "waivers": waivers}
+    return run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
+
+
+def pip_report(*deps: dict[str, Any]) -> dict[str, Any]:
+    return {"dependencies": list(deps), "fixes": []}
+
+
+def pip_dep(name: str, version: str, *vuln_ids: str) -> dict[str, Any]:
+    return {"name": name, "version": version, "vulns": [
+        {"id": v, "fix_versions": ["9.9"], "aliases": [], "description": "d"} for v in vuln_ids]}
+
+
+def test_pip_audit_report_with_a_nan_version_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    # JSON NaN parses to a float in Python: the report used to pass with one "audited" dependency.
+    result = ingest_report(tmp_path, '{"dependencies": [{"name": "requests", "version": NaN, "vulns": []}]}')
+    assert result.status is Status.ERROR
+    assert "report.json" in result.summary and "NaN" in result.summary
+
+
+@pytest.mark.parametrize(("entry", "place"), [
+    ({"name": "p", "version": 1.5, "vulns": []}, "dependencies[0].version"),
+    ({"name": "p", "version": "not a version", "vulns": []}, "dependencies[0].version"),
+    ({"name": 3, "version": "1.0", "vulns": []}, "dependencies[0].name"),
+    ({"name": "p", "version": "1.0", "vulns": {"id": "X"}}, "dependencies[0].vulns"),
+    ({"name": "p", "version": "1.0", "vulns": [{"id": None}]}, "dependencies[0].vulns[0].id"),
+    ({"name": "p", "version": "1.0", "vulns": [{"id": "X", "aliases": "CVE-1"}]}, "dependencies[0].vulns[0].aliases"),
+    ({"name": "p", "version": "1.0", "vulns": [{"id": "X", "fix_versions": [2]}]},
+     "dependencies[0].vulns[0].fix_versions[0]"),
+    ({"name": "p", "skip_reason": ["no"]}, "dependencies[0].skip_reason"),
+    (["p", "1.0"], "dependencies[0]"),
+])
+def test_malformed_pip_audit_fields_are_named(tmp_path: Path, entry: Any, place: str) -> None:
+    (tmp_path / "r.json").write_text(json.dumps(pip_report(entry)))
+    with pytest.raises(ParseError) as caught:
+        read_report(tmp_path / "r.json")
+    assert caught.value.place == place
+
+
+NPM_VIA = {"source": 1094222, "name": "debug", "dependency": "debug", "title": "ReDoS in debug",
+           "url": "https://github.com/advisories/GHSA-gxpj-cx7g-858c", "severity": "moderate", "cwe": ["CWE-400"],
+           "cvss": {"score": 5.3, "vectorString": "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L"}, "range": "<2.6.9"}
+
+
+NPM_V1 = {"advisories": {"146": {
+    "findings": [{"version": "1.9.2", "paths": ["mocha>growl"], "dev": True}], "id": 146, "title": "Command Injection",
+    "module_name": "growl", "cves": ["CVE-2017-16042"], "vulnerable_versions": "<1.10.2",
+    "patched_versions": ">=1.10.2", "severity": "critical", "cwe": "CWE-94", "url": "https://www.npmjs.com/advisories/146"}},
+    "metadata": {"vulnerabilities": {"critical": 1}, "totalDependencies": 43}}
+
+
+def npm_report(via: Any = None, total: int = 2, **entry: Any) -> dict[str, Any]:
+    body = {"name": "debug", "severity": "moderate", "isDirect": True, "via": [NPM_VIA if via is None else via, "ms"],
+            "effects": [], "range": "<=2.6.8", "nodes": ["node_modules/debug"], "fixAvailable": True, **entry}
+    return {"auditReportVersion": 2, "vulnerabilities": {"debug": body}, "metadata": {
+        "vulnerabilities": {"info": 0, "low": 0, "moderate": 1, "high": 0, "critical": 0, "total": 1},
+        "dependencies": {"prod": total, "dev": 0, "optional": 0, "peer": 0, "peerOptional": 0, "total": total}}}
+
+
+@pytest.mark.parametrize(("document", "place"), [
+    (npm_report(via={**NPM_VIA, "cvss": {"score": 11, "vectorString": None}}), "cvss.score"),
+    (npm_report(via={**NPM_VIA, "cvss": {"score": -0.1, "vectorString": None}}), "cvss.score"),
+    (npm_report(via={**NPM_VIA, "cvss": {"score": True, "vectorString": None}}), "cvss.score"),
+    (npm_report(via={**NPM_VIA, "severity": "urgent"}), ".severity"),
+    (npm_report(via={**NPM_VIA, "source": True}), ".source"),
+    (npm_report(via={**NPM_VIA, "cwe": "CWE-400"}), ".cwe"),
+    (npm_report(severity=7), "vulnerabilities['debug'].severity"),
+    (npm_report(fixAvailable="yes"), "fixAvailable"),
+    (npm_report(via="debug"), ""),  # a via that only names a package is valid
+    ({**npm_report(), "vulnerabilities": [1]}, "vulnerabilities"),
+    ({**npm_report(), "metadata": {"vulnerabilities": {"total": 5}}}, "metadata.vulnerabilities.total"),
+    ({**npm_report(), "metadata": {"dependencies": {"total": 2.5}}}, "metadata.dependencies.total"),
+])
+def test_malformed_npm_audit_fields_are_named(tmp_path: Path, document: dict[str, Any], place: str) -> None:
+    (tmp_path / "n.json").write_text(json.dumps(document))
+    if not place:
+        assert read_report(tmp_path / "n.json").kind == "npm"
+        return
+    with pytest.raises(ParseError) as caught:
+        read_report(tmp_path / "n.json")
+    assert place in caught.value.place
+
+
+def test_npm_cvss_score_is_used_without_a_vector_and_its_edges_are_kept(tmp_path: Path) -> None:
+    for score, label in ((10, "critical"), (0, "medium")):  # 0: npm's "no CVSS"; the label decides
+        (tmp_path / "n.json").write_text(json.dumps(npm_report(via={**NPM_VIA, "cvss": {"score": score,
+                                                                                          "vectorString": None}})))
+        vuln = read_report(tmp_path / "n.json").vulnerabilities[0]
+        assert vuln.severity == label
+
+
+@pytest.mark.parametrize(("change", "place"), [
+    ({"aliases": "CVE-1"}, "aliases"),
+    ({"affected": {"package": {}}}, "affected"),
+    ({"id": 12}, "id"),
+    ({"summary": ["x"]}, "summary"),
+    ({"severity": [{"type": "CVSS_V3", "score": 7.5}]}, "severity[0].score"),
+])
+def test_malformed_osv_records_are_problems_naming_the_place(tmp_path: Path, change: dict[str, Any],
+                                                              place: str) -> None:
+    broken = {**record("PYSEC-20", "pkg", [{"introduced": "0"}]), **change}
+    result = audit(tmp_path, "other==1.0\n", [record("PYSEC-21", "x", [{"introduced": "0"}]), broken])
+    assert result.status is Status.ERROR
+    assert any(f"{broken['id']}.json: {place}" in r for r in result.reasons), result.reasons
+
+
+def test_osv_event_values_must_be_text_and_one_kind(tmp_path: Path) -> None:
+    db = write_db(tmp_path / "osv", [record("PYSEC-22", "pkg", [{"introduced": "0"}, {"fixed": 1.2}]),
+                                     record("PYSEC-23", "pkg", [{"introduced": "0", "fixed": "2"}]),
+                                     record("PYSEC-24", "pkg", [{"introduced": "0"}])])
+    problems = osv.load_database(db).problems
+    assert problems == ["PYSEC-22.json: affected[0].ranges[0].events[1].fixed: is 1.2, not text",
+                        "PYSEC-23.json: affected[0].ranges[0].events[0]: must hold exactly one of introduced, "
+                        "fixed, last_affected, limit"]
+
+
+def test_a_range_bound_that_is_not_a_version_leaves_the_pin_undecided(tmp_path: Path) -> None:
+    # As in the real PyPA record of binderhub (fixed: 0.2.0-n653): "not affected" would be a guess.
+    records = [record("PYSEC-25", "pkg", [{"introduced": "0"}, {"fixed": "0.2.0-n653"}])]
+    result = audit(tmp_path, "pkg==0.1\n", records)
+    assert result.status is Status.ERROR
+    assert any("PYSEC-25" in r and "'0.2.0-n653' is not a PEP 440 version" in r for r in result.reasons)
+    accepted = audit(tmp_path / "accepted", "pkg==0.1\nother==1.0\n", records, allow_unaudited=True)
+    assert accepted.status is Status.PASS and accepted.findings == ()
+
+
+def test_a_pin_that_is_not_a_pep_440_version_is_not_audited(tmp_path: Path) -> None:
+    result = audit(tmp_path, "pkg===foo\n", [record("PYSEC-26", "pkg", [{"introduced": "0"}])])
+    assert result.status is Status.ERROR
+    assert any("'foo' is not a PEP 440 version" in r for r in result.reasons)
+
+
+# --- Incomplete evidence is not a pass: every pin accounted for ---------------------------------------
+
+
+def test_report_that_omits_a_pin_is_an_error_naming_it(tmp_path: Path) -> None:
+    report = json.dumps(pip_report(pip_dep("requests", "2.32.4")))
+    result = ingest_report(tmp_path, report, pins="requests==2.32.4\nurllib3==2.2.2\n")
+    assert result.status is Status.ERROR
+    assert any(r.startswith("urllib3==2.2.2 (requirements.txt:2) is pinned, but report.json does not mention it")
+               for r in result.reasons)
+    measured = {m.name: m for m in result.measurements}
+    assert measured["dependencies unaccounted for"].value == 1 and measured["dependencies unaccounted for"].ok is False
+
+
+def test_report_of_another_version_does_not_account_for_the_pin(tmp_path: Path) -> None:
+    result = ingest_report(tmp_path, json.dumps(pip_report(pip_dep("requests", "2.32.4"))), pins="requests==2.19.0\n")
+    assert result.status is Status.ERROR
+    assert any("audited requests 2.32.4, another version" in r for r in result.reasons)
+
+
+def test_names_compare_per_pep_503_and_versions_as_versions(tmp_path: Path) -> None:
+    report = json.dumps(pip_report(pip_dep("zope-interface", "6.0.0"), pip_dep("ruamel.yaml", "0.18")))
+    result = ingest_report(tmp_path, report, pins="Zope.Interface==6.0\nruamel_yaml==0.18.0\n")
+    assert result.status is Status.PASS, result.reasons
+
+
+def test_a_pin_skipped_with_a_reason_is_accounted_for_but_not_audited(tmp_path: Path) -> None:
+    report = json.dumps(pip_report(pip_dep("requests", "2.32.4"),
+                                   {"name": "private-pkg", "skip_reason": "Dependency not found on PyPI"}))
+    result = ingest_report(tmp_path, report, pins="requests==2.32.4\nprivate-pkg==1.0\n")
+    assert result.status is Status.ERROR and result.summary == "1 dependencies were not audited."
+    accepted = ingest_report(tmp_path / "ok", report, pins="requests==2.32.4\nprivate-pkg==1.0\n",
+                             allow_unaudited=True)
+    assert accepted.status is Status.PASS
+    assert {m.name: m.ok for m in accepted.measurements}["dependencies not audited"] is None
+
+
+def test_an_unaccounted_pin_is_not_excused_by_allow_unaudited(tmp_path: Path) -> None:
+    result = ingest_report(tmp_path, json.dumps(pip_report(pip_dep("a", "1.0"))), pins="a==1.0\nb==1.0\n",
+                           allow_unaudited=True)
+    assert result.status is Status.ERROR
+
+
+def test_a_waived_vulnerability_cannot_hide_a_dependency_nobody_audited(tmp_path: Path) -> None:
+    report = json.dumps(pip_report(pip_dep("a", "1.0", "PYSEC-30"), {"name": "b", "skip_reason": "not found"}))
+    waiver = {"check": "audit", "id": "PYSEC-30", "reason": "not reachable", "owner": "sec",
+              "expires": (dt.date.today() + dt.timedelta(days=30)).isoformat()}
+    result = ingest_report(tmp_path, report, waivers=[waiver])
+    assert result.status is Status.ERROR  # was `waived`, a pass, with b never audited
+    assert any("b (report.json) was not audited" in r for r in result.reasons)
+
+
+def test_an_npm_report_must_count_every_locked_package(tmp_path: Path) -> None:
+    lock = {"lockfileVersion": 3, "packages": {"": {"name": "app"}, "node_modules/debug": {"version": "2.6.8"},
+                                               "node_modules/ms": {"version": "2.0.0"},
+                                               "node_modules/left-pad": {"version": "1.3.0"}}}
+    short = ingest_report(tmp_path / "short", json.dumps(npm_report(total=2)), lock=lock)
+    assert short.status is Status.ERROR
+    assert any("package-lock.json holds 3 packages, but report.json audited only 2" in r for r in short.reasons)
+    full = ingest_report(tmp_path / "full", json.dumps(npm_report(total=3)), lock=lock, fail_at="critical")
+    assert full.status is Status.PASS, full.reasons
+    wrong_kind = ingest_report(tmp_path / "pip", json.dumps(pip_report(pip_dep("a", "1.0"))), lock=lock)
+    assert wrong_kind.status is Status.ERROR
+    assert any("is not an npm audit report" in r for r in wrong_kind.reasons)
+
+
+def test_online_pip_audit_dropping_a_pin_is_an_error(tmp_path: Path) -> None:
+    """The real pip-audit leaves out a pin whose environment marker does not match this interpreter."""
+    pytest.importorskip("pip_audit", reason="pip-audit is not installed (nox -s tests installs it)")
+    (tmp_path / "requirements.txt").write_text('requests==2.32.4\nidna==3.7 ; python_version < "3"\n')
+    body = {"version": 1, "checks": {"audit": {"requirements": ["requirements.txt"], "timeout_s": 120}}}
+    result = run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
+    report = json.loads((tmp_path / "reports" / "evidence" / "pip-audit-1.json").read_text())
+    assert [d["name"] for d in report["dependencies"]] == ["requests"]  # what pip-audit itself wrote
+    assert result.status is Status.ERROR
+    assert any(r.startswith("idna==3.7 (requirements.txt:2) is pinned, but pip-audit-1.json does not mention it")
+               for r in result.reasons), result.reasons
+
+
+def _npm_project(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "package.json").write_text(json.dumps({"name": "app", "version": "1.0.0",
+                                                     "dependencies": {"left-pad": "1.3.0"}}))
+    (folder / "package-lock.json").write_text(json.dumps({
+        "name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": True, "packages": {
+            "": {"name": "app", "version": "1.0.0", "dependencies": {"left-pad": "1.3.0"}},
+            "node_modules/left-pad": {"version": "1.3.0", "resolved":
+                                      "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz"}}}))
+
+
+def test_online_npm_audit_runs_through_the_tool_helper_and_never_passes_unaccounted(tmp_path: Path) -> None:
+    need_tool("npm")
+    _npm_project(tmp_path)
+    body = {"version": 1, "checks": {"audit": {"npm_lock": "package-lock.json", "timeout_s": 120}}}
+    result = run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
+    evidence = tmp_path / "reports" / "evidence"
+    assert {"npm-audit.json", "npm-audit.log"} <= {Path(e).name for e in result.evidence}
+    assert result.tool.command[1:] == ("audit", "--json", "--package-lock-only") and result.tool.exit_code is not None
+    report = json.loads((evidence / "npm-audit.json").read_text())  # stdout only: warnings went to the log
+    if "error" in report:  # the registry's audit endpoint refused (as it does from this sandbox)
+        assert result.status is Status.ERROR and "npm-audit.json: error: npm audit did not run: " in result.summary
+    else:
+        assert result.status is not Status.PASS or report["metadata"]["dependencies"]["total"] >= 1
+
+
+def test_online_npm_audit_past_its_budget_is_an_error(tmp_path: Path) -> None:
+    need_tool("npm")
+    _npm_project(tmp_path)
+    body = {"version": 1, "checks": {"audit": {"npm_lock": "package-lock.json", "timeout_s": 0.2}}}
+    result = run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR and "npm did not finish within 0.2 s" in result.summary
+
+
+# --- Hypothesis: hostile reports raise only ParseError ------------------------------------------------
+
+
+@settings(max_examples=budget(200), deadline=None)
+@given(mutated(pip_report(pip_dep("requests", "2.19.0", "PYSEC-2018-28"),
+                          {"name": "x", "skip_reason": "not found"})))
+def test_mutated_pip_audit_reports_raise_only_parse_errors(document: Any) -> None:
+    with contextlib.suppress(ParseError):
+        pip_audit_contents(document, Path("pip-audit.json"))
+
+
+@settings(max_examples=budget(200), deadline=None)
+@given(st.one_of(mutated(npm_report()), mutated(NPM_V1)))
+def test_mutated_npm_audit_reports_raise_only_parse_errors(document: Any) -> None:
+    with contextlib.suppress(ParseError):
+        npm_audit_contents(document, Path("npm-audit.json"))
+
+
+@settings(max_examples=budget(200), deadline=None)
+@given(mutated(record("GHSA-x", "pkg", [{"introduced": "1.0"}, {"fixed": "2.0"}], aliases=["CVE-1"],
+                      severity=[{"type": "CVSS_V3", "score": HIGH_VECTOR}], versions=["1.0"],
+                      database_specific={"severity": "HIGH"})), st.sampled_from(["1.5", "0.1", "2.0", "1.0"]))
+def test_mutated_osv_records_raise_only_parse_errors_and_match_cleanly(document: Any, version: str) -> None:
+    try:
+        parsed = osv.read_record(document, "GHSA-x.json")
+    except ParseError:
+        return
+    for affected in parsed.affected if parsed else ():
+        try:
+            osv.is_affected(affected, osv.PYPI, version)
+        except ValueError as exc:  # documented: a bound that is not a version
+            assert "version" in str(exc)
+
+
+@settings(max_examples=budget(150), deadline=None)
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
+                 st.sampled_from([b"NaN", b"[" * 5000, b'{"dependencies": 1e999}', b"\xff\xfe{", b""])))
+def test_any_bytes_as_a_report_raise_only_parse_errors(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "report.json"
+        path.write_bytes(data)
+        try:
+            read_report(path)
+        except ParseError as exc:
+            assert exc.path == str(path)

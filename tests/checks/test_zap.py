@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.checks import docker_run
 from pipeline.checks.zap import ZapParsed, baseline_arguments, evaluate_zap
-from pipeline.checks.zap_report import Rules, read_json_report, read_rules
-from pipeline.errors import ParseError
+from pipeline.checks.zap_report import Rules, read_json_report, read_rules, read_xml_report
+from pipeline.errors import ParseError, ToolFailed
 from pipeline.model import Status
 from pipeline.reporters import write_all
 from pipeline.runner import run_check
 from pipeline.verdict import decide, load_results
+from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from
 
 
 def alert(plugin: str, risk: int, confidence: int = 2, uris: tuple[str, ...] = ("http://127.0.0.1/a",),
-          name: str = "An alert", **extra: str) -> dict[str, Any]:
+          name: str = "An alert", **extra: Any) -> dict[str, Any]:
     return {"pluginid": plugin, "alert": name, "name": name, "riskcode": str(risk), "confidence": str(confidence),
             "riskdesc": "x", "desc": "<p>desc</p>", "count": str(len(uris)),
             "instances": [{"uri": u, "method": "GET", "param": "", "attack": "", "evidence": ""} for u in uris],
@@ -179,3 +185,166 @@ def test_hostile_report_is_escaped_and_runs_no_script_in_chromium(tmp_path: Path
     assert dialogs == [] and errors == []
     assert HOSTILE in page.inner_text("#check-zap")  # shown as text, not run
     page.close()
+
+
+# --- Evidence is validated, not trusted -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("document", "place"), [
+    ({"site": {"@name": "x", "alerts": []}}, "site"),
+    ({"site": ["http://127.0.0.1"]}, "site[0]"),
+    ({"site": [{"alerts": []}]}, "site[0].@name"),
+    (report(alert("1", 3)) | {"site": [{"@name": "s", "alerts": {"a": 1}}]}, "site[0].alerts"),
+    ({"site": [{"@name": "s", "alerts": ["alert"]}]}, "site[0].alerts[0]"),
+    (report(alert("1", 3, instances={"uri": "u"})), "site[0].alerts[0].instances"),
+    (report(alert("1", 3, instances=["http://x"])), "site[0].alerts[0].instances[0]"),
+    (report(alert("1", 3, instances=[{"uri": 5}])), "site[0].alerts[0].instances[0].uri"),
+    (report(alert("1", 3, riskcode=True)), "site[0].alerts[0].riskcode"),
+    (report(alert("1", 3, riskcode="NaN")), "site[0].alerts[0].riskcode"),
+    (report(alert("1", 3, riskcode="2.5")), "site[0].alerts[0].riskcode"),
+    (report(alert("1", 3, riskcode="-1")), "site[0].alerts[0].riskcode"),
+    (report(alert("1", 3, confidence=None)), "site[0].alerts[0].confidence"),
+    (report(alert("1", 3, count="-3")), "site[0].alerts[0].count"),
+    (report(alert("1", 3, count="many")), "site[0].alerts[0].count"),
+    (report(alert("1", 3, pluginid=10020)), "site[0].alerts[0].pluginid"),
+    (report(alert("1", 3, desc=["<p>x</p>"])), "site[0].alerts[0].desc"),
+])
+def test_malformed_json_report_structures_are_parse_errors_naming_the_place(
+        tmp_path: Path, document: dict[str, Any], place: str) -> None:
+    (tmp_path / "r.json").write_text(json.dumps(document))
+    with pytest.raises(ParseError) as caught:
+        read_json_report(tmp_path / "r.json")
+    assert caught.value.place == place
+
+
+def test_a_malformed_report_is_an_error_of_the_check_not_a_crash(tmp_path: Path) -> None:
+    result = ingest(tmp_path, {"@version": "2.16.1", "site": [{"@name": "s", "alerts": [["not", "an", "alert"]]}]})
+    assert result.status is Status.ERROR
+    assert result.summary.endswith("report.json: site[0].alerts[0]: is a list (['not', 'an', 'alert']), not an object")
+
+
+def test_riskcode_and_count_written_as_numbers_or_strings_read_alike(tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text(json.dumps(report(alert("1", 2, riskcode=3, confidence=4, count=7))))
+    parsed = read_json_report(tmp_path / "r.json").alerts[0]
+    assert (parsed.risk, parsed.confidence, parsed.count) == (3, 4, 7)
+
+
+def xml_report(*items: str, site: str = ' name="http://127.0.0.1:8000"') -> str:
+    return f'<?xml version="1.0"?><OWASPZAPReport version="2.16.1"><site{site}><alerts>{"".join(items)}' \
+           "</alerts></site></OWASPZAPReport>"
+
+
+def xml_alert(risk: str = "2", confidence: str = "2", count: str = "1", plugin: str = "10020") -> str:
+    return (f"<alertitem><pluginid>{plugin}</pluginid><alert>A</alert><riskcode>{risk}</riskcode>"
+            f"<confidence>{confidence}</confidence><count>{count}</count><instances><instance>"
+            "<uri>http://127.0.0.1/a</uri><method>GET</method></instance></instances></alertitem>")
+
+
+@pytest.mark.parametrize(("document", "place"), [
+    (xml_report(xml_alert(risk="")), "site[0]/alertitem[0].riskcode"),
+    (xml_report(xml_alert(risk="high")), "site[0]/alertitem[0].riskcode"),
+    (xml_report(xml_alert(confidence="inf")), "site[0]/alertitem[0].confidence"),
+    (xml_report(xml_alert(count="NaN")), "site[0]/alertitem[0].count"),
+    (xml_report(xml_alert(plugin=" ")), "site[0]/alertitem[0].pluginid"),
+    (xml_report(xml_alert(), site=""), "site[0]@name"),
+    (xml_report(xml_alert(risk="7")), "site[0]/alertitem[0]"),
+])
+def test_malformed_xml_reports_are_parse_errors_naming_the_place(tmp_path: Path, document: str, place: str) -> None:
+    (tmp_path / "r.xml").write_text(document)
+    with pytest.raises(ParseError) as caught:
+        read_xml_report(tmp_path / "r.xml")
+    assert caught.value.place == place
+    assert read_xml_report_ok(tmp_path, xml_report(xml_alert())).alerts[0].risk == 2
+
+
+def read_xml_report_ok(tmp_path: Path, document: str) -> Any:
+    (tmp_path / "ok.xml").write_text(document)
+    return read_xml_report(tmp_path / "ok.xml")
+
+
+# --- Hypothesis: hostile reports raise only ParseError ------------------------------------------------
+
+
+@settings(max_examples=budget(200), deadline=None)
+@given(mutated(report(alert("10020", 3, uris=("http://127.0.0.1/a", "http://127.0.0.1/b")), alert("10021", 1))))
+def test_mutated_json_reports_raise_only_parse_errors(document: Any) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.json"
+        path.write_text(json.dumps(document))
+        try:
+            parsed = read_json_report(path)
+        except ParseError as exc:
+            assert exc.path == str(path)
+            return
+        assert all(0 <= a.risk <= 3 and 0 <= a.confidence <= 4 and a.count >= 0 for a in parsed.alerts)
+
+
+def _xml_from(value: Any, tag: str) -> str:
+    """Any JSON value as XML under ``tag``: objects become children, lists repeat the tag, scalars text."""
+    if isinstance(value, dict):
+        inner = "".join(_xml_from(v, k if re.fullmatch(r"[A-Za-z_][\w.-]*", k) else "x") for k, v in value.items())
+        return f"<{tag}>{inner}</{tag}>"
+    if isinstance(value, list):
+        return "".join(_xml_from(v, tag) for v in value)
+    return f"<{tag}>{xml_escape('' if value is None else str(value))}</{tag}>"
+
+
+XML_SHAPE = {"site": [{"alerts": {"alertitem": [
+    {"pluginid": "10020", "alert": "A", "riskcode": "3", "confidence": "2", "count": "2",
+     "instances": {"instance": [{"uri": "http://127.0.0.1/a", "method": "GET"}, {"uri": "http://127.0.0.1/b"}]}},
+    {"pluginid": "10021", "alert": "B", "riskcode": "1", "confidence": "3", "uri": "http://127.0.0.1/c"}]}}]}
+
+
+@settings(max_examples=budget(150), deadline=None)
+@given(mutated(XML_SHAPE), st.sampled_from(['name="http://127.0.0.1"', ""]))
+def test_mutated_xml_reports_raise_only_parse_errors(document: Any, site_name: str) -> None:
+    body = _xml_from(document, "OWASPZAPReport").replace("<site>", f"<site {site_name}>")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.xml"
+        path.write_text(body)
+        try:
+            read_xml_report(path)
+        except ParseError as exc:
+            assert exc.path == str(path)
+
+
+@settings(max_examples=budget(150), deadline=None)
+@given(st.binary(max_size=300), st.sampled_from(["r.json", "r.xml", "rules.tsv"]))
+def test_any_bytes_as_a_zap_file_raise_only_parse_errors(data: bytes, name: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        reader = {"r.json": read_json_report, "r.xml": read_xml_report, "rules.tsv": read_rules}[name]
+        with contextlib.suppress(ParseError):
+            reader(path)
+
+
+_rule_lines = st.one_of(
+    st.text(max_size=20),
+    st.tuples(st.sampled_from(["10020", "*", "x", "", "1 0"]),
+              st.sampled_from(["FAIL", "warn", "IGNORE", "OUTOFSCOPE", "PASS", ""]),
+              st.text(max_size=12)).map("\t".join),
+)
+
+
+@settings(max_examples=budget(200), deadline=None)
+@given(st.lists(_rule_lines, max_size=6))
+def test_rules_tsv_mixtures_raise_only_parse_errors_naming_the_line(lines: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rules.tsv"
+        path.write_text("\n".join(lines))
+        try:
+            rules = read_rules(path)
+        except ParseError as exc:
+            assert exc.place.startswith("line ")
+            return
+        assert all(r.action in ("IGNORE", "INFO", "WARN", "FAIL") and r.plugin_id.isdigit()
+                   for r in rules.actions.values())
+
+
+@pytest.mark.parametrize("outcome", [{"StatusCode": None}, {"StatusCode": "3"}, {"StatusCode": True}, {}, [3],
+                                     {"Error": {"Message": "oom"}, "StatusCode": 0}])
+def test_an_engine_answer_without_an_exit_code_is_a_tool_failure(tmp_path: Path, outcome: Any) -> None:
+    with pytest.raises(ToolFailed):
+        docker_run._exit_code(outcome, "zap-image", tmp_path / "zap.log")
+    assert docker_run._exit_code({"StatusCode": 3, "Error": None}, "zap-image", tmp_path / "zap.log") == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,22 +14,18 @@ import jsonschema
 import pytest
 import yaml
 
-from pipeline.checks import osv
-from pipeline.checks.audit import AuditParsed, evaluate_audit, match_offline
-from pipeline.checks.audit_reports import (
-    SEVERITY_RANK,
-    Dependency,
-    read_npm_audit,
-    read_pip_audit,
-    read_requirements,
-)
+from pipeline.checks import osv, promtool
+from pipeline.checks.audit import AuditParsed, evaluate_audit
+from pipeline.checks.audit_json import read_report
+from pipeline.checks.audit_offline import match_offline
+from pipeline.checks.audit_reports import SEVERITY_RANK, Dependency, read_requirements
 from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
 from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
 from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
 from pipeline.checks.explain_plan import plan_shape, read_plan, walk
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
 from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
-from pipeline.checks.monitoring import read_dashboard, read_exposition, read_rules
+from pipeline.checks.monitoring import read_dashboard, read_exposition, read_rule_file, read_rules
 from pipeline.checks.zap import ZapParsed, evaluate_zap
 from pipeline.checks.zap_report import Rules
 from pipeline.checks.zap_report import read_json_report as read_zap_json
@@ -219,7 +216,9 @@ def pypa_db() -> osv.Database:
 
 def _offline(db: osv.Database, pins: dict[str, str]) -> list[Any]:
     deps = tuple(Dependency("PyPI", name, version, "requirements.txt:1") for name, version in pins.items())
-    return match_offline(deps, db)
+    matched = match_offline(deps, db)
+    assert matched.undecided == {}
+    return matched.vulnerabilities
 
 
 def test_real_pypa_requests_2_19_0_gives_cve_2018_18074_once_with_aliases(pypa_db: osv.Database) -> None:
@@ -239,8 +238,17 @@ def test_real_pypa_fixed_boundary(pypa_db: osv.Database) -> None:
 def test_real_pypa_current_requests_and_the_example_are_clean(pypa_db: osv.Database) -> None:
     assert _offline(pypa_db, {"requests": "2.32.4"}) == []
     example = tuple(read_requirements(REPO / "examples" / "orders-service" / "requirements.txt"))
-    assert len(example) == 20 and match_offline(example, pypa_db) == []
+    assert len(example) == 20 and match_offline(example, pypa_db).vulnerabilities == []
     assert pypa_db.problems == [] and pypa_db.withdrawn > 0
+
+
+def test_real_pypa_record_with_an_unreadable_bound_leaves_the_pin_undecided(pypa_db: osv.Database) -> None:
+    # PYSEC-2021-371 closes its range at 0.2.0-n653, which is not a PEP 440 version: the old
+    # matcher answered "not affected" for every binderhub version; the gate now says it cannot tell.
+    pin = Dependency("PyPI", "binderhub", "0.1", "requirements.txt:1")
+    matched = match_offline((pin,), pypa_db)
+    assert matched.vulnerabilities == []
+    assert "PYSEC-2021-371" in matched.undecided[pin] and "'0.2.0-n653' is not a PEP 440" in matched.undecided[pin]
 
 
 def test_real_pypa_deliberately_old_pin_turns_the_check_to_fail(shared_fixtures: Path, tmp_path: Path) -> None:
@@ -264,12 +272,17 @@ PIP_AUDIT = {  # file: (dependencies, not audited, vulnerabilities)
 
 @pytest.mark.parametrize("name", sorted(PIP_AUDIT))
 def test_real_pip_audit_reports(shared_fixtures: Path, name: str) -> None:
-    deps, vulns = read_pip_audit(shared_fixtures / "pip-audit" / name)
+    contents = read_report(shared_fixtures / "pip-audit" / name)
+    deps, vulns = contents.dependencies, contents.vulnerabilities
+    assert contents.kind == "pip"
     assert (len(deps), len([d for d in deps if d.skip_reason]), len(vulns)) == PIP_AUDIT[name]
-    parsed = AuditParsed("ingest", tuple(deps), tuple(vulns), ())
-    # Unknown severity counts as high: any vulnerability fails; a skipped dependency or an empty
-    # report never passes.
-    assert evaluate_audit(parsed, {}).status is (Status.FAIL if vulns else Status.ERROR)
+    # Every one of these reports skipped a dependency (or is empty): never a pass, and an error
+    # even where vulnerabilities were found (a fail could be waived while azure-devops was never audited).
+    evaluation = evaluate_audit(AuditParsed("ingest", deps, vulns, ()), {})
+    assert evaluation.status is Status.ERROR
+    assert len([f for f in evaluation.findings if f.failing]) == len(vulns)
+    allowed = evaluate_audit(AuditParsed("ingest", deps, vulns, ()), {"allow_unaudited": True})
+    assert allowed.status is (Status.FAIL if vulns else Status.PASS if deps else Status.ERROR)
 
 
 NPM_AUDIT = {  # file: (vulnerabilities, highest severity)
@@ -282,10 +295,22 @@ NPM_AUDIT = {  # file: (vulnerabilities, highest severity)
 }
 
 
+NPM_COUNTED = {  # the dependencies npm says it audited (metadata.dependencies.total, npm 6: totalDependencies)
+    "v1/defectdojo-one_vuln-npm6.json": 43,
+    "v2/defectdojo-one_vuln.json": 97,
+    "v2/defectdojo-many_vulns.json": 1180,
+    "v2/defectdojo-many_vuln_npm7.json": 1047,
+    "v2/defectdojo-issue_10801.json": 97,
+    "v2/defectdojo-no_vuln.json": 97,
+}
+
+
 @pytest.mark.parametrize("name", sorted(NPM_AUDIT))
 def test_real_npm_audit_reports(shared_fixtures: Path, name: str) -> None:
-    _, vulns = read_npm_audit(shared_fixtures / "npm-audit" / name)
+    contents = read_report(shared_fixtures / "npm-audit" / name)
+    vulns = contents.vulnerabilities
     count, highest = NPM_AUDIT[name]
+    assert contents.kind == "npm" and contents.counted == NPM_COUNTED[name]
     assert len(vulns) == count
     assert max((v.severity for v in vulns), key=SEVERITY_RANK.__getitem__, default=None) == highest
 
@@ -322,6 +347,18 @@ def test_real_expositions(shared_fixtures: Path, name: str, families: int) -> No
 def test_real_rule_files(shared_fixtures: Path, name: str, alerts: int) -> None:
     rules = read_rules(shared_fixtures / "prometheus" / "rules" / name)
     assert len(rules) == alerts and all(rule.expr for rule in rules)
+
+
+@pytest.mark.parametrize("name", ["awesome-prometheus-alerts-blackbox-blackbox-exporter.yml",
+                                  "awesome-prometheus-alerts-kubernetes-kubestate-exporter.yml",
+                                  "prometheus-promtool-rules.yml"])
+def test_real_promtool_and_the_gate_count_the_same_rules(shared_fixtures: Path, tmp_path: Path, name: str) -> None:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.skip("promtool is not installed here (apt install prometheus)")
+    path = shared_fixtures / "prometheus" / "rules" / name
+    verdict = promtool.check_rules(binary, path, tmp_path / "promtool.log", 60)
+    assert verdict.rejected is None and verdict.rules == read_rule_file(path).total
 
 
 class _GrafanaStandIn(BaseHTTPRequestHandler):
