@@ -137,7 +137,6 @@ def parse_summary(document: Any, path: Path | str = "<summary>") -> Summary:
     shape = _shape(document["metrics"], path)
     metrics: dict[str, dict[str, float]] = {}
     types: dict[str, str | None] = {}
-    thresholds: list[Threshold] = []
     for name, body in document["metrics"].items():
         place = f"metrics.{name}"
         if not isinstance(body, dict):
@@ -146,7 +145,9 @@ def parse_summary(document: Any, path: Path | str = "<summary>") -> Summary:
         kind = _type(body, values, shape, place, path)
         _validate(name, kind, values, body.get("contains"), place, path)
         metrics[name], types[name] = values, kind
-        thresholds += _thresholds(name, body.get("thresholds") or {}, values, kind, shape, path)
+    thresholds = [threshold for name, body in document["metrics"].items()
+                  for threshold in _thresholds(name, body.get("thresholds") or {}, metrics[name], types[name],
+                                               _samples(name, metrics, types), shape, path)]
     passed, failed = _checks(document.get("root_group") or {}, path, "root_group")
     return Summary(shape, metrics, tuple(thresholds), passed, failed, _duration(document, path), types)
 
@@ -260,11 +261,10 @@ def _check_order(values: dict[str, float], place: str, path: Path | str) -> None
                              "the summary contradicts itself")
 
 
-def _thresholds(metric: str, raw: Any, values: dict[str, float], kind: str | None, shape: str,
-                path: Path | str) -> list[Threshold]:
+def _thresholds(metric: str, raw: Any, values: dict[str, float], kind: str | None, samples: int | None,
+                shape: str, path: Path | str) -> list[Threshold]:
     if not isinstance(raw, dict):
         raise ParseError(path, f"metrics.{metric}.thresholds", "is not an object")
-    samples = _samples(kind, values)
     found = []
     for expression, verdict in raw.items():
         place = f"metrics.{metric}.thresholds[{expression!r}]"
@@ -281,12 +281,24 @@ def _thresholds(metric: str, raw: Any, values: dict[str, float], kind: str | Non
     return found
 
 
-def _samples(kind: str | None, values: dict[str, float]) -> int | None:
-    """How many samples the metric recorded, when the summary says (trend count, rate passes+fails)."""
+def _samples(name: str, metrics: dict[str, dict[str, float]], types: dict[str, str | None]) -> int | None:
+    """How many samples the metric recorded, when the summary tells (None: it does not).
+
+    A trend says so through ``count`` (the gate asks k6 for it); a rate through passes + fails.
+    Without ``count``, an HTTP timing sub-metric borrows the number from
+    ``http_req_failed`` with the same tags: k6 adds one sample to both for every request.
+    """
+    values, kind = metrics[name], types[name]
     if kind == "trend" and "count" in values:
         return int(values["count"])
     if kind == "rate" and "passes" in values and "fails" in values:
         return int(values["passes"] + values["fails"])
+    tags = _SUBMETRIC.match(name)
+    base = base_metric(name)
+    if kind == "trend" and tags and base.startswith("http_req_") and base != "http_req_failed":
+        sibling = f"http_req_failed{{{tags['tags']}}}"
+        if sibling in metrics and types.get(sibling) == "rate":
+            return _samples(sibling, metrics, types)
     return None
 
 

@@ -398,3 +398,17 @@ def test_arbitrary_text_never_crashes_the_reader(text: str) -> None:
         path.write_text(text, encoding="utf-8")
         with contextlib.suppress(ParseError):
             read_summary(path)
+
+
+def test_empty_http_sub_metric_is_seen_without_count_through_its_failed_sibling() -> None:
+    # An ingested summary written with k6's default trend stats (no `count`): the endpoint's
+    # http_req_failed sub-metric says no request carried the tag.
+    document = export_doc(10.0, 0.0, {})
+    document["metrics"]["http_req_duration{name:get_order}"] = {
+        "avg": 0, "med": 0, "p(95)": 0, "max": 0, "thresholds": {"p(95)<200": False}}
+    document["metrics"]["http_req_failed{name:get_order}"] = {"passes": 0, "fails": 0, "value": 0}
+    duration = next(t for t in parse_summary(document).thresholds if t.metric.startswith("http_req_duration{"))
+    assert duration.recomputed is None and "recorded no sample" in duration.why_not
+    document["metrics"]["http_req_failed{name:get_order}"].update(fails=7)
+    duration = next(t for t in parse_summary(document).thresholds if t.metric.startswith("http_req_duration{"))
+    assert duration.recomputed is True
