@@ -1,8 +1,10 @@
 """The ``coverage`` check: the tests pass and line coverage is at least the minimum (0.90).
 
 collect: run the configured test command (or not: ingest mode) and find the reports.
-parse:   Cobertura or LCOV counts, JUnit outcomes.
-evaluate: rates from line counts (never a rounded attribute), any failing test fails.
+parse:   Cobertura or LCOV counts (every number validated), JUnit outcomes, and which
+         source files that must be measured the report lacks (coverage_sources).
+evaluate: rates from line counts (never a rounded attribute), any failing test fails;
+          no test that ran, or files missing from the report, is an error.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from pipeline.checks.coverage_reports import (
     read_cobertura,
     read_junit,
     read_lcov,
+    report_tool,
+)
+from pipeline.checks.coverage_sources import (
+    Completeness,
+    check_completeness,
+    completeness_details,
+    completeness_measurements,
+    completeness_reasons,
 )
 from pipeline.checks.interface import Check, CheckContext, Evaluation
 from pipeline.errors import ArtifactMissing, CheckError
@@ -40,6 +50,10 @@ class CoverageRaw:
     report_format: str
     junit: tuple[Path, ...]
     command_exit: int | None
+    sources: tuple[Path, ...] = ()  # checks.coverage.sources, resolved
+    omit: tuple[str, ...] = ()
+    project_dir: Path = Path(".")
+    cwd: Path = Path(".")  # where the test command ran: relative <source> paths start there
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,8 @@ class CoverageParsed:
     tests: tuple[CaseOutcome, ...]
     junit_files: int
     command_exit: int | None
+    completeness: Completeness | None = None
+    junit_paths: tuple[str, ...] = ()
 
 
 class CoverageCheck(Check[CoverageRaw, CoverageParsed]):
@@ -63,33 +79,40 @@ class CoverageCheck(Check[CoverageRaw, CoverageParsed]):
         report, report_format = _report_setting(settings, ctx)
         junit = tuple(ctx.resolve(p) for p in _as_list(settings.get("junit")))
         command = settings.get("command")
+        cwd = ctx.resolve(settings.get("cwd", "."))
         exit_code: int | None = None
         started = time.time()
+        argv: tuple[str, ...] = ()
         if command:
-            argv = shlex.split(command) if isinstance(command, str) else list(command)
+            argv = tuple(shlex.split(command) if isinstance(command, str) else command)
             log = ctx.evidence_dir / "coverage-command.log"
-            cwd = ctx.resolve(settings.get("cwd", "."))
             env = {**os.environ, **settings.get("env", {})}
-            ctx.tool = ToolInfo(Path(argv[0]).name, proc.tool_version(argv[0]), "run", tuple(argv))
+            # The version comes from the report afterwards: never `their-command --version`.
+            ctx.tool = ToolInfo(Path(argv[0]).name, "unknown", "run", argv)
             run = proc.run_tool(argv, log_path=log, timeout_s=ctx.deadline_s, expected=range(256),
                                 cwd=cwd, env=env, console=ctx.console,
                                 install_hint="Install the test runner, or fix checks.coverage.command.")
             ctx.add_evidence(log)
             exit_code = run.exit_code
             ctx.tool = replace(ctx.tool, exit_code=exit_code)
-        else:
-            ctx.tool = ToolInfo(report_format, "unknown", "ingest")
         for path in (report, *junit):
             _require_fresh(path, started if command else None)
             ctx.add_evidence(_keep_as_evidence(path, ctx))
-        return CoverageRaw(report, report_format, junit, exit_code)
+        producer, version = report_tool(report, report_format)
+        name = producer or (Path(argv[0]).name if argv else report_format)
+        ctx.tool = ToolInfo(name, version, "run" if command else "ingest", argv, exit_code)
+        return CoverageRaw(report, report_format, junit, exit_code,
+                           tuple(ctx.resolve(s) for s in _as_list(settings.get("sources"))),
+                           tuple(_as_list(settings.get("omit"))), ctx.project_dir, cwd)
 
     def parse(self, raw: CoverageRaw) -> CoverageParsed:
-        """Read the coverage report and every JUnit file."""
+        """Read the coverage report and every JUnit file; list what the report lacks."""
         reader = read_cobertura if raw.report_format == "cobertura" else read_lcov
         report = reader(raw.report)
         tests = tuple(t for path in raw.junit for t in read_junit(path))
-        return CoverageParsed(report, tests, len(raw.junit), raw.command_exit)
+        completeness = check_completeness(report, raw.sources, raw.omit, raw.project_dir, raw.cwd)
+        return CoverageParsed(report, tests, len(raw.junit), raw.command_exit, completeness,
+                              tuple(str(p) for p in raw.junit))
 
     def evaluate(self, parsed: CoverageParsed, settings: dict[str, Any]) -> Evaluation:
         """Judge the counts against the thresholds; any failing test fails the check."""
@@ -122,24 +145,10 @@ def evaluate_coverage(parsed: CoverageParsed, settings: dict[str, Any]) -> Evalu
         findings.append(Finding("coverage:line_rate", "high",
                                 f"Line coverage {_pct(line_rate)} is below {_pct(min_line)}",
                                 report.source, details={"measurement": "line_rate"}))
-    min_branch = settings.get("min_branch_rate")
-    if report.branches_valid:
-        branch_rate = Fraction(report.branches_covered, report.branches_valid)
-        branch_ok = None if min_branch is None else branch_rate >= Fraction(str(min_branch))
-        measurements.append(Measurement(
-            "branch_rate", round(float(branch_rate), 6), "ratio",
-            None if min_branch is None else f">= {float(min_branch):g}", branch_ok))
-        if branch_ok is False:
-            findings.append(Finding("coverage:branch_rate", "high",
-                                    f"Branch coverage {_pct(branch_rate)} is below "
-                                    f"{_pct(Fraction(str(min_branch)))}", report.source,
-                                    details={"measurement": "branch_rate"}))
-    elif min_branch is not None:
-        raise CheckError(
-            f"{report.source}: min_branch_rate is set but the report holds no branch data.",
-            "Turn on branch measurement (coverage.py: --cov-branch) or remove min_branch_rate.")
+    _judge_branches(report, settings.get("min_branch_rate"), measurements, findings)
     findings += _test_findings(parsed.tests)
-    measurements += _test_measurements(parsed)
+    measurements += _test_measurements(parsed) + completeness_measurements(parsed.completeness)
+    reasons += completeness_reasons(parsed.completeness)
     status, summary = _status(parsed, line_rate, findings)
     if parsed.command_exit and not any(f.id.startswith("test:") for f in findings):
         reasons.append(f"The test command exited with {parsed.command_exit} although no test "
@@ -149,18 +158,60 @@ def evaluate_coverage(parsed: CoverageParsed, settings: dict[str, Any]) -> Evalu
                 f"The test command exited with {parsed.command_exit} but no failing test explains it.")
     return Evaluation(status, summary, tuple(reasons), tuple(measurements), tuple(findings),
                       {"groups": _groups(report), "format": report.format,
-                       "min_line_rate": float(min_line)})
+                       "min_line_rate": float(min_line), "completeness": completeness_details(parsed.completeness)})
+
+
+def _judge_branches(report: CoverageReport, min_branch: Any, measurements: list[Measurement],
+                    findings: list[Finding]) -> None:
+    if not report.branches_valid:
+        if min_branch is not None:
+            raise CheckError(
+                f"{report.source}: min_branch_rate is set but the report holds no branch data.",
+                "Turn on branch measurement (coverage.py: --cov-branch) or remove min_branch_rate.")
+        return
+    branch_rate = Fraction(report.branches_covered, report.branches_valid)
+    branch_ok = None if min_branch is None else branch_rate >= Fraction(str(min_branch))
+    measurements.append(Measurement(
+        "branch_rate", round(float(branch_rate), 6), "ratio",
+        None if min_branch is None else f">= {float(min_branch):g}", branch_ok))
+    if branch_ok is False:
+        findings.append(Finding("coverage:branch_rate", "high",
+                                f"Branch coverage {_pct(branch_rate)} is below "
+                                f"{_pct(Fraction(str(min_branch)))}", report.source,
+                                details={"measurement": "branch_rate"}))
 
 
 def _status(parsed: CoverageParsed, line_rate: Fraction,
             findings: list[Finding]) -> tuple[Status, str]:
+    """A failing test is a definite no; otherwise incomplete evidence is an error, never a verdict."""
     counts = _counts(parsed.tests)
-    if parsed.junit_files and counts["total"] == 0:
-        return Status.ERROR, "The JUnit reports hold no test case: the tests did not really run."
     tests = (f"{counts['total']} tests, {counts['failed']} failed, {counts['error']} errors"
              if parsed.junit_files else "no JUnit report configured")
+    if any(f.id.startswith("test:") for f in findings):
+        return Status.FAIL, f"Line coverage {_pct(line_rate)}; {tests}."
+    problem = _incomplete(parsed)
+    if problem:
+        return Status.ERROR, problem
     verdict = Status.FAIL if findings else Status.PASS
     return verdict, f"Line coverage {_pct(line_rate)}; {tests}."
+
+
+def _incomplete(parsed: CoverageParsed) -> str:
+    """Why the evidence cannot support a verdict, or ''."""
+    counts = _counts(parsed.tests)
+    if parsed.junit_files and counts["total"] == 0:
+        return "The JUnit reports hold no test case: the tests did not really run."
+    if parsed.junit_files and counts["skipped"] == counts["total"]:
+        return f"All {counts['total']} tests were skipped: the suite did not really run."
+    ran = {t.source for t in parsed.tests if t.outcome != "skipped"}
+    idle = [p for p in parsed.junit_paths if p not in ran]
+    if idle:
+        return f"No test ran in {', '.join(idle)}: that part of the suite did not really run."
+    missing = parsed.completeness.missing if parsed.completeness else ()
+    if missing:
+        return (f"The coverage report lacks {len(missing)} source file(s) that must be measured: "
+                "the report is incomplete (cut or partial).")
+    return ""
 
 
 def _test_findings(tests: tuple[CaseOutcome, ...]) -> list[Finding]:

@@ -16,50 +16,12 @@ from junitparser import Failure as JUnitFailure
 from junitparser import Skipped as JUnitSkipped
 from junitparser import TestCase
 
-from pipeline.errors import ArtifactMissing, ParseError
+from pipeline import evidence
+from pipeline.checks.coverage_lcov import read_lcov as read_lcov
+from pipeline.checks.coverage_model import CoverageReport as CoverageReport
+from pipeline.checks.coverage_model import FileCoverage as FileCoverage
+from pipeline.errors import ParseError
 from pipeline.xmlsafe import parse_xml_file
-
-
-@dataclass(frozen=True)
-class FileCoverage:
-    """Line and branch counts of one source file."""
-
-    path: str
-    group: str
-    lines_valid: int
-    lines_covered: int
-    branches_valid: int = 0
-    branches_covered: int = 0
-
-
-@dataclass(frozen=True)
-class CoverageReport:
-    """Counts of a whole coverage report; rates are left to the policy."""
-
-    source: str
-    format: str
-    files: tuple[FileCoverage, ...]
-    tool_line_rate: float | None = None  # the tool's own root attribute, for contrast only
-
-    @property
-    def lines_valid(self) -> int:
-        """Executable lines measured."""
-        return sum(f.lines_valid for f in self.files)
-
-    @property
-    def lines_covered(self) -> int:
-        """Executable lines run at least once."""
-        return sum(f.lines_covered for f in self.files)
-
-    @property
-    def branches_valid(self) -> int:
-        """Branch outcomes measured (0 when branch coverage was off)."""
-        return sum(f.branches_valid for f in self.files)
-
-    @property
-    def branches_covered(self) -> int:
-        """Branch outcomes taken."""
-        return sum(f.branches_covered for f in self.files)
 
 
 @dataclass(frozen=True)
@@ -74,11 +36,17 @@ class CaseOutcome:
     source: str
 
 
-_CONDITION = re.compile(r"\((\d+)/(\d+)\)")
+# coverage.py, istanbul and the JaCoCo converters all write "50% (1/2)".
+_CONDITION = re.compile(r"^\s*\d+(?:\.\d+)?%\s*\((\d+)/(\d+)\)\s*$")
 
 
 def read_cobertura(path: Path) -> CoverageReport:
-    """Counts from a Cobertura XML report (coverage.py, istanbul/jest, JaCoCo converters...)."""
+    """Counts from a Cobertura XML report (coverage.py, istanbul/jest, JaCoCo converters...).
+
+    Every number is validated (whole hits >= 0, line numbers >= 1, branch counts a <= b);
+    the root's own totals, when present, must match what the report lists, so a report
+    whose files were cut out is refused.
+    """
     root = parse_xml_file(path, "Cobertura coverage report")
     if root.tag != "coverage":
         raise ParseError(path, f"root element <{root.tag}>", "not a Cobertura report "
@@ -90,17 +58,16 @@ def read_cobertura(path: Path) -> CoverageReport:
     # istanbul sometimes puts <class> straight under <packages>, with no <package> around it.
     package_of = {id(k): p.get("name") or "." for p in root.iter("package") for k in p.iter("class")}
     for klass in root.iter("class"):
-        group = package_of.get(id(klass), ".")
         filename = klass.get("filename") or klass.get("name") or "?"
-        groups.setdefault(filename, group)
+        groups.setdefault(filename, package_of.get(id(klass), "."))
         file_lines = lines.setdefault(filename, {})
         file_branches = branches.setdefault(filename, {})
         # Only the class's own <lines>: istanbul's <method> lines are declarations, not statements.
         for line in klass.findall("lines/line"):
-            number = _int_attr(path, line, "number")
-            hit = _int_attr(path, line, "hits") > 0
+            number = _line_number(path, line, filename)
+            hit = _whole(path, line, "hits", filename) > 0
             file_lines[number] = file_lines.get(number, False) or hit
-            taken = _branch_counts(line)
+            taken = _branch_counts(path, line, filename)
             if taken:
                 file_branches[number] = max(file_branches.get(number, (0, 0)), taken)
     if not any(lines.values()):
@@ -115,102 +82,104 @@ def read_cobertura(path: Path) -> CoverageReport:
         )
         for filename, group in groups.items()
     )
-    rate = root.get("line-rate")
-    return CoverageReport(str(path), "cobertura", files,
-                          float(rate) if rate is not None and _is_number(rate) else None)
+    report = CoverageReport(str(path), "cobertura", files, _root_rate(path, root),
+                            _sources(path, root))
+    _check_root_totals(path, root, report)
+    return report
 
 
-def _branch_counts(line: Element) -> tuple[int, int] | None:
-    if line.get("branch") != "true":
-        return None
-    match = _CONDITION.search(line.get("condition-coverage", ""))
-    return (int(match.group(1)), int(match.group(2))) if match else None
+def _line_number(path: Path, line: Element, filename: str) -> int:
+    number = _whole(path, line, "number", filename)
+    if number < 1:
+        raise ParseError(path, f"{filename}: <line number=\"{line.get('number')}\">",
+                         "a line number starts at 1")
+    return number
 
 
-def _int_attr(path: Path, elem: Element, name: str) -> int:
+def _whole(path: Path, elem: Element, name: str, filename: str) -> int:
     value = elem.get(name)
+    place = f"{filename}: <{elem.tag} {name}=\"{value}\">"
+    if value is None:
+        raise ParseError(path, place, f"'{name}' is missing")
+    return evidence.count(value, path, place, text_ok=True)
+
+
+def _branch_counts(path: Path, line: Element, filename: str) -> tuple[int, int] | None:
+    text = line.get("condition-coverage")
+    if line.get("branch") != "true" or text is None:
+        return None
+    match = _CONDITION.match(text)
+    place = f"{filename}: line {line.get('number')} condition-coverage=\"{text}\""
+    if not match:
+        raise ParseError(path, place, "expected 'N% (taken/total)'")
+    taken, total = int(match.group(1)), int(match.group(2))
+    if taken > total:
+        raise ParseError(path, place, f"{taken} of {total} branches taken is impossible")
+    return taken, total
+
+
+def _root_rate(path: Path, root: Element) -> float | None:
+    rate = root.get("line-rate")
+    return None if rate is None else evidence.rate(rate, path, "<coverage line-rate>", text_ok=True)
+
+
+def _root_count(path: Path, root: Element, name: str) -> int | None:
+    value = root.get(name)
+    return None if value is None else evidence.count(value, path, f"<coverage {name}>", text_ok=True)
+
+
+def _check_root_totals(path: Path, root: Element, report: CoverageReport) -> None:
+    """The root's line totals, when present, must be what the listed lines add up to.
+
+    A report whose classes were cut out (or edited) keeps the tool's totals and fails here.
+    Branch totals are only range-checked: istanbul counts branches its own way.
+    """
+    for total, part in (("lines-valid", "lines-covered"), ("branches-valid", "branches-covered")):
+        declared, covered = _root_count(path, root, total), _root_count(path, root, part)
+        if declared is not None and covered is not None and covered > declared:
+            raise ParseError(path, f"<coverage {part}=\"{covered}\">",
+                             f"more covered than the {declared} measured: impossible")
+    for name, listed in (("lines-valid", report.lines_valid), ("lines-covered", report.lines_covered)):
+        declared = _root_count(path, root, name)
+        if declared is not None and declared != listed:
+            raise ParseError(path, f"<coverage {name}=\"{declared}\">",
+                             f"the report declares {declared} but its <line> elements count {listed}: "
+                             "files or lines are missing (a cut or edited report)",
+                             "Regenerate the report with the coverage tool; never edit it.")
+
+
+def _sources(path: Path, root: Element) -> tuple[str, ...]:
+    found = []
+    for source in root.iter("source"):
+        text = (source.text or "").strip()
+        if text:
+            found.append(evidence.text(text, path, "<sources><source>"))
+    return tuple(found)
+
+
+_GENERATOR = re.compile(rb"Generated by ([A-Za-z][\w.\-]{0,40}[\w])")
+_VERSION = re.compile(rb"<coverage\b[^>]*?\bversion=\"([\w.+\-]{1,40})\"")
+
+
+def report_tool(path: Path, report_format: str) -> tuple[str, str]:
+    """The tool that wrote the report ('' if unnamed) and its version, saying where it was read.
+
+    Read from the report itself: the user's test command is never asked, since
+    ``their-script --version`` may run the whole suite again.
+    """
+    if report_format == "lcov":
+        return "", "unknown (an LCOV tracefile does not name the tool that wrote it)"
     try:
-        return int(float(value)) if value is not None else 0
-    except ValueError:
-        raise ParseError(path, f"<{elem.tag} {name}=\"{value}\">",
-                         f"'{name}' must be a number") from None
-
-
-def _is_number(value: str | None) -> bool:
-    try:
-        float(value or "")
-    except ValueError:
-        return False
-    return True
-
-
-_LCOV_KEYS = {"TN", "SF", "FN", "FNDA", "FNF", "FNH", "FNL", "FNA", "DA", "BRDA", "BRF", "BRH",
-              "LF", "LH", "VER", "end_of_record"}
-
-
-def read_lcov(path: Path) -> CoverageReport:
-    """Counts from an LCOV tracefile (``DA`` and ``BRDA`` records; summaries are ignored)."""
-    text = _read_text(path, "LCOV tracefile")
-    files: list[FileCoverage] = []
-    current: str | None = None
-    lines: dict[int, bool] = {}
-    branches: dict[tuple[str, str, str], bool] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        key, _, value = line.partition(":")
-        if key not in _LCOV_KEYS:
-            raise ParseError(path, f"line {number}", f"not an LCOV record: {line[:80]!r}",
-                             "The file is corrupt or mixed with other output (a build tool's "
-                             "log, say); write the tracefile on its own and regenerate it.")
-        if key == "SF":
-            current, lines, branches = value, {}, {}
-        elif key in ("DA", "BRDA", "end_of_record") and current is None:
-            raise ParseError(path, f"line {number}", f"{key} record outside a source file (no SF)")
-        elif key == "DA":
-            fields = value.split(",")
-            lineno, hits = _lcov_ints(path, number, fields[:2])
-            lines[lineno] = lines.get(lineno, False) or hits > 0
-        elif key == "BRDA":
-            fields = value.split(",")
-            if len(fields) != 4:
-                raise ParseError(path, f"line {number}", "BRDA needs line,block,branch,taken")
-            taken = fields[3]
-            if taken != "-":
-                _lcov_ints(path, number, [taken])
-            branches[(fields[0], fields[1], fields[2])] = taken not in ("-", "0")
-        elif key == "end_of_record" and current is not None:
-            files.append(FileCoverage(current, str(Path(current).parent) or ".", len(lines),
-                                      sum(lines.values()), len(branches), sum(branches.values())))
-            current = None
-    if current is not None:
-        raise ParseError(path, "end of file", f"the record for {current} has no end_of_record "
-                         "(truncated file)", "Regenerate the tracefile.")
-    if not files or sum(f.lines_valid for f in files) == 0:
-        raise ParseError(path, "", "the LCOV tracefile holds no measured lines: nothing was measured")
-    return CoverageReport(str(path), "lcov", tuple(files))
-
-
-def _lcov_ints(path: Path, number: int, fields: list[str]) -> list[int]:
-    try:
-        values = [int(f) for f in fields]
-    except ValueError:
-        raise ParseError(path, f"line {number}", f"expected whole numbers, got {fields!r}") from None
-    if len(values) != len(fields) or not values:
-        raise ParseError(path, f"line {number}", "record is missing fields")
-    return values
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise ArtifactMissing(f"{path}: the {what} does not exist.",
-                              "Check the path in the config, or that the test command wrote it.") from None
-    if not text.strip():
-        raise ParseError(path, "", f"the {what} is empty", "Re-run the tool that writes it.")
-    return text
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return "", "unknown (the report cannot be read)"
+    producer = _GENERATOR.search(head)
+    name = producer.group(1).decode("ascii") if producer else ""
+    version = _VERSION.search(head)
+    if not version:
+        return name, "unknown (the Cobertura report carries no version attribute)"
+    return name, f"{version.group(1).decode('ascii')} (from the Cobertura report's version attribute)"
 
 
 def read_junit(path: Path) -> tuple[CaseOutcome, ...]:

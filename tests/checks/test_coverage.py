@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 
 from pipeline.checks.coverage import CoverageCheck, CoverageParsed, evaluate_coverage
 from pipeline.checks.coverage_reports import CaseOutcome, CoverageReport, FileCoverage
+from pipeline.checks.coverage_sources import Completeness
 from pipeline.model import Status
 from pipeline.runner import run_check
 from tests.conftest import cobertura_xml, config_from, junit_xml, python_test_command
@@ -219,3 +222,159 @@ def test_hanging_command_is_killed_with_its_children(tiny_project: Path) -> None
 
 def test_check_class_names() -> None:
     assert CoverageCheck.name == "coverage"
+
+
+# --- a suite that did not really run is not a pass ----------------------------------------
+
+
+def test_every_test_skipped_is_an_error_not_a_pass() -> None:
+    tests = (outcome("a", "skipped"), outcome("b", "skipped"))
+    evaluation = evaluate_coverage(parsed(10, 10, tests, 1), {})
+    assert evaluation.status is Status.ERROR
+    assert evaluation.summary == "All 2 tests were skipped: the suite did not really run."
+
+
+def test_a_junit_file_where_no_test_ran_is_an_error() -> None:
+    ran = CaseOutcome("s", "c", "a", "passed", "", "backend.xml")
+    idle = CaseOutcome("s", "c", "b", "skipped", "", "frontend.xml")
+    data = replace(parsed(10, 10, (ran, idle), 2), junit_paths=("backend.xml", "frontend.xml"))
+    evaluation = evaluate_coverage(data, {})
+    assert evaluation.status is Status.ERROR and "No test ran in frontend.xml" in evaluation.summary
+    both = replace(data, tests=(ran, replace(idle, outcome="passed")))
+    assert evaluate_coverage(both, {}).status is Status.PASS
+
+
+def test_missing_source_files_are_an_error_unless_a_test_failed() -> None:
+    completeness = Completeness("configured", ("pkg",), 3, ("pkg/b.py", "pkg/c.py"))
+    data = replace(parsed(10, 10, (outcome("a", "passed"),), 1), completeness=completeness)
+    evaluation = evaluate_coverage(data, {})
+    assert evaluation.status is Status.ERROR and "lacks 2 source file(s)" in evaluation.summary
+    assert any("pkg/b.py, pkg/c.py" in r for r in evaluation.reasons)
+    assert any("checks.coverage.omit" in r for r in evaluation.reasons)
+    missing = next(m for m in evaluation.measurements if m.name == "source_files_missing")
+    assert (missing.value, missing.ok) == (2, False)
+    failed = replace(data, tests=(outcome("a", "failed"),))
+    assert evaluate_coverage(failed, {}).status is Status.FAIL  # a failing test is a definite no
+
+
+def test_low_coverage_with_missing_files_is_an_error_not_a_fail() -> None:
+    # The missing files could hold enough covered lines to lift the figure: nothing is proven.
+    data = replace(parsed(10, 100), completeness=Completeness("report", ("pkg",), 2, ("pkg/b.py",)))
+    assert evaluate_coverage(data, {}).status is Status.ERROR
+
+
+# --- the report is compared with the files that must be there (real pytest + coverage.py) ---
+
+
+def write_project(root: Path) -> Path:
+    """A project whose package has an unimported module, an empty __init__.py, a sub-package
+    and a folder that is not a package (coverage.py does not look in it)."""
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/mod.py": "def add(a, b):\n    return a + b\n",
+        "pkg/unused.py": "VALUE = 1\n",
+        "pkg/sub/__init__.py": "# only a comment\n",
+        "pkg/sub/deep.py": "def deep():\n    return 2\n",
+        "pkg/scripts/tool.py": "print('not a package')\n",
+        "tests/test_mod.py": "from pkg.mod import add\nfrom pkg.sub.deep import deep\n\n\n"
+                             "def test_add():\n    assert add(1, 2) == 3 and deep() == 2\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_complete_coveragepy_report_passes_the_completeness_rule(tmp_path: Path) -> None:
+    project = write_project(tmp_path)
+    result = run_coverage(project, coverage_config(project, python_test_command(), "    min_line_rate: 0.5\n"))
+    assert result.status is Status.PASS, result.reasons
+    report = (project / "reports/evidence/coverage.xml").read_text()
+    # What coverage.py really lists: the unimported module and the empty __init__.py too,
+    # not the file in the folder that is not a package.
+    assert 'filename="unused.py"' in report and 'filename="__init__.py"' in report
+    assert "tool.py" not in report
+    assert result.details["completeness"] == {"checked": True, "basis": "report", "roots": ["pkg"],
+                                              "expected": 5, "missing": []}
+    assert any("All 5 source files under pkg (the report's <sources>)" in r for r in result.reasons)
+
+
+def test_cobertura_with_a_file_removed_is_an_error_naming_it(tmp_path: Path) -> None:
+    project = write_project(tmp_path)
+    run_coverage(project, coverage_config(project, python_test_command()))
+    report = project / "reports/evidence/coverage.xml"
+    # Remove unused.py's class and the root totals (which would betray the cut on their own).
+    text = re.sub(r'<class name="unused.py".*?</class>', "", report.read_text(), flags=re.S)
+    report.write_text(re.sub(r' lines-(valid|covered)="\d+"', "", text))
+    result = run_coverage(project, coverage_config(project, None))
+    assert result.status is Status.ERROR
+    assert "lacks 1 source file(s)" in result.summary
+    assert any("pkg/unused.py" in r for r in result.reasons)
+    allowed = run_coverage(project, coverage_config(project, None, "    omit: ['pkg/unused.py']\n"))
+    assert allowed.status is Status.PASS, allowed.reasons
+
+
+def test_configured_sources_catch_an_lcov_cut_after_end_of_record(tmp_path: Path) -> None:
+    for name in ("src/a.js", "src/b.js", "src/lib/c.js", "src/node_modules/x/i.js"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("export const x = 1;\n")
+    full = "".join(f"SF:{n}\nDA:1,1\nend_of_record\n" for n in ("src/a.js", "src/b.js", "src/lib/c.js"))
+    cut = full[: full.index("SF:src/lib/c.js")]  # still a valid tracefile
+    (tmp_path / "full.info").write_text(full)
+    (tmp_path / "cut.info").write_text(cut)
+
+    def body(name: str, extra: str = "") -> str:
+        return f"version: 1\nchecks:\n  coverage:\n    lcov: {name}\n    sources: [src]\n{extra}"
+
+    assert run_coverage(tmp_path, body("full.info")).status is Status.PASS
+    result = run_coverage(tmp_path, body("cut.info"))
+    assert result.status is Status.ERROR
+    assert result.details["completeness"]["missing"] == ["src/lib/c.js"]
+    assert run_coverage(tmp_path, body("cut.info", "    omit: ['src/lib/*']\n")).status is Status.PASS
+    unchecked = run_coverage(tmp_path, "version: 1\nchecks:\n  coverage:\n    lcov: cut.info\n")
+    assert unchecked.status is Status.PASS
+    assert any("set checks.coverage.sources" in r for r in unchecked.reasons)
+
+
+def test_report_written_elsewhere_matches_by_path_tail(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.js").write_text("let a = 1;\n")
+    (tmp_path / "lcov.info").write_text("SF:/home/runner/work/app/app/src/a.js\nDA:1,1\nend_of_record\n")
+    body = "version: 1\nchecks:\n  coverage:\n    lcov: lcov.info\n    sources: [src]\n"
+    assert run_coverage(tmp_path, body).status is Status.PASS
+
+
+def test_configured_source_folder_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "lcov.info").write_text("SF:a.js\nDA:1,1\nend_of_record\n")
+    body = "version: 1\nchecks:\n  coverage:\n    lcov: lcov.info\n    sources: [nope]\n"
+    result = run_coverage(tmp_path, body)
+    assert result.status is Status.ERROR and "nope is not a folder" in result.summary
+
+
+def test_real_suite_with_every_test_skipped_is_an_error(tiny_project: Path) -> None:
+    (tiny_project / "tests" / "test_pkg.py").write_text(
+        "import pytest\nfrom pkg import add, unused\n\n\n@pytest.mark.skip(reason='later')\n"
+        "def test_add():\n    assert add(1, 2) == 3 and unused(1) == 2\n")
+    result = run_coverage(tiny_project, coverage_config(tiny_project, python_test_command(),
+                                                        "    min_line_rate: 0.1\n"))
+    assert result.tool.exit_code == 0  # pytest itself calls this a success
+    assert result.status is Status.ERROR
+    assert result.summary == "All 1 tests were skipped: the suite did not really run."
+
+
+def test_the_test_command_runs_once_and_the_version_comes_from_the_report(tiny_project: Path) -> None:
+    # A wrapper script that counts its runs: `wrapper --version` would run the suite again.
+    runs = tiny_project / "runs.txt"
+    wrapper = tiny_project / "run-tests.py"
+    wrapper.write_text(
+        "import subprocess, sys\n"
+        f"open({str(runs)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        f"sys.exit(subprocess.call({python_test_command()!r}))\n")
+    result = run_coverage(tiny_project, coverage_config(tiny_project, [sys.executable, str(wrapper)]))
+    assert result.status is Status.PASS, result.reasons
+    assert runs.read_text().splitlines() == [""]
+    import coverage
+
+    assert result.tool.name == "coverage.py"
+    assert result.tool.version == f"{coverage.__version__} (from the Cobertura report's version attribute)"
+    assert result.tool.command[-1] == str(wrapper) and result.tool.mode == "run"

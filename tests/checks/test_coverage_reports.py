@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
+from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov, report_tool
 from pipeline.errors import ArtifactMissing, ParseError
 from tests.conftest import cobertura_xml, junit_xml
 
@@ -55,7 +55,7 @@ def test_cobertura_counts_match_what_was_written(tmp_path_factory: pytest.TempPa
     ('<coverage lines-valid="0"><packages/></coverage>', "holds no measured lines"),
     ('<coverage><packages><package><classes><class filename="a"><lines>'
      '<line number="x" hits="1"/></lines></class></classes></package></packages></coverage>',
-     "must be a number"),
+     "not a number"),
 ])
 def test_cobertura_bad_input(tmp_path: Path, text: str, problem: str) -> None:
     path = write(tmp_path, "c.xml", text)
@@ -126,7 +126,7 @@ def test_lcov_counts_lines_and_branches(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "where", "problem"), [
     ("SF:a\nDA:1,1\nGARBAGE here\nend_of_record\n", "line 3", "not an LCOV record"),
-    ("SF:a\nDA:one,1\nend_of_record\n", "line 2", "whole numbers"),
+    ("SF:a\nDA:one,1\nend_of_record\n", "line 2", "not a number"),
     ("DA:1,1\n", "line 1", "outside a source file"),
     ("SF:a\nDA:1,1\n", "end of file", "truncated"),
     ("SF:a\nBRDA:1,0\nend_of_record\n", "line 2", "BRDA needs"),
@@ -175,3 +175,146 @@ def test_junit_nested_suites_count_each_case_once(tmp_path: Path) -> None:
 def test_junit_wrong_root(tmp_path: Path) -> None:
     with pytest.raises(ParseError, match="not a JUnit XML report"):
         read_junit(write(tmp_path, "j.xml", "<coverage/>"))
+
+
+# --- every number is validated ------------------------------------------------------------
+
+
+def one_line(attributes: str, root: str = "") -> str:
+    """A Cobertura report with one file and one <line> carrying ``attributes``."""
+    return (f"<coverage {root}><sources><source>/src</source></sources><packages><package name='p'>"
+            f"<classes><class filename='a.py'><lines><line {attributes}/></lines></class></classes>"
+            "</package></packages></coverage>")
+
+
+@pytest.mark.parametrize(("attributes", "root", "problem"), [
+    ('number="1" hits="-1"', "", "below the smallest possible value"),
+    ('number="1" hits="1.5"', "", "not a whole number"),
+    ('number="1" hits="nan"', "", "not a finite number"),
+    ('number="1" hits="inf"', "", "not a finite number"),
+    ('number="1" hits="true"', "", "not a number"),
+    ('number="1"', "", "'hits' is missing"),
+    ('number="0" hits="1"', "", "a line number starts at 1"),
+    ('number="-3" hits="1"', "", "below the smallest possible value"),
+    ('number="1" hits="1" branch="true" condition-coverage="150% (3/2)"', "", "3 of 2 branches"),
+    ('number="1" hits="1" branch="true" condition-coverage="50% (-1/2)"', "", "expected 'N% (taken/total)'"),
+    ('number="1" hits="1" branch="true" condition-coverage="lots"', "", "expected 'N% (taken/total)'"),
+    ('number="1" hits="1"', 'line-rate="nan"', "not a finite number"),
+    ('number="1" hits="1"', 'line-rate="1.5"', "above the largest possible value"),
+    ('number="1" hits="1"', 'lines-valid="-1"', "below the smallest possible value"),
+    ('number="1" hits="1"', 'lines-valid="1" lines-covered="2"', "more covered than the 1 measured"),
+    ('number="1" hits="1"', 'branches-valid="1" branches-covered="2"', "more covered than the 1 measured"),
+    ('number="1" hits="1"', 'lines-valid="40" lines-covered="1"', "declares 40 but its <line> elements count 1"),
+])
+def test_cobertura_hostile_numbers_are_parse_errors(tmp_path: Path, attributes: str, root: str,
+                                                    problem: str) -> None:
+    path = write(tmp_path, "c.xml", one_line(attributes, root))
+    with pytest.raises(ParseError) as err:
+        read_cobertura(path)
+    assert str(path) in str(err.value) and problem in str(err.value)
+
+
+def test_cobertura_with_a_class_cut_out_is_refused_by_its_own_totals(tmp_path: Path) -> None:
+    text = cobertura_xml(3, 4).replace("</classes>", '<class filename="pkg/b.py"><lines>'
+                                       '<line number="1" hits="1"/></lines></class></classes>')
+    text = text.replace('lines-valid="4" lines-covered="3"', 'lines-valid="5" lines-covered="4"')
+    assert read_cobertura(write(tmp_path, "full.xml", text)).lines_valid == 5
+    cut = text.replace('<class filename="pkg/b.py"><lines><line number="1" hits="1"/></lines></class>', "")
+    with pytest.raises(ParseError, match="declares 5 but its <line> elements count 4"):
+        read_cobertura(write(tmp_path, "cut.xml", cut))
+
+
+def test_cobertura_keeps_the_measured_sources(tmp_path: Path) -> None:
+    report = read_cobertura(write(tmp_path, "c.xml", one_line('number="1" hits="1"')))
+    assert report.sources == ("/src",)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("SF:a\nDA:0,1\nend_of_record\n", "a line number starts at 1"),
+    ("SF:a\nDA:1,-1\nend_of_record\n", "below the smallest possible value"),
+    ("SF:a\nDA:1,nan\nend_of_record\n", "not a finite number"),
+    ("SF:a\nDA:1,1.5\nend_of_record\n", "not a whole number"),
+    ("SF:a\nDA:1\nend_of_record\n", "DA needs line,hits"),
+    ("SF:a\nDA:1,1\nBRDA:1,0,0,-2\nend_of_record\n", "below the smallest possible value"),
+    ("SF:a\nDA:1,1\nBRDA:x,0,0,1\nend_of_record\n", "not a number"),
+    ("SF:a\nDA:1,1\nLF:-1\nend_of_record\n", "(LF): is -1.0, below"),
+    ("SF:a\nDA:1,1\nFNDA:x,f\nend_of_record\n", "(FNDA hits)"),
+    ("SF:a\nDA:1,1\nFNA:0\nend_of_record\n", "FNA needs"),
+    ("SF:a\nDA:1,1\nFN:0,f\nend_of_record\n", "a line number starts at 1"),
+    ("SF:\nDA:1,1\nend_of_record\n", "(SF): is empty"),
+    ("end_of_record\n", "outside a source file"),
+])
+def test_lcov_hostile_numbers_are_parse_errors(tmp_path: Path, text: str, problem: str) -> None:
+    path = write(tmp_path, "l.info", text)
+    with pytest.raises(ParseError) as err:
+        read_lcov(path)
+    assert problem in str(err.value) and "line " in str(err.value)
+
+
+def test_lcov_records_of_one_file_are_merged_not_counted_twice(tmp_path: Path) -> None:
+    # geninfo writes one record per test name (TN) for the same source file.
+    text = "TN:a\nSF:x.c\nDA:1,1\nDA:2,0\nend_of_record\nTN:b\nSF:x.c\nDA:1,0\nDA:2,3\nend_of_record\n"
+    report = read_lcov(write(tmp_path, "l.info", text))
+    assert (report.lines_covered, report.lines_valid, len(report.files)) == (2, 2, 1)
+
+
+def test_report_tool_reads_the_version_from_the_report(tmp_path: Path) -> None:
+    coveragepy = ('<?xml version="1.0" ?>\n<coverage version="7.17.5" line-rate="1">\n'
+                  "\t<!-- Generated by coverage.py: https://coverage.readthedocs.io/en/7.17.5 -->\n"
+                  "</coverage>")
+    assert report_tool(write(tmp_path, "a.xml", coveragepy), "cobertura") == (
+        "coverage.py", "7.17.5 (from the Cobertura report's version attribute)")
+    assert report_tool(write(tmp_path, "b.xml", "<coverage/>"), "cobertura") == (
+        "", "unknown (the Cobertura report carries no version attribute)")
+    name, version = report_tool(write(tmp_path, "l.info", LCOV), "lcov")
+    assert name == "" and version.startswith("unknown (an LCOV tracefile")
+
+
+# --- property tests: mutated documents give a report or a ParseError, nothing else -----------
+
+_VALUES = st.one_of(st.sampled_from(["-1", "0", "1", "2", "1.5", "nan", "inf", "-inf", "1e400", "", " ",
+                                     "true", "0x10", "3/2", "50% (1/2)", "50% (3/2)", "(1/0)", "é"]),
+                    st.text(max_size=8))
+
+
+@settings(max_examples=150, deadline=None)
+@given(hits=_VALUES, number=_VALUES, condition=_VALUES, rate=_VALUES, valid=_VALUES)
+def test_cobertura_mutated_numbers_never_crash(hits: str, number: str, condition: str, rate: str,
+                                               valid: str) -> None:
+    import tempfile
+    from xml.sax.saxutils import quoteattr
+
+    line = (f"number={quoteattr(number)} hits={quoteattr(hits)} branch=\"true\" "
+            f"condition-coverage={quoteattr(condition)}")
+    text = one_line(line, f"line-rate={quoteattr(rate)} lines-valid={quoteattr(valid)}")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.xml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            report = read_cobertura(path)
+        except ParseError:
+            return
+    assert 0 <= report.lines_covered <= report.lines_valid == 1
+    assert 0 <= report.branches_covered <= report.branches_valid
+
+
+_LCOV_LINE = st.builds(
+    lambda key, fields: f"{key}:{','.join(fields)}",
+    st.sampled_from(["SF", "DA", "BRDA", "FN", "FNDA", "FNA", "FNL", "LF", "LH", "BRF", "BRH", "TN", "VER"]),
+    st.lists(_VALUES, min_size=0, max_size=5))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(_LCOV_LINE, st.just("end_of_record"), st.just("SF:a.js")), max_size=25))
+def test_lcov_mutated_records_never_crash(lines: list[str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "x.info"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        try:
+            report = read_lcov(path)
+        except ParseError:
+            return
+    assert report.lines_valid > 0 and 0 <= report.lines_covered <= report.lines_valid
+    assert 0 <= report.branches_covered <= report.branches_valid

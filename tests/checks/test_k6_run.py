@@ -198,3 +198,55 @@ def test_abort_on_fail_stops_the_run_early_and_says_so(tmp_path: Path, server: s
     assert "stopping test prematurely" in log  # k6's own words: it did not run the 60 s it was given
     assert result.status is Status.FAIL and result.tool.exit_code == 99
     assert any("aborted early" in r for r in result.reasons)
+
+
+# --- thresholds recomputed on real k6 runs ----------------------------------------------------
+
+
+def test_real_run_is_recomputable_even_when_the_script_narrows_its_trend_stats(
+        tmp_path: Path, server: str, k6: str) -> None:
+    thresholds = {"http_req_duration": ["p(95)<200", "p(99.9)<1000", "med<150"],
+                  "http_req_failed": ["rate<0.001"]}
+    config = _project(tmp_path, server, "fast", thresholds=thresholds)
+    # The script's own options would hide p(99.9) from a --config file; the command line wins.
+    (tmp_path / "load.js").write_text("export const options = { summaryTrendStats: ['avg'] };\n"
+                                      + SCRIPT % {"second": "fast"})
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.PASS, result.reasons
+    summary = json.loads((tmp_path / "reports" / "evidence" / "k6-summary.json").read_text())
+    duration = summary["metrics"]["http_req_duration"]
+    assert {"p(99.9)", "med", "count"} <= set(duration) and duration["count"] > 0
+    p999 = next(m for m in result.measurements if m.name == "http_req_duration p(99.9)<1000")
+    assert p999.ok is True and p999.value == pytest.approx(duration["p(99.9)"], abs=1e-6)
+    options = json.loads((tmp_path / "reports" / "evidence" / "k6-options.json").read_text())
+    assert "p(99.9)" in options["summaryTrendStats"] and "count" in options["summaryTrendStats"]
+
+
+def test_real_crossings_agree_with_k6_after_recomputation(tmp_path: Path, server: str, k6: str) -> None:
+    result = run_check("k6", _project(tmp_path, server, "slow"), tmp_path / "reports", tmp_path)
+    assert result.status is Status.FAIL, result.reasons  # not ERROR: k6 and the gate agree
+    summary = json.loads((tmp_path / "reports" / "evidence" / "k6-summary.json").read_text())
+    for metric, body in summary["metrics"].items():
+        for expression, failed in body.get("thresholds", {}).items():
+            measured = next(m for m in result.measurements if m.name == f"{metric} {expression}")
+            assert measured.ok is (not failed), (metric, expression)
+
+
+def test_real_summary_with_forged_verdicts_is_an_error(tmp_path: Path, server: str, k6: str) -> None:
+    run_check("k6", _project(tmp_path, server, "fast"), tmp_path / "first", tmp_path)
+    summary = json.loads((tmp_path / "first" / "evidence" / "k6-summary.json").read_text())
+    duration = summary["metrics"]["http_req_duration"]
+    duration["p(95)"] = duration["p(99)"] = duration["p(99.9)"] = duration["max"] = 99_999.0
+    (tmp_path / "forged.json").write_text(json.dumps(summary))  # booleans still say "passed"
+    result = run_check("k6", _project(tmp_path, server, "fast", summary="forged.json"), tmp_path / "r", tmp_path)
+    assert result.status is Status.ERROR
+    assert result.summary == "k6's verdict and the recomputed one disagree; the summary cannot be trusted."
+
+
+def test_endpoint_that_received_no_request_proves_nothing(tmp_path: Path, server: str, k6: str) -> None:
+    config = _project(tmp_path, server, "fast", endpoints=["fast", "second", "never_called"])
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.tool.exit_code == 0  # k6 calls the empty sub-metric's thresholds passed
+    assert result.status is Status.ERROR
+    assert any("http_req_duration{name:never_called} p(95)<200 cannot be recomputed: the metric recorded "
+               "no sample" in r for r in result.reasons)

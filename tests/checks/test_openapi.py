@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pipeline.checks.openapi import OpenApiCheck, SpecRaw, evaluate_openapi, served_url, sla_problems
+from pipeline.checks.openapi_spec import load, operations, require_openapi3
+from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from tests.conftest import REPO, config_from
@@ -104,3 +111,213 @@ def test_served_spec_is_fetched_and_kept_as_evidence(tmp_path: Path) -> None:
     assert served.status is Status.PASS
     assert (tmp_path / "reports" / "evidence" / "openapi-served.json").is_file()
     assert missing.status is Status.ERROR and "cannot be fetched" in missing.summary
+
+
+# --- an SLA is a finite number > 0 ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("p95", "problem"), [
+    (True, "x-sla.p95_ms is True, not a number"),
+    (False, "x-sla.p95_ms is False, not a number"),
+    (0, "x-sla.p95_ms is 0, not > 0"),
+    (-5, "x-sla.p95_ms is -5, not > 0"),
+    ("100", "x-sla.p95_ms is '100', not a number"),
+    (None, "x-sla.p95_ms is None, not a number"),
+    ([100], "x-sla.p95_ms is [100], not a number"),
+    (float("nan"), "x-sla.p95_ms is nan, not a finite number"),
+    (float("inf"), "x-sla.p95_ms is inf, not a finite number"),
+])
+def test_sla_that_is_not_a_finite_positive_number_is_a_finding(tmp_path: Path, p95: Any, problem: str) -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["paths"]["/orders"]["get"]["x-sla"]["p95_ms"] = p95
+    result = check(tmp_path, spec)  # JSON: NaN and Infinity are what Python writes and reads
+    assert result.status is Status.FAIL
+    sla = next(f for f in result.findings if f.id == "GET /orders:sla")
+    assert problem in sla.title
+
+
+def test_yaml_nan_and_infinity_are_findings_too(tmp_path: Path) -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["paths"]["/orders"]["get"]["x-sla"]["p95_ms"] = float("nan")
+    spec["paths"]["/orders"]["post"]["x-sla"]["p95_ms"] = float("-inf")
+    result = check(tmp_path, spec, as_yaml=True)
+    assert "p95_ms: .nan" in (tmp_path / "spec.yaml").read_text()
+    assert {f.id for f in result.findings} == {"GET /orders:sla", "POST /orders:sla"}
+
+
+@pytest.mark.parametrize(("error_rate", "ok"), [(0.001, True), (0, True), (1, True), (1.5, False),
+                                                 (-0.1, False), (True, False), ("0.1%", False)])
+def test_sla_error_rate_is_a_rate(tmp_path: Path, error_rate: Any, ok: bool) -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["paths"]["/orders"]["get"]["x-sla"]["error_rate"] = error_rate
+    result = check(tmp_path, spec)
+    assert (result.status is Status.PASS) is ok
+    assert any("x-sla.error_rate" in f.title for f in result.findings) is not ok
+
+
+def test_fractional_sla_is_fine() -> None:
+    assert sla_problems({"p95_ms": 0.5}, "GET /x") == []
+    assert sla_problems({"error_rate": 0.01}, "GET /x") == ["has no x-sla.p95_ms"]
+
+
+# --- the spec file is compared with the spec the running service serves ----------------------
+
+
+class _SpecServer:
+    """A real HTTP server on 127.0.0.1 serving whatever body is set per path."""
+
+    def __init__(self) -> None:
+        bodies: dict[str, bytes] = {}
+        self.bodies = bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = bodies.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body or b"not found")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
+@pytest.fixture
+def spec_server() -> Iterator[_SpecServer]:
+    server = _SpecServer()
+    server.bodies["/openapi.json"] = json.dumps(SPEC).encode()
+    yield server
+    server.httpd.shutdown()
+
+
+def test_spec_file_cut_at_a_line_is_caught_by_the_served_spec(tmp_path: Path, spec_server: _SpecServer) -> None:
+    text = yaml.safe_dump(SPEC, sort_keys=False)
+    cut = "\n".join(text.splitlines()[: text.splitlines().index("  /orders:")])  # still valid YAML
+    (tmp_path / "spec.yaml").write_text(cut + "\n")
+    assert yaml.safe_load(cut)["paths"]
+    body = {"version": 1, "checks": {"openapi": {"spec": "spec.yaml",
+                                                 "served_spec": f"{spec_server.url}/openapi.json"}}}
+    result = run_check("openapi", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert "lacks 3 operation(s) the running service serves" in result.summary
+    assert result.details["only_served"] == ["GET /orders", "GET /orders/{order_id}", "POST /orders"]
+    assert (tmp_path / "reports" / "evidence" / "openapi-served-spec.json").is_file()
+    unchecked = run_check("openapi", config_from(tmp_path, yaml.safe_dump(
+        {"version": 1, "checks": {"openapi": {"spec": "spec.yaml"}}})), tmp_path / "r2", tmp_path)
+    assert unchecked.status is Status.PASS  # without served_spec the cut is invisible
+
+
+def test_operations_only_in_the_file_are_findings(tmp_path: Path, spec_server: _SpecServer) -> None:
+    served = copy.deepcopy(SPEC)
+    del served["paths"]["/orders"]["post"]
+    # Another parameter name is the same operation.
+    served["paths"]["/orders/{id}"] = served["paths"].pop("/orders/{order_id}")
+    spec_server.bodies["/v2/openapi.json"] = json.dumps(served).encode()
+    result = check(tmp_path, SPEC, served_spec="/v2/openapi.json", base_url=spec_server.url)
+    assert result.status is Status.FAIL
+    assert [f.id for f in result.findings] == ["POST /orders:not_served"]
+    assert result.details["only_served"] == []
+
+
+def test_matching_served_spec_passes_and_says_so(tmp_path: Path, spec_server: _SpecServer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("READINESS_BASE_URL", spec_server.url + "/")
+    result = check(tmp_path, SPEC, served_spec="openapi.json")
+    assert result.status is Status.PASS, result.reasons
+    assert "match the 6 the service serves" in result.summary
+    missing = next(m for m in result.measurements if m.name == "served operations missing from the spec")
+    assert (missing.value, missing.ok) == (0, True)
+
+
+@pytest.mark.parametrize(("path", "body", "words"), [
+    ("/openapi.json", b"<html>login</html>", "not an OpenAPI 3 document"),
+    ("/openapi.json", b'{"openapi": "3.1.0", "paths": {', "is not valid JSON"),
+    ("/openapi.json", b'{"swagger": "2.0"}', "not an OpenAPI 3 document"),
+    ("/gone.json", None, "cannot be fetched"),
+])
+def test_served_spec_that_cannot_be_used_is_an_error(tmp_path: Path, spec_server: _SpecServer, path: str,
+                                                     body: bytes | None, words: str) -> None:
+    if body is not None:
+        spec_server.bodies[path] = body
+    result = check(tmp_path, SPEC, served_spec=f"{spec_server.url}{path}")
+    assert result.status is Status.ERROR and words in result.summary
+
+
+def test_served_spec_url_is_joined_to_the_base_url() -> None:
+    assert served_url("http://h:1/o.json", {"base_url": "http://x"}) == "http://h:1/o.json"
+    assert served_url("/openapi.json", {"base_url": "http://x:8/"}) == "http://x:8/openapi.json"
+
+
+# --- property tests: hostile documents give a result or a ParseError, nothing else -----------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_arbitrary_text_loads_or_is_a_parse_error(text: str) -> None:
+    with contextlib.suppress(ParseError):
+        load(text, "spec")
+
+
+_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5), st.floats(),
+                    st.sampled_from(["#/components/schemas/Nope", "#/x", "3.1.0", "3.0.3"]))
+_VALUES = st.recursive(_LEAVES, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.sampled_from(["$ref", "type", "responses", "get", "x-sla", "p95_ms", "paths", "openapi"])
+                    | st.text(max_size=4), inner, max_size=3)), max_leaves=6)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def _mutated(data: st.DataObject) -> Any:
+    document: Any = copy.deepcopy(SPEC)
+    for _ in range(data.draw(st.integers(1, 3))):
+        target = data.draw(st.sampled_from(_paths(document)))
+        replacement = data.draw(_VALUES)
+        if not target:
+            document = replacement
+            continue
+        node = document
+        for key in target[:-1]:
+            node = node[key]
+        node[target[-1]] = replacement
+    return document
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_mutated_specs_give_a_result_or_a_parse_error(data: st.DataObject) -> None:
+    # openapi-spec-validator raises KeyError, TypeError, PointerToNowhere... on such documents.
+    document, served = _mutated(data), _mutated(data)
+    try:
+        parsed = OpenApiCheck().parse(SpecRaw("spec", document, "served", served))
+    except ParseError:
+        return
+    evaluation = evaluate_openapi(parsed, {})
+    assert evaluation.status in (Status.PASS, Status.FAIL, Status.ERROR)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_operations_and_slas_of_mutated_specs_never_crash(data: st.DataObject) -> None:
+    document = _mutated(data)
+    if not isinstance(document, dict):
+        return
+    try:
+        require_openapi3(document, "spec")
+    except ParseError:
+        return
+    for op in operations(document):
+        assert all(isinstance(problem, str) for problem in sla_problems(op.sla, op.key))
