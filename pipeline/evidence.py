@@ -34,12 +34,21 @@ def number(value: Any, source: Path | str, place: str, *, minimum: float | None 
     except OverflowError:  # an integer too large for a float (JSON allows any number of digits)
         finite = False
     if not finite:
-        raise ParseError(source, place, f"is {str(value)[:40]!r}, not a finite number")
+        raise ParseError(source, place, f"is {_shown(value)}, not a finite number")
     if minimum is not None and value < minimum:
         raise ParseError(source, place, f"is {value!r}, below the smallest possible value {minimum:g}")
     if maximum is not None and value > maximum:
         raise ParseError(source, place, f"is {value!r}, above the largest possible value {maximum:g}")
     return float(value)
+
+
+def _shown(value: Any) -> str:
+    # repr of an integer with thousands of digits is long, or refused outright by Python.
+    try:
+        shown = repr(value)
+    except ValueError:
+        return "an integer with too many digits"
+    return shown if len(shown) <= 40 else shown[:40] + "…"
 
 
 def non_negative(value: Any, source: Path | str, place: str, *, text_ok: bool = False) -> float:
