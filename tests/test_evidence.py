@@ -12,7 +12,8 @@ from pipeline import evidence
 from pipeline.errors import ParseError
 
 
-@pytest.mark.parametrize("bad", [True, False, None, "1", [1], {"v": 1}, math.nan, math.inf, -math.inf, 10**400, 10**5000])
+@pytest.mark.parametrize("bad", [True, False, None, "1", [1], {"v": 1}, math.nan, math.inf, -math.inf,
+                                 10**400, 10**5000])
 def test_number_refuses_what_is_not_a_finite_number(bad: object) -> None:
     with pytest.raises(ParseError) as caught:
         evidence.number(bad, "report.json", "metrics.p95")
