@@ -30,11 +30,14 @@ SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|DSN|DATABASE_URL|KEY|(?:^|_)PASS(?:_|$)",
     re.IGNORECASE)
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+# Matches start only where a word starts (the lookbehinds): a long run of letters is scanned once,
+# not once per position, so a megabyte line of minified output stays linear.
+_URL_PASSWORD = re.compile(
+    r"(?P<scheme>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]{0,30}://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 # A key that names a secret: password, db_password, PGPASSWORD, api_key, X-Api-Key, client_secret,
 # access_token, credentials... (a key that only starts with one, like token_type, is not one).
-_KEY = (r"[A-Za-z0-9_.-]*?(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key"
-        r"|access[_-]?key|credentials?)")
+_KEY = (r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?"
+        r"(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key|credentials?)")
 _PLACEHOLDER = re.compile(r"(?:\*+|\$\{[^}]*\}|<[^>]*>|null|none|~|true|false|\[redacted\]|)", re.IGNORECASE)
 _QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
 # "password": "x"  /  'token': 'x'  /  password: x  /  api_key: "x" (JSON, YAML, Python reprs, headers)
