@@ -14,9 +14,10 @@ from urllib.parse import quote, urlsplit
 
 from pipeline.redact import redact, terminal_safe
 
-# Characters a URL never holds literally; a "URL" with them is text, not a link.
-_NOT_IN_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f\"'<>\\`]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Characters a URL never holds literally (bidi controls would disguise one): with them it is text, not a link.
+_NOT_IN_URL = re.compile("[\\s\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\"'<>\\\\`]")
+# In a path: controls, and lone surrogates (they cannot be percent-encoded).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
