@@ -253,4 +253,5 @@ def _texts(value: Any) -> list[str]:
 
 
 def _shorten(text: str, limit: int) -> str:
+    text = plain(text)  # masked before it is cut: a cut secret would no longer match its mask
     return text if len(text) <= limit else "…" + text[-(limit - 1):]

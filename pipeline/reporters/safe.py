@@ -55,4 +55,4 @@ def relative_path(value: Any) -> str | None:
     segments = value.split("/")
     if any(segment in ("..", "") for segment in segments[:-1]) or segments[-1] == "..":
         return None
-    return quote(value, safe="/")
+    return quote(redact(value), safe="/")  # masked first: percent-encoding would hide a secret

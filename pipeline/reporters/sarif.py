@@ -63,7 +63,7 @@ def render(report: VerdictReport) -> str:
 
 
 def _rule(rule_id: str, check: str, finding: Finding, details: dict[str, Any]) -> dict[str, Any]:
-    rule: dict[str, Any] = {"id": rule_id, "shortDescription": {"text": text(finding.title[:1000])},
+    rule: dict[str, Any] = {"id": rule_id, "shortDescription": {"text": text(finding.title, 1000)},
                             "properties": {"check": check}}
     references = [details.get("url"), *str(details.get("reference") or "").split()]
     help_uri = next((url for url in map(http_url, references) if url), None)
@@ -72,9 +72,9 @@ def _rule(rule_id: str, check: str, finding: Finding, details: dict[str, Any]) -
     return rule
 
 
-def text(value: object) -> str:
-    """``value`` as a SARIF plain-text message that shows exactly its (masked) text."""
-    cleaned = _BACKSLASHES_BEFORE_BRACKET.sub("", plain(value))
+def text(value: object, limit: int | None = None) -> str:
+    """``value`` as a SARIF plain-text message that shows exactly its (masked, shortened) text."""
+    cleaned = _BACKSLASHES_BEFORE_BRACKET.sub("", plain(value))[:limit]
     return (cleaned.replace("[", "\\[").replace("]", "\\]")
             .replace("{", "{{").replace("}", "}}"))
 
