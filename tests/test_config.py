@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import ConfigError, load_config
 from tests.conftest import config_from, write_config
@@ -184,3 +186,39 @@ def test_unnamed_secret_variables_are_masked_after_loading(tmp_path: Path) -> No
 
     config_from(tmp_path, GOOD, ACME_DEPLOY_TOKEN="dt-93kd-ZZ-x1")
     assert redact("deploying with dt-93kd-ZZ-x1") == "deploying with ***"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("version: 1\nchecks: {}\nchecks: {}\n", "duplicate key 'checks'"),
+    ("version: 1\nchecks: {coverage: {min_line_rate: .nan}}\n", "checks.coverage.min_line_rate: nan"),
+    ("version: 1\nchecks: {}\nwaivers:\n" + WAIVER % ("2026-02-30", ""), "waivers.0.expires"),
+])
+def test_the_command_line_exits_3_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      body: str, expected: str) -> None:
+    from pipeline._cli import main
+
+    path = write_config(tmp_path, body)
+    assert main(["check", "coverage", "--config", str(path), "--reports-dir", str(tmp_path / "r")]) == 3
+    err = capsys.readouterr().err
+    assert "configuration error" in err and expected in err and "Traceback" not in err
+    assert str(path) in err
+
+
+YAMLISH = st.lists(st.sampled_from([
+    *"abc:-[]{}&*!|>'\"#,.0123456789 \n\t%@`?",
+    "version: 1\n", "checks:", ".nan", ".inf", "&a ", "*a", "<<: ", "2026-02-30", "!!binary ",
+    "!!python/object:os.system ", "\x00", "\ufeff", "\n  "]), max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(YAMLISH)
+def test_any_text_is_a_config_or_a_config_error(body: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "readiness.yaml"
+        path.write_text(body, encoding="utf-8", errors="surrogatepass")
+        try:
+            load_config(path, env={})
+        except ConfigError as exc:
+            assert str(exc).startswith(str(path))
