@@ -42,17 +42,18 @@ _PLACEHOLDER = re.compile(r"(?:\*+|\$\{[^}]*\}|<[^>]*>|null|none|~|true|false|\[
 _QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
 # "password": "x"  /  'token': 'x'  /  password: x  /  api_key: "x" (JSON, YAML, Python reprs, headers)
 _KEY_COLON = re.compile(
-    rf"(?P<key>(?P<q>[\"']?)\b{_KEY}(?P=q)\s*:[ \t]*)(?P<value>{_QUOTED}|[^\s,;}}\]\"']+)", re.IGNORECASE)
-# A YAML line "  password: two words # comment": the value runs to the end of the line.
+    rf"(?P<key>(?P<q>[\"']?)\b{_KEY}(?P=q)\s*:[ \t]*)(?P<value>{_QUOTED}|[^\s,;}}\]\"'<>]+)", re.IGNORECASE)
+# A YAML line "  password: two words # comment": the value runs to the end of the line (or a
+# tag: masking a rendered report again must not eat its markup).
 _YAML_LINE = re.compile(
-    rf"(?P<key>^[ \t]*(?:-[ \t]+)?{_KEY}[ \t]*:[ \t]+)(?P<value>[^\s#\"'][^\n#]*?)(?=[ \t]*(?:#|$))",
+    rf"(?P<key>^[ \t]*(?:-[ \t]+)?{_KEY}[ \t]*:[ \t]+)(?P<value>[^\s#\"'<][^\n#<]*?)(?=[ \t]*(?:#|<|$))",
     re.IGNORECASE | re.MULTILINE)
 # password=x  /  PGPASSWORD=x  /  --token=x  /  ?access_token=x&
 _KEY_EQUALS = re.compile(rf"(?P<key>{_KEY}\s*=\s*)(?P<value>{_QUOTED}|[^\s&;,\"'<>]+)", re.IGNORECASE)
 # Authorization: Bearer x  /  Authorization: Basic x  /  "Authorization": "x"
 _AUTHORIZATION = re.compile(
     r"(?P<key>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest|negotiate)\s+)?)"
-    r"(?P<value>[^\s\"',;]+)", re.IGNORECASE)
+    r"(?P<value>[^\s\"',;<>]+)", re.IGNORECASE)
 # A bearer token in prose ("curl -H 'Bearer eyJ...'"); "Bearer authentication" is not one.
 _BEARER = re.compile(r"(?P<key>\bbearer\s+)(?P<value>(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,})",
                      re.IGNORECASE)
@@ -123,7 +124,7 @@ def _mask_value(match: re.Match[str]) -> str:
     value = match.group("value")
     quote_char = value[0] if value[:1] in ("'", '"') and len(value) > 1 and value[-1] == value[0] else ""
     inner = value[1:-1] if quote_char else value
-    if _PLACEHOLDER.fullmatch(inner):
+    if _PLACEHOLDER.fullmatch(inner) or inner.startswith(MASK):  # nothing there, or masked already
         return match.group(0)
     return f"{match.group('key')}{quote_char}{MASK}{quote_char}"
 
