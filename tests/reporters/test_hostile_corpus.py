@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 from junitparser import JUnitXml
 
-from pipeline.reporters import console, html, json_report, junit_report, markdown, sarif
+from pipeline.reporters import console, markdown, write_all
 from pipeline.reporters.safe import http_url, plain, relative_path
 from tests.compat.test_real_outputs import sarif_schema  # noqa: F401  (the fixture)
 from tests.reporters.corpus import PAYLOADS, every_field_report
@@ -46,15 +46,15 @@ def benign(i: int) -> str:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("corpus") / "reports"
-    folder.mkdir()
-    for name, report in (("hostile", every_field_report(hostile)), ("benign", every_field_report(benign))):
-        (folder / f"{name}.html").write_text(html.render(report), encoding="utf-8")
-        (folder / f"{name}.md").write_text(markdown.render(report), encoding="utf-8")
-        (folder / f"{name}.junit.xml").write_text(junit_report.render(report), encoding="utf-8")
-        (folder / f"{name}.sarif").write_text(sarif.render(report), encoding="utf-8")
-        (folder / f"{name}.json").write_text(json_report.render(report), encoding="utf-8")
-    return folder
+    """The hostile reports as the gate writes them (write_all) in reports/, the benign twin's in twin/."""
+    folder = tmp_path_factory.mktemp("corpus")
+    write_all(every_field_report(hostile), folder / "reports")
+    write_all(every_field_report(benign), folder / "twin")
+    return folder / "reports"
+
+
+def twin(path: Path) -> Path:
+    return path.parent.parent / "twin" / path.name
 
 
 DOM_SHAPE = """() => {
@@ -95,10 +95,10 @@ def open_page(browser: Any, path: Path, strip_csp: bool = False) -> tuple[Any, l
 
 @pytest.mark.parametrize("strip_csp", [False, True], ids=["with-csp", "without-csp"])
 def test_no_payload_runs_or_becomes_an_element_in_chromium(browser: Any, reports: Path, strip_csp: bool) -> None:
-    page, events = open_page(browser, reports / "hostile.html", strip_csp)
-    twin, twin_events = open_page(browser, reports / "benign.html", strip_csp)
+    page, events = open_page(browser, reports / "readiness.html", strip_csp)
+    other, twin_events = open_page(browser, twin(reports / "readiness.html"), strip_csp)
     try:
-        shape, twin_shape = page.evaluate(DOM_SHAPE), twin.evaluate(DOM_SHAPE)
+        shape, twin_shape = page.evaluate(DOM_SHAPE), other.evaluate(DOM_SHAPE)
         page.evaluate(POKE)  # ontoggle, onmouseover, onfocus and onclick would fire now
         page.wait_for_timeout(300)
         assert events == [] and twin_events == []
@@ -110,11 +110,11 @@ def test_no_payload_runs_or_becomes_an_element_in_chromium(browser: Any, reports
         assert not any(re.search(r"[\[,]on", key) for key in shape)
     finally:
         page.close()
-        twin.close()
+        other.close()
 
 
 def test_every_link_stays_in_the_report_or_on_http(browser: Any, reports: Path) -> None:
-    page, _ = open_page(browser, reports / "hostile.html")
+    page, _ = open_page(browser, reports / "readiness.html")
     try:
         links = page.evaluate(LINKS)
         ids = set(page.evaluate("() => [...document.querySelectorAll('[id]')].map(e => e.id)"))
@@ -170,7 +170,7 @@ def rendered_markdown(text: str) -> _Tags:
 
 
 def test_markdown_renders_every_payload_as_plain_text(reports: Path) -> None:
-    source = (reports / "hostile.md").read_text(encoding="utf-8")
+    source = (reports / "readiness.md").read_text(encoding="utf-8")
     parsed = rendered_markdown(source)
     assert set(parsed.tags) <= {"h2", "p", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "strong", "code"}
     assert parsed.tags["h2"] == 1 and parsed.tags["table"] == 1 and parsed.tags["ul"] == 1
@@ -188,14 +188,14 @@ def test_markdown_renders_every_payload_as_plain_text(reports: Path) -> None:
 
 
 def test_markdown_cells_of_a_benign_twin_have_the_same_shape(reports: Path) -> None:
-    hostile_md = rendered_markdown((reports / "hostile.md").read_text(encoding="utf-8"))
-    benign_md = rendered_markdown((reports / "benign.md").read_text(encoding="utf-8"))
+    hostile_md = rendered_markdown((reports / "readiness.md").read_text(encoding="utf-8"))
+    benign_md = rendered_markdown(twin(reports / "readiness.md").read_text(encoding="utf-8"))
     assert hostile_md.tags == benign_md.tags
     assert [len(r) for r in hostile_md.rows] == [len(r) for r in benign_md.rows]
 
 
 def test_junit_parses_and_holds_only_xml_characters(reports: Path) -> None:
-    raw = (reports / "hostile.junit.xml").read_bytes()
+    raw = (reports / "readiness.junit.xml").read_bytes()
     text = raw.decode("utf-8")
     assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]", text)
     xml = JUnitXml.fromroot(SafeET.fromstring(raw))
@@ -206,7 +206,7 @@ def test_junit_parses_and_holds_only_xml_characters(reports: Path) -> None:
 
 
 def test_sarif_validates_and_carries_plain_text_and_safe_uris(reports: Path, sarif_schema: dict[str, Any]) -> None:  # noqa: F811
-    document = json.loads((reports / "hostile.sarif").read_text(encoding="utf-8"))
+    document = json.loads((reports / "readiness.sarif").read_text(encoding="utf-8"))
     jsonschema.Draft7Validator(sarif_schema).validate(document)
     run = document["runs"][0]
     assert len(run["results"]) == 2 * len(PAYLOADS)
@@ -226,7 +226,7 @@ def test_json_is_strict_and_keeps_the_text(reports: Path) -> None:
     def refuse(constant: str) -> None:
         raise ValueError(constant)
 
-    data = json.loads((reports / "hostile.json").read_text(encoding="utf-8"), parse_constant=refuse)
+    data = json.loads((reports / "readiness.json").read_text(encoding="utf-8"), parse_constant=refuse)
     summaries = {c["summary"] for c in data["checks"]}
     assert "<script>window.__xss=1;console.log('XSS-MARKER');alert(1)</script>" in summaries
 
