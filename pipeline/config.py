@@ -22,7 +22,7 @@ import jsonschema
 import yaml
 
 from pipeline.model import Waiver
-from pipeline.redact import is_secret_name, register_environment, register_secret
+from pipeline.redact import is_secret_name, redact, register_environment, register_secret
 
 DEFAULT_CONFIG = Path("configs/readiness.yaml")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -244,9 +244,10 @@ def expand_env(node: Any, env: Mapping[str, str], path: Path, keys: tuple[str, .
 def validate(data: dict[str, Any], path: Path) -> None:
     """Check ``data`` against the shipped JSON Schema; list every problem with its key path."""
     validator = jsonschema.Draft202012Validator(config_schema(), format_checker=_FORMATS)
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(map(_deepest, validator.iter_errors(data)), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        raise ConfigError("\n".join(f"{path}: {_describe(e)}" for e in errors))
+        # Messages quote values, which may hold an expanded secret.
+        raise ConfigError(redact("\n".join(f"{path}: {_describe(e)}" for e in errors)))
 
 
 # Formats the schema relies on: "date" (a real calendar date) and "regex" (Python compiles it).
@@ -258,6 +259,16 @@ def config_schema() -> dict[str, Any]:
     text = resources.files("pipeline.schemas").joinpath("config.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """Of an anyOf/oneOf, the branch that got furthest into the value says best which key is wrong."""
+    while error.context:
+        deepest = max(error.context, key=lambda e: len(e.absolute_path))
+        if len(deepest.absolute_path) <= len(error.absolute_path):
+            break  # no branch got further: "not valid under any of the given schemas" says it best
+        error = deepest
+    return error
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

@@ -222,3 +222,16 @@ def test_any_text_is_a_config_or_a_config_error(body: str) -> None:
             load_config(path, env={})
         except ConfigError as exc:
             assert str(exc).startswith(str(path))
+
+
+def test_an_error_about_an_expanded_secret_does_not_show_it(tmp_path: Path) -> None:
+    body = "version: 1\nchecks: {}\nwaivers:\n" + WAIVER % ("2026-12-31", ", url: '${WAIVER_URL_SECRET}'")
+    with pytest.raises(ConfigError) as err:
+        config_from(tmp_path, body, WAIVER_URL_SECRET="([pw-in-the-wrong-place")
+    assert "waivers.0.url" in str(err.value) and "pw-in-the-wrong-place" not in str(err.value)
+
+
+def test_an_error_inside_any_of_names_the_deepest_key(tmp_path: Path) -> None:
+    body = "version: 1\nchecks: {}\nservice: {name: x, start: {command: [a], port: 'http'}}\n"
+    with pytest.raises(ConfigError, match=r"service\.start\.port: 'http' is not of type 'integer'"):
+        config_from(tmp_path, body)
