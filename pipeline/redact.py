@@ -69,7 +69,8 @@ def is_secret_name(name: str) -> bool:
 
 def register_secret(value: str) -> str:
     """Remember a secret value so that ``redact`` removes it; common or short values are not masked."""
-    candidates = {value, quote(value, safe=""), quote_plus(value)}
+    # surrogateescape: os.environ carries bytes that are not UTF-8 as lone surrogates.
+    candidates = {value, quote(value, safe="", errors="surrogateescape"), quote_plus(value, errors="surrogateescape")}
     candidates |= {m.group("pw") for m in _URL_PASSWORD.finditer(value)}
     _secrets.update(c for c in candidates if _maskable(c))
     return value

@@ -191,3 +191,9 @@ def test_masking_again_keeps_every_tag(text: str) -> None:
     # write_all masks each rendered report once more: that must never eat the report's markup.
     once = redact(text)
     assert re.findall(r"<[^<>]*>", redact(once)) == re.findall(r"<[^<>]*>", once)
+
+
+def test_a_variable_that_is_not_utf8_is_still_masked() -> None:
+    with own_secrets():
+        register_environment({"ODD_TOKEN": "tok-\udcff-bytes"})  # how os.environ holds undecodable bytes
+        assert redact("value tok-\udcff-bytes and tok-%FF-bytes") == "value *** and ***"
