@@ -7,9 +7,9 @@ before any check runs (the CLI maps it to exit code 3).
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -22,12 +22,13 @@ import jsonschema
 import yaml
 
 from pipeline.model import Waiver
-from pipeline.redact import register_secret
+from pipeline.redact import is_secret_name, redact, register_environment, register_secret
 
 DEFAULT_CONFIG = Path("configs/readiness.yaml")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# Values of variables with these words in their names are secrets: scrubbed from every report.
-_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|DATABASE_URL|DSN|API_KEY", re.IGNORECASE)
+MAX_CONFIG_BYTES = 1 << 20
+# A real config has a few hundred nodes; aliases may repeat parts, not multiply them a millionfold.
+MAX_EXPANDED_NODES = 100_000
 
 
 class ConfigError(Exception):
@@ -78,13 +79,19 @@ def load_config(path: Path | None = None, profile: str | None = None,
     path = path or DEFAULT_CONFIG
     raw = read_yaml(path)
     env = os.environ if env is None else env
+    # Every secret-looking variable is masked, named in the config or not; again on each load,
+    # since the runner adds the service under test's READINESS_* variables and reloads.
+    register_environment(env)
     chosen = profile or raw.get("profile") or "local"
     profiles = raw.get("profiles") or {}
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: profiles: must be a mapping of profile name to overrides")
     if chosen not in ("local", "release"):
         raise ConfigError(f"{path}: profile: '{chosen}' is not a profile (use local or release)")
-    merged = deep_merge(raw, profiles.get(chosen) or {})
+    override = profiles.get(chosen) or {}
+    if not isinstance(override, dict):
+        raise ConfigError(f"{path}: profiles.{chosen}: must be a mapping of keys to override")
+    merged = deep_merge(raw, override)
     merged["profile"] = chosen
     validate(merged, path)
     expanded = expand_env(merged, env, path)
@@ -93,9 +100,34 @@ def load_config(path: Path | None = None, profile: str | None = None,
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The YAML mapping in ``path``, dates turned into ISO strings."""
+    """The YAML mapping in ``path``: UTF-8, bounded in size and alias expansion, no duplicate keys.
+
+    Dates stay as the text they were written as; a number that is not finite is refused.
+    """
+    text = _read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data: Any = _parse_yaml(text, path)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: {where}not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the YAML is nested too deeply to be a configuration") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with 'version: 1' and 'checks'")
+    converted: dict[str, Any] = _text_keys(data)
+    _refuse_non_finite(converted, path, ())
+    return converted
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size} bytes is too large for a configuration file "
+                              f"(limit {MAX_CONFIG_BYTES}); is it the right file?")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: the config file does not exist. Create it (see README, 'Configuration') "
@@ -104,16 +136,72 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
     try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}: {where}not valid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping with 'version: 1' and 'checks'")
-    converted: dict[str, Any] = _dates_to_text(data)
-    return converted
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 (byte 0x{data[exc.start]:02x}); "
+                          f"save the file as UTF-8") from None
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    """Compose first, refuse an alias expansion over budget, then construct."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, path, {}, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, path: Path, sizes: dict[int, int], active: set[int]) -> int:
+    """How many nodes ``node`` stands for once every alias is expanded (shared nodes counted per use)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise ConfigError(f"{path}: line {node.start_mark.line + 1}: a YAML alias refers to itself")
+    active.add(key)
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    size = 1 + sum(_expanded_size(child, path, sizes, active) for child in children)
+    active.discard(key)
+    if size > MAX_EXPANDED_NODES:
+        raise ConfigError(f"{path}: line {node.start_mark.line + 1}: YAML aliases expand this to more than "
+                          f"{MAX_EXPANDED_NODES} nodes; refused (an alias bomb?)")
+    sizes[key] = size
+    return size
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and keeps timestamps as the text written."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            identity = (key_node.tag, key_node.value)
+            line = key_node.start_mark.line + 1
+            if identity in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key_node.value}' (first on line {seen[identity]}); "
+                    f"YAML would silently keep only the last one", key_node.start_mark)
+            seen[identity] = line
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
+
+    def construct_timestamp_text(self, node: yaml.ScalarNode) -> str:
+        """A date stays text: the schema and the code that reads it validate it (2026-02-30 included)."""
+        return str(self.construct_scalar(node))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_timestamp_text)
 
 
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,7 +234,7 @@ def expand_env(node: Any, env: Mapping[str, str], path: Path, keys: tuple[str, .
                     f"default; export {name} or write ${{{name}:-default}}"
                 )
             value = default
-        elif _SECRET_NAME.search(name):
+        elif is_secret_name(name):
             register_secret(value)
         return value
 
@@ -155,10 +243,15 @@ def expand_env(node: Any, env: Mapping[str, str], path: Path, keys: tuple[str, .
 
 def validate(data: dict[str, Any], path: Path) -> None:
     """Check ``data`` against the shipped JSON Schema; list every problem with its key path."""
-    validator = jsonschema.Draft202012Validator(config_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    validator = jsonschema.Draft202012Validator(config_schema(), format_checker=_FORMATS)
+    errors = sorted(map(_deepest, validator.iter_errors(data)), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        raise ConfigError("\n".join(f"{path}: {_describe(e)}" for e in errors))
+        # Messages quote values, which may hold an expanded secret.
+        raise ConfigError(redact("\n".join(f"{path}: {_describe(e)}" for e in errors)))
+
+
+# Formats the schema relies on: "date" (a real calendar date) and "regex" (Python compiles it).
+_FORMATS = jsonschema.FormatChecker(formats=("date", "regex"))
 
 
 def config_schema() -> dict[str, Any]:
@@ -168,6 +261,16 @@ def config_schema() -> dict[str, Any]:
     return schema
 
 
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """Of an anyOf/oneOf, the branch that got furthest into the value says best which key is wrong."""
+    while error.context:
+        deepest = max(error.context, key=lambda e: len(e.absolute_path))
+        if len(deepest.absolute_path) <= len(error.absolute_path):
+            break  # no branch got further: "not valid under any of the given schemas" says it best
+        error = deepest
+    return error
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     keys = _dotted(tuple(str(p) for p in error.absolute_path))
     if error.validator == "additionalProperties" and isinstance(error.schema, dict):
@@ -175,8 +278,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
         instance: dict[str, Any] = error.instance if isinstance(error.instance, dict) else {}
         unknown = sorted(set(instance) - set(allowed))
         return f"{keys}: unknown key {', '.join(map(repr, unknown))} (allowed: {', '.join(allowed)})"
-    if error.validator == "required":
-        return f"{keys}: {error.message}"
+    if error.validator == "format":
+        cause = f" ({error.cause})" if error.cause else ""
+        kind = {"date": "a real date (YYYY-MM-DD)", "regex": "a valid regular expression"}.get(
+            str(error.validator_value), str(error.validator_value))
+        return f"{keys}: {error.instance!r} is not {kind}{cause}"
     return f"{keys}: {error.message}"
 
 
@@ -184,12 +290,21 @@ def _dotted(keys: tuple[str, ...]) -> str:
     return ".".join(keys) if keys else "(top level)"
 
 
-def _dates_to_text(node: Any) -> Any:
+def _text_keys(node: Any) -> Any:
     if isinstance(node, dict):
-        return {str(k): _dates_to_text(v) for k, v in node.items()}
+        return {str(k): _text_keys(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_dates_to_text(v) for v in node]
-    if isinstance(node, dt.date):
-        return node.isoformat()
+        return [_text_keys(v) for v in node]
     return node
 
+
+def _refuse_non_finite(node: Any, path: Path, keys: tuple[str, ...]) -> None:
+    """.nan and .inf are numbers to YAML; no setting of the gate means either."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_non_finite(value, path, (*keys, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _refuse_non_finite(value, path, (*keys, str(index)))
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{path}: {_dotted(keys)}: {node} is not a finite number; write a number")

@@ -1,44 +1,113 @@
-"""Keep secrets out of every log, error and report.
+"""Keep secrets out of every log, error and report, and tool text off the user's terminal controls.
 
-Two layers: passwords inside URLs (``postgresql://user:secret@host``) are masked
-wherever a URL appears, and values of secret environment variables that the config
-expanded are registered and replaced wherever they appear.
+Three layers of masking: passwords inside URLs (``postgresql://user:secret@host``);
+values written next to a secret-looking key (``"password": "..."``, ``token: ...``,
+``PGPASSWORD=...``, ``Authorization: Bearer ...``); and the values of secret
+environment variables, registered (``register_environment``) and replaced wherever
+they appear, whether the config names the variable or not.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
-_KEYWORD_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
+# Registered values shorter than this, numbers and well-known defaults are too common to mask:
+# replacing "true", "8080" or "postgres" everywhere would wreck the reports and protect nothing.
+MIN_SECRET_LENGTH = 6
+_TOO_COMMON = frozenset({
+    "true", "false", "yes", "no", "none", "null", "localhost", "postgres", "postgresql", "password",
+    "secret", "changeme", "example", "default", "admin", "root", "guest", "test", "testing",
+})
+_NUMBER = re.compile(r"[+-]?[\d_.,:]+")
+
+# Environment variable names whose values are secrets. PWD/OLDPWD (folders) do not match.
+SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|DSN|DATABASE_URL|KEY|(?:^|_)PASS(?:_|$)",
+    re.IGNORECASE)
+
+# Matches start only where a word starts (the lookbehinds): a long run of letters is scanned once,
+# not once per position, so a megabyte line of minified output stays linear.
+_URL_PASSWORD = re.compile(
+    r"(?P<scheme>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]{0,30}://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+# A key that names a secret: password, db_password, PGPASSWORD, api_key, X-Api-Key, client_secret,
+# access_token, credentials... (a key that only starts with one, like token_type, is not one).
+_KEY = (r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?"
+        r"(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key|credentials?)")
+_PLACEHOLDER = re.compile(r"(?:\*+|\$\{[^}]*\}|<[^>]*>|null|none|~|true|false|\[redacted\]|)", re.IGNORECASE)
+_QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
+# "password": "x"  /  'token': 'x'  /  password: x  /  api_key: "x" (JSON, YAML, Python reprs, headers)
+_KEY_COLON = re.compile(
+    rf"(?P<key>(?P<q>[\"']?)\b{_KEY}(?P=q)\s*:[ \t]*)(?P<value>{_QUOTED}|[^\s,;}}\]\"'<>]+)", re.IGNORECASE)
+# A YAML line "  password: two words # comment": the value runs to the end of the line (or a
+# tag: masking a rendered report again must not eat its markup).
+_YAML_LINE = re.compile(
+    rf"(?P<key>^[ \t]*(?:-[ \t]+)?{_KEY}[ \t]*:[ \t]+)(?P<value>[^\s#\"'<][^\n#<]*?)(?=[ \t]*(?:#|<|$))",
+    re.IGNORECASE | re.MULTILINE)
+# password=x  /  PGPASSWORD=x  /  --token=x  /  ?access_token=x&
+_KEY_EQUALS = re.compile(rf"(?P<key>{_KEY}\s*=\s*)(?P<value>{_QUOTED}|[^\s&;,\"'<>]+)", re.IGNORECASE)
+# Authorization: Bearer x  /  Authorization: Basic x  /  "Authorization": "x"
+_AUTHORIZATION = re.compile(
+    r"(?P<key>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest|negotiate)\s+)?)"
+    r"(?P<value>[^\s\"',;<>]+)", re.IGNORECASE)
+# A bearer token in prose ("curl -H 'Bearer eyJ...'"); "Bearer authentication" is not one.
+_BEARER = re.compile(r"(?P<key>\bbearer\s+)(?P<value>(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,})",
+                     re.IGNORECASE)
+
 _secrets: set[str] = set()
+_environment_read = False
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable (or config key) named ``name`` holds a secret."""
+    return bool(SECRET_NAME.search(name))
 
 
 def register_secret(value: str) -> str:
-    """Remember a secret value so that ``redact`` removes it (short values are too common to mask)."""
-    if len(value) >= 4:
-        _secrets.add(value)
-        for match in _URL_PASSWORD.finditer(value):
-            if len(match.group("pw")) >= 4:
-                _secrets.add(match.group("pw"))
+    """Remember a secret value so that ``redact`` removes it; common or short values are not masked."""
+    # surrogateescape: os.environ carries bytes that are not UTF-8 as lone surrogates.
+    candidates = {value, quote(value, safe="", errors="surrogateescape"), quote_plus(value, errors="surrogateescape")}
+    candidates |= {m.group("pw") for m in _URL_PASSWORD.finditer(value)}
+    _secrets.update(c for c in candidates if _maskable(c))
     return value
 
 
+def register_environment(env: Mapping[str, str] | None = None) -> int:
+    """Register the value of every variable in ``env`` (default os.environ) whose name looks secret.
+
+    Call again when variables are added (the service under test's READINESS_* values);
+    ``load_config`` does. Returns how many variables looked secret.
+    """
+    global _environment_read
+    env = os.environ if env is None else env
+    if env is os.environ:
+        _environment_read = True
+    names = [name for name in env if is_secret_name(name)]
+    for name in names:
+        register_secret(env[name])
+    return len(names)
+
+
 def redact(text: str) -> str:
-    """``text`` with URL passwords, ``password=`` values and registered secrets masked."""
+    """``text`` with URL passwords, ``key: value`` / ``key=value`` secrets and registered secrets masked."""
+    if not _environment_read:
+        register_environment()  # the first redaction of a process covers its environment
     text = _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
-    text = _KEYWORD_PASSWORD.sub(lambda m: f"{m.group('key')}{MASK}", text)
+    for pattern in (_AUTHORIZATION, _BEARER, _YAML_LINE, _KEY_COLON, _KEY_EQUALS):
+        text = pattern.sub(_mask_value, text)
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
 
 
 def redact_tree(node: Any) -> Any:
-    """``redact`` applied to every string in a JSON-like tree (keys included)."""
+    """``redact`` applied to every string in a JSON-like tree (keys included); values of secret keys masked."""
     if isinstance(node, dict):
-        return {redact(str(k)): redact_tree(v) for k, v in node.items()}
+        return {redact(str(k)): _masked_entry(str(k), v) for k, v in node.items()}
     if isinstance(node, list | tuple):
         return [redact_tree(v) for v in node]
     if isinstance(node, str):
@@ -46,17 +115,47 @@ def redact_tree(node: Any) -> Any:
     return node
 
 
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), other two-byte escapes, and C0/C1
-# controls except tab and newline: what a hostile tool output uses to move the cursor,
-# recolour or rewrite a line ("VERDICT: READY") on the user's terminal.
+def _masked_entry(key: str, value: Any) -> Any:
+    if isinstance(value, str) and re.fullmatch(_KEY, key, re.IGNORECASE) and not _PLACEHOLDER.fullmatch(value):
+        return MASK
+    return redact_tree(value)
+
+
+def _mask_value(match: re.Match[str]) -> str:
+    value = match.group("value")
+    quote_char = value[0] if value[:1] in ("'", '"') and len(value) > 1 and value[-1] == value[0] else ""
+    inner = value[1:-1] if quote_char else value
+    if _PLACEHOLDER.fullmatch(inner) or inner.startswith(MASK):  # nothing there, or masked already
+        return match.group(0)
+    return f"{match.group('key')}{quote_char}{MASK}{quote_char}"
+
+
+def _maskable(value: str) -> bool:
+    value = value.strip()
+    return (len(value) >= MIN_SECRET_LENGTH and value.lower() not in _TOO_COMMON
+            and not _NUMBER.fullmatch(value))
+
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), DCS/SOS/PM/APC strings (ESC P, X, ^, _ ...
+# ESC \), other two-byte escapes, C0/C1 controls except tab and newline, and the Unicode bidi
+# controls that reorder what is displayed: what a hostile tool output uses to move the cursor,
+# recolour, rewrite or mirror a line ("VERDICT: READY") on the user's terminal.
 _TERMINAL_ESCAPES = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[@-Z\\-_]"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+    r"|[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+    r"|[\ud800-\udfff]"
 )
 
 
 def terminal_safe(text: str) -> str:
-    """``text`` without terminal escape sequences and control characters (tab and newline kept)."""
+    """``text`` without terminal escapes, control characters, bidi controls or lone surrogates (tab, newline kept)."""
     return _TERMINAL_ESCAPES.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """``text`` made safe for the terminal, with every run of whitespace (newlines too) one space."""
+    return " ".join(terminal_safe(text).split())

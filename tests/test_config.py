@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import ConfigError, load_config
 from tests.conftest import config_from, write_config
@@ -110,3 +112,126 @@ def test_digest_changes_with_the_config(tmp_path: Path) -> None:
     first = config_from(tmp_path, GOOD).digest()
     second = config_from(tmp_path, GOOD.replace("0.9}", "0.91}")).digest()
     assert len(first) == 64 and first != second
+
+
+WAIVER = "  - {check: zap, id: '10021', reason: no fix yet, owner: alice, expires: %s%s}\n"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("version: 1\nchecks:\n  coverage: {cobertura: a.xml}\n  coverage: {cobertura: b.xml}\n",
+     r"line 4, column 3: .*duplicate key 'coverage' \(first on line 3\)"),
+    ("version: 1\nchecks: {}\nservice: {name: a, name: b}\n", r"line 3, .*duplicate key 'name'"),
+    ("version: 1\nversion: 1\nchecks: {}\n", r"line 2, .*duplicate key 'version'"),
+    ("version: 1\nchecks: {}\nwaivers:\n" + WAIVER % ("2026-02-30", ""),
+     r"waivers\.0\.expires: '2026-02-30' is not a real date \(YYYY-MM-DD\) \(day is out of range"),
+    ("version: 1\nchecks: {}\nwaivers:\n" + WAIVER % ("tomorrow", ""),
+     r"waivers\.0\.expires: 'tomorrow' is not a real date"),
+    ("version: 1\nchecks: {}\nwaivers:\n" + WAIVER % ("2026-12-31", ", url: '(['"),
+     r"waivers\.0\.url: '\(\[' is not a valid regular expression \(unterminated character set"),
+    ("version: 1\nchecks: {}\ndefaults: {timeout_s: .nan}\n", r"defaults\.timeout_s: nan is not a finite number"),
+    ("version: 1\nchecks: {coverage: {min_line_rate: -.inf}}\n",
+     r"checks\.coverage\.min_line_rate: -inf is not a finite number"),
+    ("version: 1\nchecks: {}\nprofiles: {release: {defaults: {timeout_s: .Inf}}}\n",
+     r"profiles\.release\.defaults\.timeout_s: inf is not a finite number"),
+    ("version: 1\nchecks: {}\nprofiles: {local: 5}\n", r"profiles\.local: must be a mapping"),
+    ("a: &a [*a]\n", r"line 1: a YAML alias refers to itself"),
+    ("just text\n", "top level must be a mapping"),
+    ("", "top level must be a mapping"),
+    ("[" * 3000 + "]" * 3000, "nested too deeply"),
+])
+def test_bad_configs_are_clean_errors(tmp_path: Path, body: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected) as err:
+        load_config(write_config(tmp_path, body), env={})
+    assert str(err.value).startswith(str(tmp_path / "readiness.yaml"))
+
+
+def test_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    with pytest.raises(ConfigError, match=r"line \d+: YAML aliases expand this to more than 100000 nodes"):
+        load_config(write_config(tmp_path, "\n".join(levels) + "\n"), env={})
+
+
+def test_small_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
+    body = ("version: 1\nchecks:\n  coverage: &cov {cobertura: a.xml, min_line_rate: 0.9}\n"
+            "profiles:\n  release: {checks: {coverage: {<<: *cov, min_line_rate: 0.95}}}\n")
+    config = load_config(write_config(tmp_path, body), profile="release", env={})
+    assert config.check_settings("coverage") == {"cobertura": "a.xml", "min_line_rate": 0.95}
+
+
+def test_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "readiness.yaml"
+    path.write_bytes(b"version: 1\nchecks: {}\nservice: {name: caf\xe9}\n")
+    with pytest.raises(ConfigError, match=r"readiness\.yaml: line 3: not UTF-8 \(byte 0xe9\)"):
+        load_config(path, env={})
+
+
+def test_huge_file_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "readiness.yaml"
+    path.write_bytes(b"# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match=r"2000000 bytes is too large for a configuration file"):
+        load_config(path, env={})
+
+
+def test_dates_stay_text_and_a_valid_regex_passes(tmp_path: Path) -> None:
+    body = ("version: 1\nchecks: {explain: {enabled: false, timeout_s: 5}}\nwaivers:\n"
+            + WAIVER % ("2026-12-31", ", url: '^http://127\\.0\\.0\\.1:8000/'"))
+    config = config_from(tmp_path, body)
+    assert config.data["waivers"][0]["expires"] == "2026-12-31"
+    assert config.waivers[0].url == "^http://127\\.0\\.0\\.1:8000/"
+
+
+def test_unnamed_secret_variables_are_masked_after_loading(tmp_path: Path) -> None:
+    from pipeline.redact import redact
+
+    config_from(tmp_path, GOOD, ACME_DEPLOY_TOKEN="dt-93kd-ZZ-x1")
+    assert redact("deploying with dt-93kd-ZZ-x1") == "deploying with ***"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("version: 1\nchecks: {}\nchecks: {}\n", "duplicate key 'checks'"),
+    ("version: 1\nchecks: {coverage: {min_line_rate: .nan}}\n", "checks.coverage.min_line_rate: nan"),
+    ("version: 1\nchecks: {}\nwaivers:\n" + WAIVER % ("2026-02-30", ""), "waivers.0.expires"),
+])
+def test_the_command_line_exits_3_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      body: str, expected: str) -> None:
+    from pipeline._cli import main
+
+    path = write_config(tmp_path, body)
+    assert main(["check", "coverage", "--config", str(path), "--reports-dir", str(tmp_path / "r")]) == 3
+    err = capsys.readouterr().err
+    assert "configuration error" in err and expected in err and "Traceback" not in err
+    assert str(path) in err
+
+
+YAMLISH = st.lists(st.sampled_from([
+    *"abc:-[]{}&*!|>'\"#,.0123456789 \n\t%@`?",
+    "version: 1\n", "checks:", ".nan", ".inf", "&a ", "*a", "<<: ", "2026-02-30", "!!binary ",
+    "!!python/object:os.system ", "\x00", "\ufeff", "\n  "]), max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(YAMLISH)
+def test_any_text_is_a_config_or_a_config_error(body: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "readiness.yaml"
+        path.write_text(body, encoding="utf-8", errors="surrogatepass")
+        try:
+            load_config(path, env={})
+        except ConfigError as exc:
+            assert str(exc).startswith(str(path))
+
+
+def test_an_error_about_an_expanded_secret_does_not_show_it(tmp_path: Path) -> None:
+    body = "version: 1\nchecks: {}\nwaivers:\n" + WAIVER % ("2026-12-31", ", url: '${WAIVER_URL_SECRET}'")
+    with pytest.raises(ConfigError) as err:
+        config_from(tmp_path, body, WAIVER_URL_SECRET="([pw-in-the-wrong-place")
+    assert "waivers.0.url" in str(err.value) and "pw-in-the-wrong-place" not in str(err.value)
+
+
+def test_an_error_inside_any_of_names_the_deepest_key(tmp_path: Path) -> None:
+    body = "version: 1\nchecks: {}\nservice: {name: x, start: {command: [a], port: 'http'}}\n"
+    with pytest.raises(ConfigError, match=r"service\.start\.port: 'http' is not of type 'integer'"):
+        config_from(tmp_path, body)

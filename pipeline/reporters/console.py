@@ -1,11 +1,16 @@
-"""Console lines: one per check and the verdict; colour only on a terminal."""
+"""Console lines: one per check and the verdict; colour only on a terminal.
+
+Everything from a tool or a result file is printed through ``redact.one_line``: no
+escape sequence, control or bidi character and no line break of its own, so a
+scanned site cannot repaint the terminal or print a verdict line that looks like ours.
+"""
 
 from __future__ import annotations
 
 from typing import IO
 
 from pipeline.model import CheckResult
-from pipeline.redact import redact
+from pipeline.redact import one_line, redact
 from pipeline.verdict import VerdictReport
 
 _COLOURS = {"pass": "32", "waived": "32", "fail": "31", "error": "33", "skipped": "90",
@@ -15,15 +20,25 @@ _COLOURS = {"pass": "32", "waived": "32", "fail": "31", "error": "33", "skipped"
 def check_line(result: CheckResult, stream: IO[str]) -> str:
     """``[PASS] coverage  Line coverage 93.10%; ... (12.3 s)``."""
     label = _paint(f"[{result.status.value.upper():7}]", result.status.value, stream)
-    return f"{label} {result.check:<11} {redact(result.summary)} ({result.duration_s:.1f} s)"
+    return f"{label} {safe(result.check):<11} {safe(result.summary)} ({result.duration_s:.1f} s)"
+
+
+def reason_lines(result: CheckResult) -> list[str]:
+    """The reasons of one result, one indented line each (for ``readiness check``)."""
+    return [f"  - {safe(reason)}" for reason in result.reasons]
 
 
 def verdict_lines(report: VerdictReport, stream: IO[str]) -> list[str]:
     """The verdict line and, below it, why."""
     head = _paint(f"VERDICT: {report.verdict.value.upper()}", report.verdict.value, stream)
     lines = [f"{head} (exit code {report.verdict.exit_code})"]
-    lines += [f"  - {redact(reason)}" for reason in report.reasons]
+    lines += [f"  - {safe(reason)}" for reason in report.reasons]
     return lines
+
+
+def safe(text: str) -> str:
+    """Foreign text as one printable line, secrets masked."""
+    return redact(one_line(str(text)))
 
 
 def _paint(text: str, key: str, stream: IO[str]) -> str:

@@ -2,15 +2,28 @@
 
 CI test reporters show a failing threshold like a failing test, with the reason as
 the failure message. An ``error``/``skipped`` check with nothing measured still gets
-one testcase so it cannot vanish from the CI summary.
+one testcase so it cannot vanish from the CI summary. Every string is masked and
+cut down to the characters XML 1.0 allows before junitparser sees it (``_x``).
 """
 
 from __future__ import annotations
 
+import re
+
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from pipeline.model import CheckResult, Status
+from pipeline.reporters.safe import plain
 from pipeline.verdict import VerdictReport
+
+# Outside XML 1.0's Char production (controls, lone surrogates, U+FFFE/U+FFFF) or discouraged by it
+# (C1 controls, the noncharacters U+FDD0..U+FDEF): a parser refuses the document or a CI tool chokes.
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffd\U00010000-\U0010ffff]")
+
+
+def _x(value: object) -> str:
+    """``value`` as text an XML 1.0 document can hold, secrets masked."""
+    return _NOT_XML.sub("", plain(value))
 
 
 def render(report: VerdictReport) -> str:
@@ -19,8 +32,8 @@ def render(report: VerdictReport) -> str:
     for result in report.checks:
         xml.add_testsuite(_suite(result))
     for name in report.missing:
-        suite = TestSuite(name)
-        case = TestCase("check ran", classname=f"readiness.{name}")
+        suite = TestSuite(_x(name))
+        case = TestCase("check ran", classname=_x(f"readiness.{name}"))
         case.result = [Error("No result: the check did not run.", "missing")]
         suite.add_testcase(case)
         xml.add_testsuite(suite)
@@ -30,14 +43,14 @@ def render(report: VerdictReport) -> str:
 
 
 def _suite(result: CheckResult) -> TestSuite:
-    suite = TestSuite(result.check)
+    suite = TestSuite(_x(result.check))
     suite.time = result.duration_s
-    classname = f"readiness.{result.check}"
+    classname = _x(f"readiness.{result.check}")
     if result.status in (Status.ERROR, Status.SKIPPED) or not (
         result.measurements or result.findings
     ):
         case = TestCase("check ran", classname=classname, time=result.duration_s)
-        message = " ".join((result.summary, *result.reasons))
+        message = _x(" ".join((result.summary, *result.reasons)))
         if result.status is Status.ERROR:
             case.result = [Error(message, "error")]
         elif result.status is Status.SKIPPED:
@@ -46,24 +59,24 @@ def _suite(result: CheckResult) -> TestSuite:
     for m in result.measurements:
         if m.ok is None:
             continue
-        case = TestCase(f"{m.name} {m.threshold}", classname=classname)
+        case = TestCase(_x(f"{m.name} {m.threshold}"), classname=classname)
         if not m.ok:
-            case.result = [Failure(f"{m.name} = {m.value} {m.unit}; required {m.threshold}",
+            case.result = [Failure(_x(f"{m.name} = {m.value} {m.unit}; required {m.threshold}"),
                                    "threshold")]
         suite.add_testcase(case)
     for f in result.findings:
         # A finding that restates a failed threshold already has its testcase above.
         if not f.failing or (f.details.get("measurement") and not f.waived_by):
             continue
-        case = TestCase(f.id, classname=classname)
+        case = TestCase(_x(f.id), classname=classname)
         if f.waived_by:
-            case.result = [Skipped(f"waived by {f.waived_by}")]
+            case.result = [Skipped(_x(f"waived by {f.waived_by}"))]
         else:
-            message = f"{f.title} [{f.severity}] {f.location}".strip()
-            detail = f.details.get("message")
+            message = _x(f"{f.title} [{f.severity}] {f.location}".strip())
+            detail = f.details.get("message") if isinstance(f.details, dict) else None
             case.result = [Failure(message, "finding")]
             if detail:
-                case.result[0].text = str(detail)
+                case.result[0].text = _x(detail)
         suite.add_testcase(case)
     suite.update_statistics()
     return suite

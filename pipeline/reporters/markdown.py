@@ -1,36 +1,57 @@
-"""``readiness.md``: short enough for ``$GITHUB_STEP_SUMMARY`` and a PR comment."""
+"""``readiness.md``: short enough for ``$GITHUB_STEP_SUMMARY`` and a PR comment.
+
+Every foreign string (check names from files, summaries, finding ids, titles and
+locations, the service name) renders as plain text: on one line, every ASCII
+punctuation character backslash-escaped (no HTML, links, images, emphasis, code,
+headings, lists or table breaks), and a zero-width joiner after ``@``, ``#``, ``:``
+before ``//`` and in ``www.`` so that GitHub links no mention, issue, URL or address.
+"""
 
 from __future__ import annotations
 
+import re
+
+from pipeline.reporters.safe import plain
 from pipeline.verdict import VerdictReport
 
 ICONS = {"pass": "✅", "waived": "☑️", "fail": "❌", "error": "⚠️", "skipped": "⏭️", "missing": "❔"}
 MAX_FINDINGS = 10
+MAX_CELL = 160
+_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_JOINER = "\u200d"
+# Escaped forms of what GitHub turns into links after rendering: @user, #12, scheme://, www.
+_AUTOLINKED = re.compile(r"(\\[@#])|(\\:)(?=\\/\\/)|(?<![A-Za-z0-9])(www)(?=\\\.)", re.IGNORECASE)
 
 
 def render(report: VerdictReport) -> str:
     """A heading with the verdict, one table row per check, the first failing findings."""
     title = {"ready": "✅ READY", "not_ready": "❌ NOT READY", "incomplete": "⚠️ INCOMPLETE"}
-    lines = [f"## Readiness: {title[report.verdict.value]}", ""]
+    service = report.environment.get("service")
+    heading = f"## Readiness: {title[report.verdict.value]}" + (f" · {text(service)}" if service else "")
+    lines = [heading, ""]
     lines += ["| Check | Status | Summary | Duration |", "|---|---|---|---|"]
     for r in report.checks:
-        lines.append(f"| {r.check} | {ICONS[r.status.value]} {r.status.value} | "
-                     f"{_cell(r.summary)} | {r.duration_s:.1f} s |")
+        lines.append(f"| {text(r.check)} | {ICONS[r.status.value]} {r.status.value} | "
+                     f"{text(r.summary)} | {r.duration_s:.1f} s |")
     for name in report.missing:
-        lines.append(f"| {name} | {ICONS['missing']} missing | the check did not run | – |")
+        lines.append(f"| {text(name)} | {ICONS['missing']} missing | the check did not run | – |")
     failing = [(r.check, f) for r in report.checks for f in r.findings
                if f.failing and not f.waived_by]
     if failing:
         lines += ["", f"**Failing findings** ({len(failing)}):", ""]
-        lines += [f"- `{check}` {_cell(f.title)} ({f.severity})" for check, f in failing[:MAX_FINDINGS]]
+        for check, f in failing[:MAX_FINDINGS]:
+            where = f" at {text(f.location)}" if f.location else ""
+            lines.append(f"- **{text(check)}** {text(f.title)} ({text(f.severity)}; {text(f.id)}){where}")
         if len(failing) > MAX_FINDINGS:
             lines.append(f"- … and {len(failing) - MAX_FINDINGS} more in readiness.html")
     lines += ["", f"Exit code {report.verdict.exit_code}. Full report: `readiness.html`.", ""]
     return "\n".join(lines)
 
 
-def _cell(text: str) -> str:
-    # Table cells: no pipes or newlines from tool output, and no HTML from it either.
-    flat = " ".join(text.split()).replace("|", "\\|")
-    flat = flat.replace("<", "&lt;").replace(">", "&gt;")
-    return flat if len(flat) <= 160 else flat[:157] + "…"
+def text(value: object, limit: int = MAX_CELL) -> str:
+    """``value`` as Markdown that renders as exactly its (masked, one-line, shortened) text."""
+    flat = " ".join(plain(value).split())
+    if len(flat) > limit:
+        flat = flat[:limit - 1] + "…"  # cut before escaping, so no escape is cut in half
+    escaped = _ASCII_PUNCTUATION.sub(r"\\\1", flat)
+    return _AUTOLINKED.sub(lambda m: "".join(g for g in m.groups() if g) + _JOINER, escaped)

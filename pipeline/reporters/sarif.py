@@ -1,17 +1,29 @@
-"""``readiness.sarif``: security findings (zap, audit) as SARIF 2.1.0 for GitHub code scanning."""
+"""``readiness.sarif``: security findings (zap, audit) as SARIF 2.1.0 for GitHub code scanning.
+
+Messages are plain text in SARIF's own syntax: a literal ``[`` or ``]`` is escaped
+with a backslash (else ``[text](uri)`` is an embedded link) and a literal brace is
+doubled (else ``{0}`` is a placeholder). An artifact URI is a relative path or an
+http(s) URL; anything else points at ``readiness.json`` instead. ``helpUri`` is set
+only from an http(s) reference.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pipeline import __version__
+from pipeline.model import Finding
+from pipeline.reporters.safe import http_url, plain, relative_path
 from pipeline.verdict import VerdictReport
 
 SECURITY_CHECKS = ("zap", "audit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "moderate": "warning",
           "low": "note", "informational": "note", "info": "note", "unknown": "warning"}
+FALLBACK_URI = "readiness.json"
+_BACKSLASHES_BEFORE_BRACKET = re.compile(r"\\+(?=[\[\]])")
 
 
 def render(report: VerdictReport) -> str:
@@ -22,23 +34,20 @@ def render(report: VerdictReport) -> str:
         if check.check not in SECURITY_CHECKS:
             continue
         for f in check.findings:
-            rule_id = f"{check.check}/{f.details.get('rule_id', f.id)}"
-            rules.setdefault(rule_id, {
-                "id": rule_id,
-                "shortDescription": {"text": f.title[:1000]},
-                "properties": {"check": check.check},
-            })
+            details = f.details if isinstance(f.details, dict) else {}
+            rule_id = plain(f"{check.check}/{details.get('rule_id', f.id)}")
+            rules.setdefault(rule_id, _rule(rule_id, check.check, f, details))
             result: dict[str, Any] = {
                 "ruleId": rule_id,
                 "level": LEVELS.get(f.severity.lower(), "warning"),
-                "message": {"text": f"{f.title} ({f.severity})"},
+                "message": {"text": text(f"{f.title} ({f.severity})")},
                 "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": f.details.get("artifact", "readiness.json")}}}],
-                "partialFingerprints": {"readinessFindingId": f"{check.check}:{f.id}:{f.location}"},
+                    "artifactLocation": {"uri": artifact_uri(details.get("artifact"))}}}],
+                "partialFingerprints": {"readinessFindingId": plain(f"{check.check}:{f.id}:{f.location}")},
             }
             if f.waived_by:
                 result["suppressions"] = [{"kind": "external",
-                                           "justification": f"waived by {f.waived_by}"}]
+                                           "justification": plain(f"waived by {f.waived_by}")}]
             results.append(result)
     document = {
         "$schema": SARIF_SCHEMA,
@@ -51,3 +60,25 @@ def render(report: VerdictReport) -> str:
         }],
     }
     return json.dumps(document, indent=2) + "\n"
+
+
+def _rule(rule_id: str, check: str, finding: Finding, details: dict[str, Any]) -> dict[str, Any]:
+    rule: dict[str, Any] = {"id": rule_id, "shortDescription": {"text": text(finding.title, 1000)},
+                            "properties": {"check": check}}
+    references = [details.get("url"), *str(details.get("reference") or "").split()]
+    help_uri = next((url for url in map(http_url, references) if url), None)
+    if help_uri:
+        rule["helpUri"] = help_uri
+    return rule
+
+
+def text(value: object, limit: int | None = None) -> str:
+    """``value`` as a SARIF plain-text message that shows exactly its (masked, shortened) text."""
+    cleaned = _BACKSLASHES_BEFORE_BRACKET.sub("", plain(value))[:limit]
+    return (cleaned.replace("[", "\\[").replace("]", "\\]")
+            .replace("{", "{{").replace("}", "}}"))
+
+
+def artifact_uri(value: object) -> str:
+    """A relative path (percent-encoded) or an http(s) URL; anything else becomes ``readiness.json``."""
+    return http_url(value) or relative_path(value) or FALLBACK_URI

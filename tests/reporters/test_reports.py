@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
+import pytest
 from junitparser import JUnitXml
 
 from pipeline.model import CheckResult, Finding, Measurement, Status
@@ -97,3 +99,62 @@ def test_html_opens_in_chromium_without_errors_and_runs_no_script(browser, tmp_p
     page.screenshot(path=str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
     page.close()
+
+
+def _one_finding_report(details: dict[str, object], evidence: tuple[str, ...] = ()) -> object:
+    finding = Finding("10021", "medium", "X-Content-Type-Options header missing", "http://127.0.0.1/", details=details)
+    zap = CheckResult("zap", Status.FAIL, "one alert", findings=(finding,), evidence=evidence)
+    return decide([zap])
+
+
+def test_html_links_only_http_references_and_evidence_inside_reports() -> None:
+    page = html.render(_one_finding_report(  # type: ignore[arg-type]
+        {"solution": "Set the header.", "reference": "https://owasp.org/x\njavascript:alert(1)\n//evil.example/y",
+         "url": "data:text/html,x"},
+        evidence=("evidence/zap.json", "../outside.log", "/abs/zap.log", "file:///etc/passwd")))
+    assert '<a href="https://owasp.org/x" rel="noopener noreferrer nofollow">' in page
+    assert '<a class="mono" href="evidence/zap.json">' in page
+    hrefs = re.findall(r'href="([^"]*)"', page)
+    assert all(h.startswith(("#check-", "https://owasp.org/x", "evidence/zap.json")) for h in hrefs), hrefs
+    for shown in ("javascript:alert(1)", "//evil.example/y", "data:text/html,x", "../outside.log", "/abs/zap.log"):
+        assert shown in page  # shown as text
+
+
+@pytest.mark.parametrize("details", [
+    {"groups": "not a list", "min_line_rate": "high"},
+    {"groups": [{"name": "pkg", "rate": "0.5;fill:red"}, 3, None], "min_line_rate": 0.9},
+    {"groups": [{"name": "pkg", "rate": float("nan"), "covered": 1, "valid": 2}], "min_line_rate": 0.9},
+    {"endpoints": [{"name": "GET /", "p95": "slow"}, {"name": "x", "p95": True}, "row"]},
+    {"endpoints": [{"name": "GET /", "p95": 12.0, "p99": -4, "p95_limit": "200"}]},
+    {"queries": "none"},
+    {"queries": [{"key": "q", "params": ["a"], "nodes": ["Seq Scan", {"depth": "x;color:red", "label": 1}],
+                  "median_ms": "3", "max_ms": None, "shape": "abc", "previous_shape": 5}]},
+    {"instances": ["GET /", {"uri": 5}], "fixed": "1.2", "aliases": None, "reference": 42, "cwe": {"a": 1}},
+])
+def test_html_survives_malformed_details(details: dict[str, object]) -> None:
+    page = html.render(_one_finding_report(details))  # type: ignore[arg-type]
+    assert "X-Content-Type-Options header missing" in page
+    styles = re.findall(r'style="([^"]*)"', page)
+    assert styles and all(re.fullmatch(r"background: #[0-9a-f]{6}|padding-left: \d+px|font-weight:700", s)
+                          for s in styles), styles
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("@octocat", "\\@\u200doctocat"),
+    ("see #12", "see \\#\u200d12"),
+    ("https://evil.example/x", "https\\:\u200d\\/\\/evil\\.example\\/x"),
+    ("www.evil.example", "www\u200d\\.evil\\.example"),
+    ("a | b\nc", "a \\| b c"),
+    ("<b>[x](y)</b>", "\\<b\\>\\[x\\]\\(y\\)\\<\\/b\\>"),
+    ("x" * 200, "x" * 159 + "…"),
+])
+def test_markdown_text_escapes(value: str, expected: str) -> None:
+    assert markdown.text(value) == expected
+
+
+def test_sarif_text_and_uri() -> None:
+    assert sarif.text("{0} [a](https://x) \\]") == "{{0}} \\[a\\](https://x) \\]"
+    assert sarif.artifact_uri("requirements.txt") == "requirements.txt"
+    assert sarif.artifact_uri("http://127.0.0.1:8000/a b") == "readiness.json"
+    assert sarif.artifact_uri("../../etc/passwd") == "readiness.json"
+    assert sarif.artifact_uri("https://127.0.0.1:8000/login") == "https://127.0.0.1:8000/login"

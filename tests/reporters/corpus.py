@@ -1,0 +1,128 @@
+"""Hostile strings and a verdict that carries one in every foreign field the reporters show.
+
+The payloads: script and event-handler XSS, dangerous URL schemes, SVG/MathML and
+attribute break-outs, CSS, entity tricks, Markdown links/images/autolinks/mentions/
+comments/headings/tables, SARIF placeholders and links, terminal escapes and characters
+XML 1.0 forbids. Script payloads set ``window.__xss`` (and log XSS-MARKER) if they ever run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.model import CheckResult, Finding, Measurement, Status, ToolInfo, Waiver
+from pipeline.verdict import Merge, VerdictReport, decide
+
+PAYLOADS = (
+    "<script>window.__xss=1;console.log('XSS-MARKER');alert(1)</script>",
+    '<img src=x onerror="window.__xss=2;alert(2)">',
+    "<svg onload=window.__xss=3>",
+    "<svg><script>window.__xss=4</script></svg>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=window.__xss=5>",
+    '"><script>window.__xss=6</script>',
+    "'><img src=x onerror=window.__xss=7>",
+    '" onmouseover="window.__xss=8" autofocus onfocus="window.__xss=8" x="',
+    "javascript:window.__xss=9//",
+    "JaVaScRiPt:alert(10)",
+    "data:text/html;base64,PHNjcmlwdD53aW5kb3cuX194c3M9MTE8L3NjcmlwdD4=",
+    "vbscript:msgbox(12)",
+    "file:///etc/passwd",
+    "//evil.example/x",
+    "../../../etc/passwd",
+    '<iframe src="javascript:window.__xss=16"></iframe>',
+    '<a href="javascript:window.__xss=17">click</a>',
+    "<style>body{background:url(//evil.example/x)}</style>",
+    '<div style="background-image:url(javascript:window.__xss=19)">x</div>',
+    "&lt;script&gt;window.__xss=20&lt;/script&gt;",
+    "&#60;img src=x onerror=window.__xss=21&#62;",
+    "</textarea></title></style></script><script>window.__xss=22</script>",
+    '<!--<img src="--><img src=x onerror=window.__xss=23>-->',
+    '<base href="//evil.example/">',
+    '<meta http-equiv="refresh" content="0;url=javascript:window.__xss=25">',
+    '<form action="//evil.example"><button formaction="javascript:window.__xss=26">ok</button></form>',
+    "<details open ontoggle=window.__xss=27>x</details>",
+    '<object data="javascript:window.__xss=28"></object><embed src="javascript:window.__xss=28">',
+    "{{7*7}}${7*7}<%= 7*7 %>",
+    'https://evil.example/"><script>window.__xss=30</script>',
+    "https://evil.example/plain?q=1",
+    "[click me](javascript:alert(31))",
+    "![pixel](https://evil.example/pixel.png)",
+    "<https://evil.example/autolink>",
+    "https://evil.example/bare www.evil.example contact admin@evil.example",
+    "@octocat please look at #1234, GH-12 and owner/repo#5",
+    "<!-- hidden comment --> visible",
+    "# Heading\n- list item\n> quote\n| a | b |\n|---|---|\n1. one",
+    "**bold** _em_ ~~strike~~ `code` ```fence``` ===",
+    '[ref]: https://evil.example "title"',
+    "\\<b>escaped\\</b> \\[x\\](y) \\",
+    "\x1b[32mVERDICT: READY\x1b[0m\r\x1b[2K\x1b[1A",
+    "\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ \x1b]0;title\x07 \x1bP1$r\x1b\\",
+    "nul\x00byte \x0b\x0c\x1f \ud800 \ufffe \U0001F600 \x85\u2028\u202eYDAER",
+    "]]><![CDATA[<script>window.__xss=44</script>]]>",
+    "{0} [text](1) \\[ } { [link](https://evil.example)",
+    '<svg><a xlink:href="javascript:window.__xss=46"><text y="20">x</text></a></svg>',
+)
+
+FINISHED = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+
+
+def every_field_report(text: Callable[[int], str]) -> VerdictReport:
+    """A verdict whose every foreign field holds ``text(i)`` for each payload index ``i``."""
+    n = len(PAYLOADS)
+    results = [
+        _check("coverage", text, details={"min_line_rate": 0.9, "groups": [
+            {"name": text(i), "covered": 1, "valid": 2, "rate": 0.5} for i in range(n)]}),
+        _check("openapi", text),
+        _check("zap", text, findings=[_zap_finding(text(i)) for i in range(n)]),
+        _check("audit", text, findings=[_audit_finding(text(i)) for i in range(n)]),
+        _check("k6", text, details={"endpoints": [
+            {"name": text(i), "p50": 10, "p95": 20 + i, "p99": 30 + i, "p95_limit": 200, "ok": i % 2 == 0}
+            for i in range(n)]}),
+        _check("explain", text, details={"queries": [_query(text(i)) for i in range(n)]}),
+        _check("dashboards", text),
+    ]
+    # Check names come from result file names too; each hostile name is a check of its own.
+    results += [CheckResult(text(i), Status.ERROR, text(i), (text(i),), started_at=FINISHED, finished_at=FINISHED)
+                for i in range(n)]
+    merges = [Merge(text(i), text(i), (text(i),)) for i in range(n)]
+    report = decide(results, merges)
+    report.environment["service"] = text(0) + text(35)
+    return report
+
+
+def _check(name: str, text: Callable[[int], str], findings: list[Finding] | None = None,
+           details: dict[str, Any] | None = None) -> CheckResult:
+    n = len(PAYLOADS)
+    waivers = tuple(Waiver(name, text(i), text(i), text(i), dt.date(2026, 12, 31), text(i)) for i in range(n))
+    return CheckResult(
+        check=name, status=Status.FAIL, summary=text(sum(map(ord, name)) % n),
+        reasons=tuple(text(i) for i in range(n)),
+        measurements=tuple(Measurement(text(i), text(i), text(i), text(i), i % 2 == 0) for i in range(n)),
+        findings=tuple(findings or ()),
+        evidence=(*(text(i) for i in range(n)), "evidence/tool.log"),
+        tool=ToolInfo(text(1), text(2), "run", tuple(text(i) for i in range(n)), 1),
+        started_at=FINISHED - dt.timedelta(seconds=3), finished_at=FINISHED,
+        waivers_applied=waivers[: n // 2], waivers_expired=waivers[n // 2:],
+        details=details or {},
+    )
+
+
+def _zap_finding(p: str) -> Finding:
+    return Finding(p, p, p, p, failing=True, waived_by=None, details={
+        "message": p, "urls": [p, p], "solution": p, "reference": f"{p}\n{p}", "cwe": p, "wasc": p,
+        "rule_id": p, "artifact": p, "plugin_id": p,
+        "instances": [{"method": p, "uri": p, "param": p, "evidence": p}]})
+
+
+def _audit_finding(p: str) -> Finding:
+    return Finding(p, p, p, p, failing=True, waived_by=p, details={
+        "aliases": [p, p], "fixed": [p], "url": p, "artifact": p, "rule_id": p, "package": p, "version": p})
+
+
+def _query(p: str) -> dict[str, Any]:
+    return {"key": p, "params": {p: p}, "error": p, "median_ms": 3.0, "max_ms": 5, "findings": [p, p],
+            "shape": [p, p], "previous_shape": [p], "nodes": [
+                {"depth": 0, "label": p, "rows": p, "loops": 1, "plan_rows": p, "time_ms": p, "flagged": True},
+                {"depth": 1, "label": p, "rows": 1, "loops": 1, "plan_rows": 1, "time_ms": 0.1, "flagged": False}]}
