@@ -27,7 +27,7 @@ from pipeline.checks.interface import INGESTED_DIR
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.interrupts import deferred_signals
 from pipeline.model import MANDATORY_CHECKS, now_utc
-from pipeline.redact import redact
+from pipeline.redact import redact, register_environment, terminal_safe
 from pipeline.reporters import console
 from pipeline.runner import run_check
 from pipeline.verdict import decide, gather
@@ -38,7 +38,7 @@ EXIT_USAGE = 3
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        print(f"readiness: error: {message}", file=sys.stderr)
+        _say(f"readiness: error: {message}")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -87,22 +87,22 @@ def _config_args(parser: argparse.ArgumentParser, profile: bool = True) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    register_environment()  # secrets in the environment are masked from the first line printed
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return _dispatch(args)
     except ConfigError as exc:
-        print(f"readiness: configuration error:\n{exc}", file=sys.stderr)
+        _say(f"readiness: configuration error:\n{exc}")
         return EXIT_USAGE
     except signoff.SignoffError as exc:
-        print(f"readiness: {exc}", file=sys.stderr)
+        _say(f"readiness: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("readiness: interrupted; the results written so far are kept.", file=sys.stderr)
+        _say("readiness: interrupted; the results written so far are kept.")
         return 2
     except Exception:  # one way out: a defect must never exit 0 or 1 (ready / not_ready)
-        print(f"readiness: internal error (a defect in the gate; please report it):\n{traceback.format_exc()}",
-              file=sys.stderr)
+        _say(f"readiness: internal error (a defect in the gate; please report it):\n{traceback.format_exc()}")
         return 2
     finally:
         proc.kill_all_running()  # a tool a check thread started late must not outlive the gate
@@ -142,11 +142,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = _run_checks(args, config, selected)
     except KeyboardInterrupt:
         interrupted = "The run was interrupted (Ctrl-C or SIGTERM) before every check had finished."
-        print("readiness: interrupted; writing the verdict of what ran.", file=sys.stderr)
+        _say("readiness: interrupted; writing the verdict of what ran.")
     except Exception:
         interrupted = "The run stopped early: the gate itself crashed (a defect; please report it)."
-        print(f"readiness: internal error; writing the verdict of what ran:\n{traceback.format_exc()}",
-              file=sys.stderr)
+        _say(f"readiness: internal error; writing the verdict of what ran:\n{traceback.format_exc()}")
     # More signals now wait: the verdict of what ran is written whatever comes.
     with deferred_signals(reraise=False):
         return cmd_verdict([args.reports_dir / "results"], args.reports_dir, _service_name(config),
@@ -175,8 +174,7 @@ def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -
                 config = load_config(args.config, args.profile)
             except target.TargetError as exc:
                 target_error = redact(str(exc))
-                print(f"readiness: the service under test could not be started: {target_error}",
-                      file=sys.stderr)
+                _say(f"readiness: the service under test could not be started: {target_error}")
         for name in selected:
             result = run_check(name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
                                target_error=target_error)
@@ -214,8 +212,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = run_check(args.name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
                        target_error=os.environ.get("READINESS_TARGET_ERROR") or None)
     print(console.check_line(result, sys.stdout))
-    for reason in result.reasons:
-        print(f"  - {redact(reason)}")
+    for line in console.reason_lines(result):
+        print(line)
     return result.status.exit_code
 
 
@@ -226,12 +224,12 @@ def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
     loaded = gather((d for d in results if d.is_dir()), now)
     warnings = [f"results folder {d} does not exist." for d in results if not d.is_dir()]
     for warning in warnings:
-        print(f"readiness: warning: {warning}", file=sys.stderr)
+        _say(f"readiness: warning: {warning}")
     report = decide(loaded.results, loaded.merges, warnings=(*loaded.warnings, *warnings),
                     interrupted=interrupted, environment=environment(service), generated_at=now)
     written = reporters.write_reports(report, reports_dir)
     for name, why in written.failed.items():
-        print(f"readiness: the report {reports_dir / name} could not be written: {why}", file=sys.stderr)
+        _say(f"readiness: the report {reports_dir / name} could not be written: {why}")
     for line in console.verdict_lines(written.report, sys.stdout):
         print(line)
     print(f"Reports: {reports_dir / 'readiness.html'}")
@@ -276,3 +274,8 @@ def _selected(only: str | None) -> list[str]:
 def _service_name(config: Config) -> str | None:
     name = config.service.get("name")
     return str(name) if name else None
+
+
+def _say(message: str) -> None:
+    """A message to stderr, secrets masked and terminal escapes of foreign text removed (newlines kept)."""
+    print(terminal_safe(redact(message)), file=sys.stderr, flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -101,7 +102,38 @@ def redact(text: str) -> str:
         text = pattern.sub(_mask_value, text)
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
+    return _mask_cut_secret(text)
+
+
+def _mask_cut_secret(text: str) -> str:
+    """Mask the start of a secret left at the very end of a text that was shortened before masking.
+
+    Checks and tools cap long messages ("...secret-to" + "…"); the whole secret no longer
+    appears, but its first characters would. Only a tail of at least MIN_SECRET_LENGTH
+    characters is taken for a secret's start, so ordinary endings are left alone.
+    """
+    body = text.rstrip("…. \n")
+    for secret in _secrets:
+        longest = min(len(secret) - 1, len(body))
+        for size in range(longest, MIN_SECRET_LENGTH - 1, -1):
+            if body.endswith(secret[:size]):
+                return body[:-size] + MASK + text[len(body):]
     return text
+
+
+def redact_text_file(path: Path) -> bool:
+    """Mask secrets inside a text evidence file in place; True when it changed (binary files are left)."""
+    try:
+        original = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    masked = redact(original)
+    if masked == original:
+        return False
+    temporary = path.with_name(f".{path.name}.masking")
+    temporary.write_text(masked, encoding="utf-8")
+    os.replace(temporary, path)
+    return True
 
 
 def redact_tree(node: Any) -> Any:

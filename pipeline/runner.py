@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from pipeline import proc
 from pipeline.checks import registry
-from pipeline.checks.interface import INGESTED_DIR, CheckContext, Evaluation
+from pipeline.checks.interface import INGESTED_DIR, CheckContext, Evaluation, is_inside
 from pipeline.config import Config
 from pipeline.errors import CheckError
 from pipeline.interrupts import Signals, deferred_signals
@@ -38,7 +38,7 @@ from pipeline.model import (
     now_utc,
     write_json_atomic,
 )
-from pipeline.redact import redact_tree
+from pipeline.redact import redact_text_file, redact_tree
 from pipeline.target import CHECKS_NEEDING_TARGET
 from pipeline.verdict import inconsistency
 
@@ -95,11 +95,20 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
         evaluation, interrupted = _run_with_budget(name, config.check_settings(name), ctx)
     # Once the check is over, a signal waits until its result is on disk.
     with deferred_signals(reraise=False) as late:
+        _mask_evidence(ctx)
         result = _finish(name, evaluation, ctx, started, config.waivers, today)
         write_result(result, reports_dir)
     if interrupted or late.count:
         raise KeyboardInterrupt
     return result
+
+
+def _mask_evidence(ctx: CheckContext) -> None:
+    """Secrets a tool wrote into its own output (a DSN in a failing test's message, say) are masked in
+    every text evidence file under the reports folder before anyone uploads or signs it."""
+    for path in ctx.evidence:
+        if is_inside(path, ctx.reports_dir) and path.is_file():
+            redact_text_file(path)
 
 
 def _finish(name: str, evaluation: Evaluation, ctx: CheckContext, started: dt.datetime,

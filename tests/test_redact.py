@@ -197,3 +197,13 @@ def test_a_variable_that_is_not_utf8_is_still_masked() -> None:
     with own_secrets():
         register_environment({"ODD_TOKEN": "tok-\udcff-bytes"})  # how os.environ holds undecodable bytes
         assert redact("value tok-\udcff-bytes and tok-%FF-bytes") == "value *** and ***"
+
+
+def test_a_secret_cut_short_by_a_length_cap_is_masked_at_the_end() -> None:
+    from pipeline.redact import redact, register_secret
+
+    secret = register_secret("s3cr3t-cut-in-half-2d9f")
+    message = f"connection failed for token {secret}"
+    assert "s3cr3t" not in redact(message[:40] + "…")
+    assert redact(message[:40] + "…").endswith("***…")
+    assert redact("a normal ending") == "a normal ending"

@@ -74,17 +74,17 @@ class AuditCheck(Check[AuditRaw, AuditParsed]):
                                   "Point checks.audit.requirements at your pinned requirements file.")
         pins = tuple(d for path in requirements for d in read_requirements(path))
         locked = tuple(read_package_lock(lock)) if lock is not None else ()
+        # The originals are read (a requirements file may include others by relative path); copies are kept.
         for path in (*requirements, *([lock] if lock else [])):
-            ctx.add_evidence(path)
+            _kept(ctx, path)
         raw = AuditRaw("ingest", pins, locked, lock.name if lock else "")
         if settings.get("report"):
             path = ctx.resolve(settings["report"])
             if not path.is_file():
                 raise ArtifactMissing(f"the audit report {path} does not exist",
                                       "Produce it with pip-audit -f json or npm audit --json.")
-            ctx.add_evidence(path)
             ctx.tool = ToolInfo("audit report", "unknown", "ingest")
-            return replace(raw, reports=(("auto", path),))
+            return replace(raw, reports=(("auto", ctx.add_evidence(path)),))
         if settings.get("osv_dir"):
             return replace(raw, mode="offline", database=_load_offline(ctx.resolve(settings["osv_dir"]), ctx))
         return _collect_online(settings, requirements, lock, raw, ctx)
@@ -280,3 +280,8 @@ def _incomplete(parsed: AuditParsed, audited: list[Dependency], skipped: list[De
         return (f"{len(parsed.problems)} advisory record(s) could not be read; the audit may miss what they "
                 "describe.", unreadable)
     return None
+
+
+def _kept(ctx: CheckContext, path: Path) -> Path:
+    """The copy of an input the result keeps as evidence (the path itself when it does not exist)."""
+    return ctx.add_evidence(path) if path.is_file() else path

@@ -111,12 +111,12 @@ def _expand(query: dict[str, Any], settings: dict[str, Any], ctx: CheckContext) 
         run = QueryRun(key, query["name"], params, rules)
         if query.get("plan"):
             path = ctx.resolve(query["plan"])
+            path = ctx.add_evidence(path) if path.is_file() else path
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ArtifactMissing(f"the plan file {path} of query {query['name']} cannot be read: "
                                       f"{getattr(exc, 'strerror', None) or exc}") from exc
-            ctx.add_evidence(path)
             run = replace(run, plan_output=text, source=str(path))
         runs.append(run)
     return runs

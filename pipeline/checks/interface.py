@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar
 
 from pipeline.model import Finding, Ingested, Measurement, Status, ToolInfo
+from pipeline.redact import redact_text_file
 
 # Where evidence from outside the reports folder is copied, one folder per check.
 INGESTED_DIR = Path("evidence") / "ingested"
@@ -58,7 +59,7 @@ class CheckContext:
         so an edit of the original afterwards cannot change what was signed. Read the returned
         copy rather than the original, so that what is judged is what is kept.
         """
-        kept = self._ingest(path) if path.is_file() and not _inside(path, self.reports_dir) else path
+        kept = self._ingest(path) if path.is_file() and not is_inside(path, self.reports_dir) else path
         if kept not in self.evidence:
             self.evidence.append(kept)
         return kept
@@ -72,6 +73,7 @@ class CheckContext:
         copy = self.reports_dir / INGESTED_DIR / self.check / relative
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(original, copy)
+        redact_text_file(copy)  # a tool's own report may carry a secret into reports/
         digest = hashlib.sha256()
         with copy.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -81,7 +83,8 @@ class CheckContext:
         return copy
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies under ``folder`` (both resolved)."""
     return folder.resolve() in path.resolve().parents
 
 

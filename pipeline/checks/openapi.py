@@ -70,12 +70,11 @@ class OpenApiCheck(Check[SpecRaw, SpecParsed]):
         if source.startswith(("http://", "https://")):
             text = _keep(ctx, "openapi-served.json", fetch(source, "spec"))
         else:
-            path = ctx.resolve(source)
+            path = ctx.add_evidence(ctx.resolve(source)) if ctx.resolve(source).is_file() else ctx.resolve(source)
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ArtifactMissing(f"the spec {path} cannot be read: {exc}") from None
-            ctx.add_evidence(path)
         served = settings.get("served_spec")
         if not served:
             return SpecRaw(source, load(text, source))

@@ -74,9 +74,8 @@ class ZapCheck(Check[ZapRaw, ZapParsed]):
                 if not path.is_file():
                     raise ArtifactMissing(f"the ZAP report {path} does not exist",
                                           "Produce it with zap-baseline.py -J (JSON) or -x (XML).")
-                ctx.add_evidence(path)
                 ctx.tool = ToolInfo("zap", "unknown", "ingest")
-                return ZapRaw(path, fmt, rules, None, None)
+                return ZapRaw(ctx.add_evidence(path), fmt, rules, None, None)
         target = settings.get("target") or os.environ.get("READINESS_BASE_URL")
         if not target or not re.match(r"^https?://", target):
             raise ArtifactMissing(f"no target to scan ({target!r}); zap-baseline needs an http(s) URL",

@@ -96,6 +96,7 @@ def _section(result: CheckResult) -> dict[str, Any]:
         "bars": coverage_bars(result),
         "latency": latency_chart(result),
         "queries": query_sections(result),
+        "role": _text(result.details.get("role")) if isinstance(result.details, dict) else "",
         "findings": [finding_view(f) for f in ordered],
         "evidence": [{"text": e, "href": relative_path(e)} for e in result.evidence],
         "passed": result.status in (Status.PASS, Status.WAIVED),

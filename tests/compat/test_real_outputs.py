@@ -494,32 +494,6 @@ def test_real_zap_rules_files(shared_fixtures: Path, name: str, actions: dict[st
         assert not rules.in_scope("10021", "http://x/robots.txt") and rules.in_scope("10021", "http://x/a")
 
 
-@pytest.fixture(scope="session")
-def sarif_schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The SARIF 2.1.0 JSON Schema, as Microsoft ships it in @microsoft/jest-sarif (npm)."""
-    import os
-    import shutil
-    import subprocess
-    import tarfile
-
-    configured = os.environ.get("READINESS_SARIF_SCHEMA")
-    if configured and Path(configured).is_file():
-        return dict(json.loads(Path(configured).read_text()))
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed, so the SARIF schema cannot be fetched (set READINESS_SARIF_SCHEMA)")
-    folder = tmp_path_factory.mktemp("sarif-schema")
-    done = subprocess.run([npm, "pack", "@microsoft/jest-sarif@1.0.0-beta.0"], cwd=folder, capture_output=True,
-                          text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"the npm registry did not give the SARIF schema package: {done.stderr.strip()[:200]}")
-    with tarfile.open(next(folder.glob("*.tgz"))) as archive:
-        member = archive.extractfile("package/lib/schemas/sarif-2.1.0-rtm.5.json")
-        if member is None:
-            pytest.fail("the SARIF schema package no longer holds lib/schemas/sarif-2.1.0-rtm.5.json")
-        return dict(json.loads(member.read()))
-
-
 def test_sarif_with_real_zap_and_audit_findings_validates(shared_fixtures: Path, tmp_path: Path,
                                                           sarif_schema: dict[str, Any]) -> None:
     report = shared_fixtures / "zap" / "xml" / "defectdojo-juicy2-zap2.10.0.xml"

@@ -25,7 +25,6 @@ from junitparser import JUnitXml
 
 from pipeline.reporters import console, markdown, write_all
 from pipeline.reporters.safe import http_url, plain, relative_path
-from tests.compat.test_real_outputs import sarif_schema  # noqa: F401  (the fixture)
 from tests.reporters.corpus import PAYLOADS, every_field_report
 
 
@@ -205,7 +204,7 @@ def test_junit_parses_and_holds_only_xml_characters(reports: Path) -> None:
     assert not any("\x1b" in (name or "") for name in names)
 
 
-def test_sarif_validates_and_carries_plain_text_and_safe_uris(reports: Path, sarif_schema: dict[str, Any]) -> None:  # noqa: F811
+def test_sarif_validates_and_carries_plain_text_and_safe_uris(reports: Path, sarif_schema: dict[str, Any]) -> None:
     document = json.loads((reports / "readiness.sarif").read_text(encoding="utf-8"))
     jsonschema.Draft7Validator(sarif_schema).validate(document)
     run = document["runs"][0]

@@ -158,3 +158,10 @@ def test_sarif_text_and_uri() -> None:
     assert sarif.artifact_uri("http://127.0.0.1:8000/a b") == "readiness.json"
     assert sarif.artifact_uri("../../etc/passwd") == "readiness.json"
     assert sarif.artifact_uri("https://127.0.0.1:8000/login") == "https://127.0.0.1:8000/login"
+
+
+def test_html_says_which_role_ran_the_plans() -> None:
+    explain = CheckResult("explain", Status.PASS, "1 query run explained", details={"role": "readiness_<b>explain"})
+    page = html.render(decide([explain]))
+    assert "Plans ran as role <code>readiness_&lt;b&gt;explain</code>" in page
+    assert "Plans ran as role" not in html.render(decide([result("explain", Status.PASS)]))
