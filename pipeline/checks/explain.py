@@ -111,9 +111,9 @@ def _expand(query: dict[str, Any], settings: dict[str, Any], ctx: CheckContext) 
         run = QueryRun(key, query["name"], params, rules)
         if query.get("plan"):
             path = ctx.resolve(query["plan"])
-            path = ctx.add_evidence(path) if path.is_file() else path
+            kept = ctx.add_evidence(path) if path.is_file() else path  # judged: the copy that is signed
             try:
-                text = path.read_text(encoding="utf-8")
+                text = kept.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ArtifactMissing(f"the plan file {path} of query {query['name']} cannot be read: "
                                       f"{getattr(exc, 'strerror', None) or exc}") from exc
