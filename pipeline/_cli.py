@@ -24,9 +24,11 @@ from typing import Any, NoReturn
 
 from pipeline import __version__, proc, reporters, signoff, target
 from pipeline.checks.interface import INGESTED_DIR
-from pipeline.config import Config, ConfigError, load_config
+from pipeline.checks.registry import RegistrationError, registry
+from pipeline.config import Config, ConfigError
+from pipeline.gate import load_config, target_checks
 from pipeline.interrupts import deferred_signals
-from pipeline.model import MANDATORY_CHECKS, now_utc
+from pipeline.model import now_utc
 from pipeline.redact import redact, register_environment, terminal_safe
 from pipeline.reporters import console
 from pipeline.runner import run_check
@@ -52,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", help="comma-separated checks to run (the others count as missing)")
 
     check = sub.add_parser("check", help="run one check and write results/NAME.json")
-    check.add_argument("name", choices=MANDATORY_CHECKS)
+    check.add_argument("name", choices=registry().names())
     _config_args(check, profile=True)
 
     target_cmd = sub.add_parser("target", help="start the service under test (service.start) until stdin closes")
@@ -74,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify-signoff", help="recompute every digest of a sign-off record")
     verify.add_argument("file", type=Path)
+
+    clean = sub.add_parser("clean", help="remove the verdict, reports and results of an earlier run")
+    clean.add_argument("--reports-dir", type=Path, default=Path("reports"))
+
+    checks = sub.add_parser("checks", help="list the checks of this gate: order, needs, finding kinds")
+    checks.add_argument("--json", action="store_true", help="machine-readable (what the Nox sessions read)")
     return parser
 
 
@@ -88,7 +96,12 @@ def _config_args(parser: argparse.ArgumentParser, profile: bool = True) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     register_environment()  # secrets in the environment are masked from the first line printed
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()  # the check names come from the registry
+    except RegistrationError as exc:
+        _say(f"readiness: {exc}")
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return _dispatch(args)
@@ -109,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "checks":
+        return cmd_checks(args.json)
+    if args.command == "clean":
+        clear_previous_run(args.reports_dir)
+        return 0
     if args.command == "run":
         return cmd_run(args)
     if args.command == "check":
@@ -162,7 +180,7 @@ def clear_previous_run(reports_dir: Path) -> None:
 
 def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -> Config:
     """Start the target if a selected check needs it, run the checks; returns the config they ran with."""
-    start = target.start_settings(config, selected)
+    start = target.start_settings(config, target_checks(config, selected))
     with contextlib.ExitStack() as stack:
         target_error = None
         if start is not None:
@@ -182,6 +200,20 @@ def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -
     return config
 
 
+def cmd_checks(as_json: bool) -> int:
+    """``readiness checks``: the registry's declarations, in run order."""
+    described = registry().describe()
+    if as_json:
+        print(json.dumps(described, indent=2))
+        return 0
+    for check in described:
+        needs = ", ".join(n for n, on in (("service", check["needs_target"]), ("SARIF", check["security"])) if on)
+        print(f"{check['order']:>4}  {check['name']:<12} {check['title']}" + (f"  [{needs}]" if needs else ""))
+        for kind, meaning in check["findings"].items():
+            print(f"        {kind}: {meaning['summary']} -> {meaning['remediation']}")
+    return 0
+
+
 def cmd_target(args: argparse.Namespace) -> int:
     """``readiness target``: start the service under test and keep it up until stdin closes.
 
@@ -191,7 +223,7 @@ def cmd_target(args: argparse.Namespace) -> int:
     caller exiting, however it exits), SIGTERM or Ctrl-C stops everything.
     """
     config = load_config(args.config, args.profile)
-    start = target.start_settings(config)
+    start = target.start_settings(config, target_checks(config, registry().names()))
     if start is None:
         print(json.dumps({}), flush=True)
         return 0
@@ -262,13 +294,13 @@ def git_commit() -> str | None:
 
 def _selected(only: str | None) -> list[str]:
     if not only:
-        return list(MANDATORY_CHECKS)
+        return list(registry().names())
     names = [n.strip() for n in only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MANDATORY_CHECKS]
+    unknown = [n for n in names if n not in registry().names()]
     if unknown:
         raise ConfigError(f"--only: unknown check {', '.join(unknown)} "
-                          f"(known: {', '.join(MANDATORY_CHECKS)})")
-    return [n for n in MANDATORY_CHECKS if n in names]
+                          f"(known: {', '.join(registry().names())})")
+    return [n for n in registry().names() if n in names]
 
 
 def _service_name(config: Config) -> str | None:

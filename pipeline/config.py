@@ -74,8 +74,14 @@ class Config:
 
 
 def load_config(path: Path | None = None, profile: str | None = None,
-                env: Mapping[str, str] | None = None) -> Config:
-    """Read, expand, merge the profile and validate; raise ConfigError on any problem."""
+                env: Mapping[str, str] | None = None, schema: Mapping[str, Any] | None = None) -> Config:
+    """Read, expand, merge the profile and validate; raise ConfigError on any problem.
+
+    ``schema`` is the whole config schema (the gate composes it from the base schema and
+    every check's settings: ``pipeline.gate.config_schema``); without it only the keys
+    outside ``checks`` are known.
+    """
+    schema = schema if schema is not None else config_schema()
     path = path or DEFAULT_CONFIG
     raw = read_yaml(path)
     env = os.environ if env is None else env
@@ -93,9 +99,9 @@ def load_config(path: Path | None = None, profile: str | None = None,
         raise ConfigError(f"{path}: profiles.{chosen}: must be a mapping of keys to override")
     merged = deep_merge(raw, override)
     merged["profile"] = chosen
-    validate(merged, path)
+    validate(merged, path, schema)
     expanded = expand_env(merged, env, path)
-    validate(expanded, path)
+    validate(expanded, path, schema)
     return Config(path=path, profile=chosen, data=expanded)
 
 
@@ -241,9 +247,9 @@ def expand_env(node: Any, env: Mapping[str, str], path: Path, keys: tuple[str, .
     return _ENV_REF.sub(substitute, node)
 
 
-def validate(data: dict[str, Any], path: Path) -> None:
-    """Check ``data`` against the shipped JSON Schema; list every problem with its key path."""
-    validator = jsonschema.Draft202012Validator(config_schema(), format_checker=_FORMATS)
+def validate(data: dict[str, Any], path: Path, schema: Mapping[str, Any]) -> None:
+    """Check ``data`` against ``schema``; list every problem with its key path."""
+    validator = jsonschema.Draft202012Validator(schema, format_checker=_FORMATS)
     errors = sorted(map(_deepest, validator.iter_errors(data)), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         # Messages quote values, which may hold an expanded secret.
@@ -255,7 +261,7 @@ _FORMATS = jsonschema.FormatChecker(formats=("date", "regex"))
 
 
 def config_schema() -> dict[str, Any]:
-    """The JSON Schema shipped inside the package."""
+    """The base JSON Schema shipped inside the package (every key but the checks' own sections)."""
     text = resources.files("pipeline.schemas").joinpath("config.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.views import View, view_from_dict
+
 RESULT_SCHEMA = "readiness.result/1"
 VERDICT_SCHEMA = "readiness.verdict/1"
 
-# The mandatory checks in their fixed order; this order is also the Nox session order.
-MANDATORY_CHECKS = ("coverage", "openapi", "zap", "audit", "k6", "explain", "dashboards")
 
 
 class Status(enum.StrEnum):
@@ -79,8 +79,33 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Instance:
+    """One place a finding was seen, with what was seen there (a ZAP alert instance, say)."""
+
+    uri: str
+    method: str = ""
+    param: str = ""
+    evidence: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"uri": self.uri, "method": self.method, "param": self.param, "evidence": self.evidence}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Instance:
+        """Inverse of ``to_dict``."""
+        return cls(data["uri"], data.get("method", ""), data.get("param", ""), data.get("evidence", ""))
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One thing a check found: a failing test, an alert, a vulnerable package."""
+    """One thing a check found: a failing test, an alert, a vulnerable package.
+
+    ``id`` is stable across versions (its kind, the part before the first ':', is
+    catalogued by the check); ``aliases`` are other ids a waiver may use (CVE, GHSA...);
+    ``urls`` are where it was seen (a waiver may be narrowed to them). The typed fields
+    are what the reports show; ``details`` holds check-specific data no report reads.
+    """
 
     id: str
     severity: str
@@ -89,16 +114,24 @@ class Finding:
     failing: bool = True
     waived_by: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    message: str = ""  # the long text: a failed test's message, an alert's description
+    remediation: str = ""  # what to do: the tool's solution, else the check's catalogue
+    references: tuple[str, ...] = ()  # links to read more (http(s) only are shown as links)
+    fixed: tuple[str, ...] = ()  # versions that fix a vulnerable package
+    tags: tuple[str, ...] = ()  # classifications such as CWE-79
+    instances: tuple[Instance, ...] = ()
+    file: str = ""  # the file it is about, relative to the project (a requirements pin, a rule file)
+    line: int | None = None  # its line in ``file``, when known
 
     def identities(self) -> set[str]:
-        """The finding's id and its aliases (``details.aliases``): the names a waiver may use."""
-        aliases = self.details.get("aliases")
-        return {self.id, *(str(a) for a in aliases)} if isinstance(aliases, list) else {self.id}
+        """The finding's id and its aliases: the names a waiver may use."""
+        return {self.id, *self.aliases}
 
-    def urls(self) -> list[str]:
-        """Where the finding was seen (``details.urls``, else its location), for URL-narrowed waivers."""
-        urls = self.details.get("urls")
-        return [str(u) for u in urls] if isinstance(urls, list) and urls else [self.location]
+    def seen_at(self) -> list[str]:
+        """Where the finding was seen (its urls, else its location), for URL-narrowed waivers."""
+        return list(self.urls) or [self.location]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -109,6 +142,16 @@ class Finding:
             "location": self.location,
             "failing": self.failing,
             "waived_by": self.waived_by,
+            "aliases": list(self.aliases),
+            "urls": list(self.urls),
+            "message": self.message,
+            "remediation": self.remediation,
+            "references": list(self.references),
+            "fixed": list(self.fixed),
+            "tags": list(self.tags),
+            "instances": [i.to_dict() for i in self.instances],
+            "file": self.file,
+            "line": self.line,
             "details": self.details,
         }
 
@@ -123,6 +166,16 @@ class Finding:
             failing=data.get("failing", True),
             waived_by=data.get("waived_by"),
             details=data.get("details", {}),
+            aliases=tuple(data.get("aliases", ())),
+            urls=tuple(data.get("urls", ())),
+            message=data.get("message", ""),
+            remediation=data.get("remediation", ""),
+            references=tuple(data.get("references", ())),
+            fixed=tuple(data.get("fixed", ())),
+            tags=tuple(data.get("tags", ())),
+            instances=tuple(Instance.from_dict(i) for i in data.get("instances", ())),
+            file=data.get("file", ""),
+            line=data.get("line"),
         )
 
 
@@ -155,7 +208,7 @@ class Waiver:
     def covers_finding(self, check: str, finding: Finding, day: dt.date) -> bool:
         """Whether this waiver covers ``finding`` of ``check`` on ``day`` (same check, id or alias, not expired)."""
         return self.check == check and not self.is_expired(day) and self.covers(finding.identities(),
-                                                                                finding.urls())
+                                                                                finding.seen_at())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -245,6 +298,7 @@ class CheckResult:
     waivers_expired: tuple[Waiver, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     ingested: tuple[Ingested, ...] = ()
+    views: tuple[View, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -276,6 +330,7 @@ class CheckResult:
             },
             "details": self.details,
             "ingested": [i.to_dict() for i in self.ingested],
+            "views": [v.to_dict() for v in self.views],
         }
 
     @classmethod
@@ -299,6 +354,7 @@ class CheckResult:
             waivers_expired=tuple(Waiver.from_dict(w) for w in waivers.get("expired", ())),
             details=data.get("details", {}),
             ingested=tuple(Ingested.from_dict(i) for i in data.get("ingested", ())),
+            views=tuple(view_from_dict(v) for v in data.get("views", ())),
         )
 
 

@@ -14,6 +14,7 @@ so the CLI can write the verdict of what ran.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import signal
 import threading
@@ -23,9 +24,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline import proc
-from pipeline.checks import registry
+from pipeline import gate, proc
+from pipeline.checks import legacy
 from pipeline.checks.interface import INGESTED_DIR, CheckContext, Evaluation, is_inside
+from pipeline.checks.registry import registry
 from pipeline.config import Config
 from pipeline.errors import CheckError
 from pipeline.interrupts import Signals, deferred_signals
@@ -39,7 +41,6 @@ from pipeline.model import (
     write_json_atomic,
 )
 from pipeline.redact import redact_text_file, redact_tree
-from pipeline.target import CHECKS_NEEDING_TARGET
 from pipeline.verdict import inconsistency
 
 # How long an interrupted tool gets to write its last output (k6 writes its summary then).
@@ -69,6 +70,7 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
         today=today or started.date(),
         profile=config.profile,
         check=name,
+        env=dict(os.environ),  # the checks read the environment here, never os.environ themselves
     )
     # Copies from an earlier run of this check must not be taken for this run's evidence.
     shutil.rmtree(reports_dir / INGESTED_DIR / name, ignore_errors=True)
@@ -79,20 +81,20 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
             f"Disabled in {config.path} (checks.{name}.enabled: false).",
             ("A skipped mandatory check makes the verdict incomplete; enable it to gate on it.",),
         )
-    elif target_error is not None and name in CHECKS_NEEDING_TARGET:
+    elif target_error is not None and gate.target_checks(config, [name]):
         evaluation = Evaluation(
             Status.ERROR,
             "The service under test could not be started, so this check could not run.",
             (target_error, "The target's logs are in the evidence folder (evidence/target/)."),
         )
-    elif name not in registry.CHECKS:
+    elif name not in registry().names():
         evaluation = Evaluation(
             Status.ERROR,
             f"This version of the gate has no '{name}' check yet.",
             (f"Set checks.{name}.enabled: false to acknowledge it, or upgrade the gate.",),
         )
     else:
-        evaluation, interrupted = _run_with_budget(name, config.check_settings(name), ctx)
+        evaluation, interrupted = _run_with_budget(name, gate.check_settings(config, name), ctx)
     # Once the check is over, a signal waits until its result is on disk.
     with deferred_signals(reraise=False) as late:
         _mask_evidence(ctx)
@@ -120,13 +122,14 @@ def _finish(name: str, evaluation: Evaluation, ctx: CheckContext, started: dt.da
         summary=evaluation.summary,
         reasons=evaluation.reasons,
         measurements=evaluation.measurements,
-        findings=evaluation.findings,
+        findings=tuple(_catalogued(name, f) for f in evaluation.findings),
         evidence=tuple(_relative(p, ctx.reports_dir) for p in list(ctx.evidence)),
         tool=ctx.tool or ToolInfo("none", mode="none"),
         started_at=started,
         finished_at=now_utc(),
         details=evaluation.details,
         ingested=tuple(ctx.ingested),
+        views=evaluation.views or legacy.views(evaluation.details),
     )
     # Waivers are judged on the UTC day the check finished, as the verdict judges them.
     day = today or result.finished_at.date()
@@ -138,11 +141,17 @@ def _finish(name: str, evaluation: Evaluation, ctx: CheckContext, started: dt.da
     return result
 
 
-def _run_with_budget(
-    name: str, settings: dict[str, Any], ctx: CheckContext
-) -> tuple[Evaluation, bool]:
+def _catalogued(name: str, finding: Finding) -> Finding:
+    """The finding with its remediation: the tool's own advice, else the check's catalogue entry."""
+    finding = legacy.typed_finding(finding)
+    if finding.remediation or name not in registry().names():
+        return finding
+    return replace(finding, remediation=registry().get(name).remediation(finding.id))
+
+
+def _run_with_budget(name: str, settings: Any, ctx: CheckContext) -> tuple[Evaluation, bool]:
     """The check's evaluation and whether the user interrupted it."""
-    check = registry.CHECKS[name]()
+    check = registry().get(name)()
     outcome: list[Evaluation] = []
     finished = threading.Event()
 
@@ -201,7 +210,7 @@ def _grace(finished: threading.Event, signals: Signals) -> None:
             return
 
 
-def _attempt(check: Any, settings: dict[str, Any], ctx: CheckContext) -> Evaluation:
+def _attempt(check: Any, settings: Any, ctx: CheckContext) -> Evaluation:
     try:
         raw = check.collect(settings, ctx)
         parsed = check.parse(raw)
@@ -225,7 +234,7 @@ def apply_waivers(result: CheckResult, waivers: Iterable[Waiver], today: dt.date
     used: list[Waiver] = []
     findings: list[Finding] = []
     for finding in result.findings:
-        waiver = next((w for w in valid if w.covers(finding.identities(), finding.urls())), None)
+        waiver = next((w for w in valid if w.covers(finding.identities(), finding.seen_at())), None)
         if waiver is not None and finding.failing:
             finding = replace(finding, waived_by=waiver.id)
             if waiver not in used:

@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.config import DEFAULT_CONFIG
+from pipeline.gate import load_config
 from pipeline.model import Verdict, now_utc, write_json_atomic
 from pipeline.verdict import VerdictReport, decide, gather
 

@@ -40,8 +40,6 @@ from pipeline.redact import register_secret
 DEBIAN_POSTGRES_BIN = "/usr/lib/postgresql/*/bin"
 PG_USER = "readiness"
 PG_DATABASE = "app"
-# Checks that talk to the running service or its database; the others need no target.
-CHECKS_NEEDING_TARGET = frozenset({"zap", "k6", "explain", "dashboards"})
 
 
 class TargetError(Exception):
@@ -57,16 +55,15 @@ class Target:
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
 
-def start_settings(config: Config, selected: Iterable[str] = CHECKS_NEEDING_TARGET) -> dict[str, Any] | None:
-    """The ``service.start`` settings when the gate must start the target for ``selected``, else None.
+def start_settings(config: Config, needing: Iterable[str]) -> dict[str, Any] | None:
+    """The ``service.start`` settings when the gate must start the target, else None.
 
-    None when the gate checks a service someone else runs, or when no enabled check
-    among ``selected`` talks to the service.
+    ``needing`` names the checks about to run that talk to the service (the caller asks
+    the registry); None when there is none, or when the gate checks a service someone
+    else runs.
     """
     start = config.service.get("start")
-    if not isinstance(start, Mapping):
-        return None
-    if not any(name in CHECKS_NEEDING_TARGET and config.enabled(name) for name in selected):
+    if not isinstance(start, Mapping) or not list(needing):
         return None
     return dict(start)
 

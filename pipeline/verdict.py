@@ -25,7 +25,6 @@ import jsonschema
 
 from pipeline import __version__
 from pipeline.model import (
-    MANDATORY_CHECKS,
     RESULT_SCHEMA,
     VERDICT_SCHEMA,
     CheckResult,
@@ -74,6 +73,8 @@ class VerdictReport:
     generated_at: str = field(default_factory=lambda: now_utc().isoformat())
     warnings: tuple[str, ...] = ()
     interrupted: str | None = None
+    mandatory: tuple[str, ...] = ()  # every check the verdict required, in run order
+    security: tuple[str, ...] = ()  # the checks whose findings are security findings (SARIF)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (schema ``readiness.verdict/1``)."""
@@ -87,6 +88,8 @@ class VerdictReport:
             "interrupted": self.interrupted,
             "checks": [c.to_dict() for c in self.checks],
             "missing": list(self.missing),
+            "mandatory": list(self.mandatory),
+            "security_checks": list(self.security),
             "merged": [{"check": m.check, "kept": m.kept, "dropped": list(m.dropped), "why": list(m.why)}
                        for m in self.merged],
             "waivers": {
@@ -105,12 +108,14 @@ class _Candidate:
 
 
 def gather(dirs: Iterable[Path], now: dt.datetime | None = None,
-           known: tuple[str, ...] = MANDATORY_CHECKS) -> Loaded:
+           known: tuple[str, ...] | None = None) -> Loaded:
     """Every ``<check>.json`` in ``dirs``, one result per check (see ``_rank`` for duplicates).
 
-    ``now`` is the verdict's clock, against which a ``finished_at`` "from the future" is judged.
+    ``now`` is the verdict's clock, against which a ``finished_at`` "from the future" is judged;
+    ``known`` the checks of this gate (default: the registry's).
     """
     now = now or now_utc()
+    known = known if known is not None else _checks().names()
     found: dict[str, list[_Candidate]] = {}
     warnings: list[str] = []
     for folder in dirs:
@@ -273,13 +278,16 @@ def _names(items: list[str], limit: int = 5) -> str:
 
 
 def decide(results: Iterable[CheckResult], merges: Iterable[Merge] = (),
-           mandatory: tuple[str, ...] = MANDATORY_CHECKS, *, warnings: Iterable[str] = (),
+           mandatory: tuple[str, ...] | None = None, *, warnings: Iterable[str] = (),
            interrupted: str | None = None, environment: dict[str, Any] | None = None,
-           generated_at: dt.datetime | None = None) -> VerdictReport:
+           generated_at: dt.datetime | None = None, security: tuple[str, ...] | None = None) -> VerdictReport:
     """The verdict over ``results``, in the fixed check order. Pure: no file, clock or host is read.
 
-    ``interrupted`` says why the run stopped early; such a verdict is never ``ready``.
+    ``mandatory`` and ``security`` default to what the registry declares; ``interrupted``
+    says why the run stopped early (such a verdict is never ``ready``).
     """
+    mandatory = mandatory if mandatory is not None else _checks().names()
+    security = security if security is not None else _checks().security()
     order = {name: i for i, name in enumerate(mandatory)}
     checks = tuple(sorted(results, key=lambda r: (order.get(r.check, len(order)), r.check)))
     present = {r.check for r in checks}
@@ -305,7 +313,8 @@ def decide(results: Iterable[CheckResult], merges: Iterable[Merge] = (),
     stamp = (generated_at or now_utc()).isoformat()
     # The gate's own version is known here; the host and the commit only the caller can tell.
     env = {"gate_version": __version__, "git_commit": None, **(environment or {})}
-    return VerdictReport(verdict, tuple(reasons), checks, missing, merges, env, stamp, warnings, interrupted)
+    return VerdictReport(verdict, tuple(reasons), checks, missing, merges, env, stamp, warnings, interrupted,
+                         tuple(mandatory), tuple(security))
 
 
 def cannot_be_ready(report: VerdictReport, *why: str) -> VerdictReport:
@@ -338,3 +347,11 @@ def _registry() -> Any:
 
     result = _schema("result.schema.json")
     return Registry().with_resource(result["$id"], Resource.from_contents(result))
+
+
+def _checks() -> Any:
+    """The registry: which checks are mandatory and which are security checks (imported late: the
+    verdict reads result files, and only needs the registry for these two lists)."""
+    from pipeline.checks.registry import registry
+
+    return registry()

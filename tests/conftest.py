@@ -21,12 +21,23 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.config import Config, load_config
+from pipeline.checks.registry import registry
+from pipeline.config import Config
+from pipeline.gate import load_config
 from pipeline.model import CheckResult, Measurement, Status, ToolInfo
 from pipeline.runner import write_result
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+
+
+# Every check of the gate, in run order: the registry is the only list.
+MANDATORY = registry().names()
+
+
+def others_off(*keep: str) -> str:
+    """Config lines (under ``checks:``) that disable every check but ``keep``."""
+    return "".join(f"  {name}: {{enabled: false}}\n" for name in MANDATORY if name not in keep)
 
 
 def write_config(folder: Path, body: str, name: str = "readiness.yaml") -> Path:

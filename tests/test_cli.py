@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pipeline._cli import main
-from pipeline.model import MANDATORY_CHECKS, Status
-from tests.conftest import write_config, write_results
+from pipeline.model import Status
+from tests.conftest import MANDATORY, write_config, write_results
 
 
 def readiness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -39,8 +39,8 @@ def test_unknown_only_check_exits_3(tmp_path: Path) -> None:
 
 
 def test_verdict_ready_when_every_check_passed(tmp_path: Path) -> None:
-    write_results(tmp_path / "a", {n: Status.PASS for n in MANDATORY_CHECKS[:4]})
-    write_results(tmp_path / "b", {n: Status.PASS for n in MANDATORY_CHECKS[4:]})
+    write_results(tmp_path / "a", {n: Status.PASS for n in MANDATORY[:4]})
+    write_results(tmp_path / "b", {n: Status.PASS for n in MANDATORY[4:]})
     done = readiness("verdict", "--results", "a/results", "--results", "b/results",
                      "--reports-dir", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -58,13 +58,13 @@ def test_verdict_exit_codes(tmp_path: Path) -> None:
 
 
 def test_run_clears_results_of_an_earlier_run(tmp_path: Path) -> None:
-    write_results(tmp_path / "reports", {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_results(tmp_path / "reports", {n: Status.PASS for n in MANDATORY})
     write_config(tmp_path, "version: 1\nchecks:\n  coverage: {enabled: false}\n")
     done = readiness("run", "--config", "readiness.yaml", "--only", "coverage", cwd=tmp_path)
     assert done.returncode == 2
     verdict = json.loads((tmp_path / "reports/readiness.json").read_text())
     assert [c["check"] for c in verdict["checks"]] == ["coverage"]
-    assert verdict["missing"] == list(MANDATORY_CHECKS[1:])
+    assert verdict["missing"] == list(MANDATORY[1:])
 
 
 def test_check_command_exit_codes(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
 
 def test_signoff_and_verify_detect_tampering(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    write_results(reports, {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
     (reports / "evidence").mkdir()
     (reports / "evidence" / "k6-summary.json").write_text("{}")
     assert main(["verdict", "--reports-dir", str(reports)]) == 0
@@ -117,7 +117,7 @@ def test_run_in_process_writes_every_report(tiny_project: Path, monkeypatch) -> 
     from tests.conftest import python_test_command
 
     monkeypatch.chdir(tiny_project)
-    others = "".join(f"  {n}: {{enabled: false}}\n" for n in MANDATORY_CHECKS[1:])
+    others = "".join(f"  {n}: {{enabled: false}}\n" for n in MANDATORY[1:])
     write_config(tiny_project, (
         "version: 1\nservice: {name: tiny}\nchecks:\n  coverage:\n"
         f"    command: {json.dumps(python_test_command())}\n"
@@ -131,7 +131,7 @@ def test_run_in_process_writes_every_report(tiny_project: Path, monkeypatch) -> 
 
 def test_verify_signoff_in_process(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     reports = tmp_path / "reports"
-    write_results(reports, {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
     assert main(["verdict", "--reports-dir", str(reports)]) == 0
     assert main(["signoff", "--release", "v1/x", "--approver", "R", "--reports-dir", str(reports),
                  "--config", str(write_config(tmp_path, "version: 1\nchecks: {}\n"))]) == 0
@@ -184,7 +184,7 @@ FORGED: dict[str, dict[str, object]] = {
 
 @pytest.mark.parametrize("forgery", sorted(FORGED))
 def test_a_forged_result_never_makes_the_verdict_ready(tmp_path: Path, forgery: str) -> None:
-    write_results(tmp_path, {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_results(tmp_path, {n: Status.PASS for n in MANDATORY})
     path = tmp_path / "results" / "k6.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **FORGED[forgery]}))
     done = readiness("verdict", "--reports-dir", ".", cwd=tmp_path)
@@ -193,7 +193,7 @@ def test_a_forged_result_never_makes_the_verdict_ready(tmp_path: Path, forgery: 
     verdict = json.loads((tmp_path / "readiness.json").read_text())
     assert verdict["verdict"] == "incomplete"
     assert {c["check"]: c["status"] for c in verdict["checks"]} == {
-        **{n: "pass" for n in MANDATORY_CHECKS}, "k6": "error"}
+        **{n: "pass" for n in MANDATORY}, "k6": "error"}
     for name in REPORT_FILES:
         assert (tmp_path / name).is_file(), name
 
@@ -205,7 +205,7 @@ def test_a_report_that_cannot_be_rendered_costs_readiness_not_the_other_reports(
     def broken(report: object) -> str:
         raise RuntimeError("template exploded")
 
-    write_results(tmp_path, {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_results(tmp_path, {n: Status.PASS for n in MANDATORY})
     (tmp_path / "readiness.html").write_text("an old READY page")
     monkeypatch.setitem(reporters.REPORTS, "readiness.html", broken)
     assert main(["verdict", "--reports-dir", str(tmp_path)]) == 2
@@ -248,22 +248,15 @@ def test_a_crash_of_the_gate_still_writes_a_verdict_that_is_not_ready(
     assert "RuntimeError: a defect in the gate" in capsys.readouterr().err
 
 
-def test_nox_prepare_clears_what_run_clears(tmp_path: Path) -> None:
-    import importlib.util
-
+def test_clean_removes_an_earlier_runs_verdict_reports_and_results(tmp_path: Path) -> None:
+    # `nox` runs `readiness clean` first (its prepare session), as `readiness run` clears at its start.
     from pipeline import reporters
-    from pipeline._cli import clear_previous_run
-    from tests.conftest import REPO
 
-    spec = importlib.util.spec_from_file_location("noxfile_under_test", REPO / "noxfile.py")
-    assert spec is not None and spec.loader is not None
-    noxfile = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(noxfile)
-    assert set(reporters.REPORTS) | {"results", "evidence/ingested"} == set(noxfile.EARLIER_RUN)
-    for name in noxfile.EARLIER_RUN:
-        old = tmp_path / name / "k6.json" if "." not in name else tmp_path / name  # folders hold files
+    earlier = [tmp_path / name for name in reporters.REPORTS]
+    earlier += [tmp_path / "results" / "k6.json", tmp_path / "evidence" / "ingested" / "k6" / "s.json"]
+    for old in earlier:
         old.parent.mkdir(parents=True, exist_ok=True)
         old.write_text("old")
     (tmp_path / "evidence" / "k6.log").write_text("kept")
-    clear_previous_run(tmp_path)
+    assert main(["clean", "--reports-dir", str(tmp_path)]) == 0
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["k6.log"]

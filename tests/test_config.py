@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError
+from pipeline.gate import load_config
 from tests.conftest import config_from, write_config
 
 GOOD = """

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.model import MANDATORY_CHECKS
+from tests.conftest import MANDATORY
 
 REPORT_FILES = ("readiness.json", "readiness.html", "readiness.junit.xml", "readiness.md", "readiness.sarif")
 
@@ -67,7 +67,7 @@ def start_run(project: Path, checks: dict[str, Any], service: dict[str, Any] | N
               path_first: Path | None = None) -> subprocess.Popen[str]:
     """``python -m pipeline run`` over a config with these checks enabled (the others disabled)."""
     config: dict[str, Any] = {"version": 1, "checks": {n: checks.get(n, {"enabled": False})
-                                                       for n in MANDATORY_CHECKS}}
+                                                       for n in MANDATORY}}
     if service is not None:
         config["service"] = {"name": "t", "start": service}
     (project / "readiness.yaml").write_text(yaml.safe_dump(config))

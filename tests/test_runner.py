@@ -16,18 +16,20 @@ import yaml
 
 from pipeline import runner
 from pipeline.checks import registry
-from pipeline.checks.interface import Check, CheckContext, Evaluation
+from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
 from pipeline.config import Config
 from pipeline.errors import ToolFailed
 from pipeline.model import CheckResult, Finding, Status, Waiver
 from tests.conftest import config_from
 
 
-class FakeCheck(Check[dict[str, Any], dict[str, Any]]):
+class FakeCheck(Check[Any, dict[str, Any], dict[str, Any]]):
     """A test double that subclasses the real base class; its behaviour comes from settings."""
 
     name = "openapi"
     title = "fake"
+    order = 20
+    Settings = LegacySettings
 
     def collect(self, settings: dict[str, Any], ctx: CheckContext) -> dict[str, Any]:
         if settings.get("behaviour") == "tool-fails":
@@ -51,9 +53,14 @@ class FakeCheck(Check[dict[str, Any], dict[str, Any]]):
         return Evaluation(status, f"{len(findings)} findings", findings=findings)
 
 
+def use_check(monkeypatch: pytest.MonkeyPatch, check: Any) -> None:
+    """Run ``check`` in place of the registered check of the same name."""
+    monkeypatch.setattr(registry, "_active", registry.registry().replacing(check))
+
+
 @pytest.fixture
 def fake_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry.CHECKS, "openapi", FakeCheck)
+    use_check(monkeypatch, FakeCheck)
 
 
 def run(tmp_path: Path, settings: str, waivers: str = "", today: dt.date | None = None) -> CheckResult:
@@ -137,7 +144,7 @@ def test_stale_waiver_is_reported(tmp_path: Path) -> None:
 
 
 def test_waiver_matches_an_alias() -> None:
-    finding = Finding("PYSEC-1", "high", "t", details={"aliases": ["CVE-1", "GHSA-x"]})
+    finding = Finding("PYSEC-1", "high", "t", aliases=("CVE-1", "GHSA-x"))
     base = CheckResult("audit", Status.FAIL, "s", findings=(finding,))
     waiver = Waiver("audit", "CVE-1", "r", "o", dt.date(2030, 1, 1))
     assert runner.apply_waivers(base, [waiver], dt.date(2026, 1, 1)).status is Status.WAIVED
@@ -145,8 +152,7 @@ def test_waiver_matches_an_alias() -> None:
 
 def test_a_check_whose_module_cannot_load_is_an_error_and_the_rest_runs(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = registry._unloadable("openapi", ImportError("No module named 'openapi_spec_validator'"))
-    monkeypatch.setitem(registry.CHECKS, "openapi", broken)
+    use_check(monkeypatch, registry.unloadable("openapi", ImportError("No module named 'openapi_spec_validator'")))
     config = Config(path=tmp_path / "c.yaml", profile="local", data={"checks": {}})
     result = runner.run_check("openapi", config, tmp_path, tmp_path)
     assert result.status is Status.ERROR

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline._cli import main
-from pipeline.model import MANDATORY_CHECKS, Status
+from pipeline.model import Status
 from pipeline.runner import write_result
-from tests.conftest import REPO, result, write_config, write_results
+from tests.conftest import MANDATORY, REPO, result, write_config, write_results
 
 
 def readiness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -26,7 +26,7 @@ def signed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A ready verdict signed off with a config file; returns the record's path."""
     monkeypatch.chdir(tmp_path)  # no configs/readiness.yaml here: only --config counts
     reports = tmp_path / "reports"
-    write_results(reports, {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
     assert main(["verdict", "--reports-dir", str(reports)]) == 0
     config = write_config(tmp_path, "version: 1\nchecks: {}\n")
     assert main(["signoff", "--release", "1.0", "--approver", "Rita", "--reports-dir", str(reports),
@@ -44,7 +44,7 @@ def verify(record: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 def test_signoff_refuses_a_verdict_the_results_do_not_support(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    write_results(reports, {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
     assert main(["verdict", "--reports-dir", str(reports)]) == 0
     write_result(result("k6", Status.FAIL), reports)  # the results changed after the verdict
     done = readiness("signoff", "--release", "2", "--approver", "x", cwd=tmp_path)
@@ -65,7 +65,7 @@ def test_signoff_refuses_an_edited_verdict(tmp_path: Path) -> None:
 
 
 def test_signoff_of_results_from_other_folders_needs_them_named(tmp_path: Path) -> None:
-    write_results(tmp_path / "a", {n: Status.PASS for n in MANDATORY_CHECKS})
+    write_results(tmp_path / "a", {n: Status.PASS for n in MANDATORY})
     reports = tmp_path / "reports"
     assert main(["verdict", "--results", str(tmp_path / "a/results"), "--reports-dir", str(reports)]) == 0
     assert main(["signoff", "--release", "3", "--approver", "x", "--reports-dir", str(reports)]) == 3
@@ -126,7 +126,7 @@ def test_ingested_evidence_is_copied_signed_and_its_original_checked(tmp_path: P
     spec = tmp_path / "api" / "openapi.json"
     spec.parent.mkdir()
     shutil.copyfile(REPO / "examples" / "orders-service" / "openapi.json", spec)
-    others = "".join(f"  {n}: {{enabled: false}}\n" for n in MANDATORY_CHECKS if n != "openapi")
+    others = "".join(f"  {n}: {{enabled: false}}\n" for n in MANDATORY if n != "openapi")
     write_config(tmp_path, "version: 1\nchecks:\n  openapi: {spec: api/openapi.json}\n" + others)
     done = readiness("run", "--config", "readiness.yaml", cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr  # the disabled checks are skipped

@@ -21,7 +21,9 @@ import pytest
 import requests
 import yaml
 
+from pipeline.checks.registry import registry
 from pipeline.config import Config
+from pipeline.gate import target_checks
 from pipeline.target import TargetError, running_target, start_settings
 from tests.conftest import REPO, example_start_settings, need_example_service
 
@@ -164,12 +166,16 @@ def test_no_target_is_started_when_no_enabled_check_needs_it(tmp_path: Path) -> 
     off = {name: {"enabled": False} for name in ("zap", "k6", "explain", "dashboards")}
     config = Config(path=tmp_path / "c.yaml", profile="local",
                     data={"service": {"start": {"command": ["x"]}}, "checks": off})
-    assert start_settings(config) is None
+    everything = registry().names()
+    assert target_checks(config, everything) == []
+    assert start_settings(config, target_checks(config, everything)) is None
     with_k6 = Config(path=tmp_path / "c.yaml", profile="local",
                      data={"service": {"start": {"command": ["x"]}}, "checks": {**off, "k6": {}}})
-    assert start_settings(with_k6) == {"command": ["x"]}
-    assert start_settings(with_k6, ["coverage"]) is None
-    assert start_settings(Config(path=tmp_path, profile="local", data={"service": {}, "checks": {}})) is None
+    assert target_checks(with_k6, everything) == ["k6"]
+    assert start_settings(with_k6, ["k6"]) == {"command": ["x"]}
+    assert target_checks(with_k6, ["coverage", "openapi", "audit"]) == []
+    no_start = Config(path=tmp_path, profile="local", data={"service": {}, "checks": {}})
+    assert start_settings(no_start, target_checks(no_start, everything)) is None
 
 
 def _readiness(*args: str, cwd: Path, **kwargs: Any) -> subprocess.Popen[str]:

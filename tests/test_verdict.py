@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.model import MANDATORY_CHECKS, CheckResult, Finding, Measurement, Status, Verdict, Waiver
+from pipeline.model import CheckResult, Finding, Measurement, Status, Verdict, Waiver
 from pipeline.runner import write_result
 from pipeline.verdict import decide, gather, inconsistency, load_results, read_result, validate_verdict
-from tests.conftest import result
+from tests.conftest import MANDATORY, result
 
-ALL_PASS = {name: Status.PASS for name in MANDATORY_CHECKS}
+ALL_PASS = {name: Status.PASS for name in MANDATORY}
 
 
 def verdict_of(statuses: dict[str, Status]) -> Verdict:
@@ -49,13 +49,13 @@ def test_no_results_at_all_is_incomplete() -> None:
     assert decide([]).verdict is Verdict.INCOMPLETE
 
 
-@given(st.dictionaries(st.sampled_from(MANDATORY_CHECKS), st.sampled_from(list(Status))))
+@given(st.dictionaries(st.sampled_from(MANDATORY), st.sampled_from(list(Status))))
 def test_verdict_properties(statuses: dict[str, Status]) -> None:
     verdict = verdict_of(statuses)
     values = set(statuses.values())
     if Status.FAIL in values:
         assert verdict is Verdict.NOT_READY
-    elif len(statuses) == len(MANDATORY_CHECKS) and values <= {Status.PASS, Status.WAIVED}:
+    elif len(statuses) == len(MANDATORY) and values <= {Status.PASS, Status.WAIVED}:
         assert verdict is Verdict.READY
     else:
         assert verdict is Verdict.INCOMPLETE
@@ -111,7 +111,7 @@ def audit_result(status: Status, findings: tuple[Finding, ...] = (),
                        waivers_applied=applied)
 
 
-FAILING_A = Finding("A", "high", "a", details={"aliases": ["CVE-A"]})
+FAILING_A = Finding("A", "high", "a", aliases=("CVE-A",))
 PASSING_B = Finding("B", "low", "b", failing=False)
 NOT_OK = Measurement("p95", 300, "ms", "< 200", False)
 OK = Measurement("p95", 100, "ms", "< 200", True)
@@ -150,7 +150,7 @@ def test_status_is_recomputed(status: Status, findings: tuple[Finding, ...],
 
 
 def test_a_waiver_narrowed_to_urls_covers_only_those() -> None:
-    alert = Finding("10038", "medium", "CSP", "http://a/x", details={"urls": ["http://a/x", "http://b/y"]})
+    alert = Finding("10038", "medium", "CSP", "http://a/x", urls=("http://a/x", "http://b/y"))
     narrow = Waiver("zap", "10038", "r", "o", dt.date(2030, 1, 1), url=r"^http://a/")
     broken = CheckResult("zap", Status.WAIVED, "s", findings=(alert,), waivers_applied=(narrow,),
                          started_at=FINISHED, finished_at=FINISHED)
@@ -164,7 +164,7 @@ def test_a_waiver_narrowed_to_urls_covers_only_those() -> None:
 ids = st.sampled_from(["A", "B", "C"])
 findings_st = st.builds(
     Finding, id=ids, severity=st.just("high"), title=st.just("t"), failing=st.booleans(),
-    waived_by=st.none() | ids, details=st.fixed_dictionaries({"aliases": st.lists(ids, max_size=2)}))
+    waived_by=st.none() | ids, aliases=st.lists(ids, max_size=2).map(tuple))
 measurements_st = st.builds(Measurement, name=st.sampled_from(["m1", "m2"]), value=st.integers(0, 9),
                             ok=st.none() | st.booleans())
 waivers_st = st.builds(Waiver, check=st.sampled_from(["audit", "zap"]), id=ids, reason=st.just("r"),
@@ -174,7 +174,7 @@ waivers_st = st.builds(Waiver, check=st.sampled_from(["audit", "zap"]), id=ids, 
 
 def oracle_covered(finding: Finding, applied: list[Waiver]) -> bool:
     """Written apart from the gate's code: the rule as the README states it."""
-    names = {finding.id, *finding.details["aliases"]}
+    names = {finding.id, *finding.aliases}
     return any(w.check == "audit" and w.id in names and w.expires >= FINISHED.date() for w in applied)
 
 
@@ -197,7 +197,7 @@ def test_a_forged_pass_or_waived_is_never_accepted(tmp_path_factory: pytest.Temp
     if read.status is Status.FAIL:
         assert failing or any(m.ok is False for m in measurements)
     # Whatever the file says, a verdict over it is ready only if the rule allows it.
-    others = [result(n, Status.PASS) for n in MANDATORY_CHECKS if n != "audit"]
+    others = [result(n, Status.PASS) for n in MANDATORY if n != "audit"]
     if decide([*others, read]).verdict is Verdict.READY:
         assert not uncovered and (status is Status.WAIVED or all(m.ok is not False for m in measurements))
 
@@ -288,14 +288,14 @@ def test_decide_is_pure(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "gethostname", forbidden)
     monkeypatch.setattr(subprocess, "run", forbidden)
-    results = [result(n, Status.PASS) for n in MANDATORY_CHECKS]
+    results = [result(n, Status.PASS) for n in MANDATORY]
     first = decide(results, generated_at=NOW, environment={"host": "ci-7"})
     assert first == decide(results, generated_at=NOW, environment={"host": "ci-7"})
     assert first.environment["host"] == "ci-7" and first.generated_at == NOW.isoformat()
 
 
 def test_an_interrupted_run_is_never_ready() -> None:
-    report = decide([result(n, Status.PASS) for n in MANDATORY_CHECKS], interrupted="stopped by SIGTERM")
+    report = decide([result(n, Status.PASS) for n in MANDATORY], interrupted="stopped by SIGTERM")
     assert report.verdict is Verdict.INCOMPLETE and report.reasons[0] == "stopped by SIGTERM"
     assert decide([result("k6", Status.FAIL)], interrupted="x").verdict is Verdict.NOT_READY
 
@@ -304,8 +304,10 @@ FORGERIES: dict[str, Any] = {
     "unknown top-level field": lambda d: d.update(approved_by="me"),
     "unknown finding field": lambda d: d["findings"].append({**FINDING, "trusted": True}),
     "details of the wrong type": lambda d: d.update(details=["x"]),
-    "coverage groups of the wrong type": lambda d: d["details"].update(groups="all of them"),
-    "aliases of the wrong type": lambda d: d["findings"].append({**FINDING, "details": {"aliases": "CVE-1"}}),
+    "a view of an unknown kind": lambda d: d.update(views=[{"kind": "pie", "title": "x"}]),
+    "bars of the wrong type": lambda d: d.update(views=[{"kind": "bars", "title": "t", "unit": "ms",
+                                                          "limit_label": "", "rows": "all of them"}]),
+    "aliases of the wrong type": lambda d: d["findings"].append({**FINDING, "aliases": "CVE-1"}),
     "a boolean measurement value": lambda d: d["measurements"]["x"].update(value=True),
     "a timestamp that is no date": lambda d: d.update(finished_at="yesterday"),
     "a timestamp without zone": lambda d: d.update(finished_at="2026-11-27T12:00:00"),

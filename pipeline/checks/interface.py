@@ -12,12 +12,16 @@ import abc
 import datetime as dt
 import hashlib
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from pipeline.model import Finding, Ingested, Measurement, Status, ToolInfo
 from pipeline.redact import redact_text_file
+from pipeline.views import View
 
 # Where evidence from outside the reports folder is copied, one folder per check.
 INGESTED_DIR = Path("evidence") / "ingested"
@@ -97,27 +101,87 @@ class Evaluation:
     reasons: tuple[str, ...] = ()
     measurements: tuple[Measurement, ...] = ()
     findings: tuple[Finding, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # check-specific data; no report reads it
+    views: tuple[View, ...] = ()  # what the HTML report draws for this check
 
 
+class CheckSettings(BaseModel):
+    """The keys every check accepts; a check's own ``Settings`` subclass adds its keys and defaults.
+
+    Frozen, strict (``true`` is not a number, ``"5"`` is not an integer) and closed
+    (an unknown key is an error): the config is validated against the JSON Schema these
+    models produce before anything runs, then each check gets its typed instance.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    enabled: bool = Field(True, description="false: the check is skipped (the verdict is then incomplete)")
+    timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                    description="time budget of this check (default: defaults.timeout_s)")
+
+
+class LegacySettings(CheckSettings):
+    """Transitional: a check that reads its config section as a plain mapping (not yet typed).
+
+    Its keys are validated by the section the committed config schema holds for it; the
+    runner hands the check a ``dict``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """One kind of finding a check can report: what it means and what to do about it.
+
+    A finding's id starts with its kind (``seq-scan:orders_by_customer:orders``); the
+    kinds are the stable, documented part a waiver and a baseline can rely on.
+    """
+
+    summary: str
+    remediation: str
+
+
+SettingsT = TypeVar("SettingsT", bound=CheckSettings)
 RawT = TypeVar("RawT")
 ParsedT = TypeVar("ParsedT")
 
 
-class Check(abc.ABC, Generic[RawT, ParsedT]):
-    """One mandatory check of the gate."""
+class Check(abc.ABC, Generic[SettingsT, RawT, ParsedT]):
+    """One mandatory check of the gate, declared once: the registry derives everything else from this.
 
-    name: ClassVar[str]
-    title: ClassVar[str]
+    A check lives in its own package ``pipeline/checks/<name>/``; its ``__init__`` defines
+    exactly one subclass. The class attributes below are its whole registration.
+    """
+
+    name: ClassVar[str]  # the package's name; used in config, results, sessions and waivers
+    title: ClassVar[str]  # what the reports call it
+    order: ClassVar[int]  # place in the run (and in the Nox sessions), lowest first
+    needs_target: ClassVar[bool] = False  # it talks to the running service or its database
+    security: ClassVar[bool] = False  # its findings are security findings (SARIF, code scanning)
+    Settings: ClassVar[type[CheckSettings]] = CheckSettings  # its config section, with defaults
+    extra: ClassVar[str | None] = None  # the package extra with its optional tools ("load" installs k6)
+    findings: ClassVar[Mapping[str, FindingKind]] = {}  # id prefix -> meaning and remediation
+
+    @classmethod
+    def wants_target(cls, settings: SettingsT) -> bool:
+        """Whether, with these settings, the check needs the service under test (default: ``needs_target``)."""
+        return cls.needs_target
 
     @abc.abstractmethod
-    def collect(self, settings: dict[str, Any], ctx: CheckContext) -> RawT:
-        """Run the tool or read the artifact; record evidence and ``ctx.tool``."""
+    def collect(self, settings: SettingsT, ctx: CheckContext) -> RawT:
+        """Run the tool or read the artifact; record evidence and ``ctx.tool``. No thresholds here."""
 
     @abc.abstractmethod
     def parse(self, raw: RawT) -> ParsedT:
         """Typed measurements and findings from the raw evidence; raise ParseError if unreadable."""
 
     @abc.abstractmethod
-    def evaluate(self, parsed: ParsedT, settings: dict[str, Any]) -> Evaluation:
-        """Apply the policy. Pure."""
+    def evaluate(self, parsed: ParsedT, settings: SettingsT) -> Evaluation:
+        """Apply the policy (every threshold and rule). Pure: no I/O, no environment."""
+
+    @classmethod
+    def remediation(cls, finding_id: str) -> str:
+        """The catalogued remediation of a finding id (its kind is the part before the first ':')."""
+        kind = cls.findings.get(finding_id.split(":", 1)[0])
+        return kind.remediation if kind else ""

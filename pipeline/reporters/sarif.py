@@ -18,7 +18,6 @@ from pipeline.model import Finding
 from pipeline.reporters.safe import http_url, plain, relative_path
 from pipeline.verdict import VerdictReport
 
-SECURITY_CHECKS = ("zap", "audit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "moderate": "warning",
           "low": "note", "informational": "note", "info": "note", "unknown": "warning"}
@@ -31,18 +30,17 @@ def render(report: VerdictReport) -> str:
     rules: dict[str, dict[str, Any]] = {}
     results = []
     for check in report.checks:
-        if check.check not in SECURITY_CHECKS:
+        if check.check not in report.security:
             continue
         for f in check.findings:
-            details = f.details if isinstance(f.details, dict) else {}
-            rule_id = plain(f"{check.check}/{details.get('rule_id', f.id)}")
-            rules.setdefault(rule_id, _rule(rule_id, check.check, f, details))
+            rule_id = plain(f"{check.check}/{f.id}")
+            rules.setdefault(rule_id, _rule(rule_id, check.check, f))
             result: dict[str, Any] = {
                 "ruleId": rule_id,
                 "level": LEVELS.get(f.severity.lower(), "warning"),
                 "message": {"text": text(f"{f.title} ({f.severity})")},
                 "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": artifact_uri(details.get("artifact"))}}}],
+                    "artifactLocation": {"uri": artifact_uri(f.file or next(iter(f.urls), f.location))}}}],
                 "partialFingerprints": {"readinessFindingId": plain(f"{check.check}:{f.id}:{f.location}")},
             }
             if f.waived_by:
@@ -62,11 +60,10 @@ def render(report: VerdictReport) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def _rule(rule_id: str, check: str, finding: Finding, details: dict[str, Any]) -> dict[str, Any]:
+def _rule(rule_id: str, check: str, finding: Finding) -> dict[str, Any]:
     rule: dict[str, Any] = {"id": rule_id, "shortDescription": {"text": text(finding.title, 1000)},
                             "properties": {"check": check}}
-    references = [details.get("url"), *str(details.get("reference") or "").split()]
-    help_uri = next((url for url in map(http_url, references) if url), None)
+    help_uri = next((url for url in map(http_url, finding.references) if url), None)
     if help_uri:
         rule["helpUri"] = help_uri
     return rule

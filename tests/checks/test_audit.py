@@ -15,10 +15,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from pipeline.checks import osv
-from pipeline.checks.audit import AuditParsed, evaluate_audit
-from pipeline.checks.audit_json import npm_audit_contents, pip_audit_contents, read_report
-from pipeline.checks.audit_reports import Dependency, Vulnerability, read_requirements, severity_from_vector
+from pipeline.checks.audit import AuditParsed, evaluate_audit, osv
+from pipeline.checks.audit.reports import Dependency, Vulnerability, read_requirements, severity_from_vector
+from pipeline.checks.audit.tool_reports import npm_audit_contents, pip_audit_contents, read_report
 from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.runner import run_check

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from pipeline.checks.coverage import CoverageCheck, CoverageParsed, evaluate_coverage
-from pipeline.checks.coverage_reports import CaseOutcome, CoverageReport, FileCoverage
-from pipeline.checks.coverage_sources import Completeness
+from pipeline.checks.coverage.reports import CaseOutcome, CoverageReport, FileCoverage
+from pipeline.checks.coverage.sources import Completeness
 from pipeline.model import Status
 from pipeline.runner import run_check
 from tests.conftest import cobertura_xml, config_from, junit_xml, python_test_command

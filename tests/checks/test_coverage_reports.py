@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov, report_tool
+from pipeline.checks.coverage.reports import read_cobertura, read_junit, read_lcov, report_tool
 from pipeline.errors import ArtifactMissing, ParseError
 from tests.conftest import cobertura_xml, junit_xml
 

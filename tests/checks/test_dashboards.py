@@ -24,8 +24,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks import dashboards, monitoring_live
-from pipeline.checks.monitoring import (
+from pipeline.checks import dashboards
+from pipeline.checks.dashboards import live as monitoring_live
+from pipeline.checks.dashboards.monitoring import (
     dashboard_model,
     metric_names,
     read_dashboard,

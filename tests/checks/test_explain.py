@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.explain_sql import UnsafeStatement, guard
+from pipeline.checks.explain.sql import UnsafeStatement, guard
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from tests.conftest import config_from
@@ -205,7 +205,7 @@ def test_a_second_statement_is_always_refused(first: str, second: str) -> None:
 
 def test_shared_blocks_read_above_the_limit_is_a_finding() -> None:
     from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
-    from pipeline.checks.explain_plan import plan_shape, read_plan, walk
+    from pipeline.checks.explain.plan import plan_shape, read_plan, walk
 
     output = [{"Plan": {"Node Type": "Index Scan", "Relation Name": "t", "Index Name": "t_pkey", "Actual Rows": 1,
                         "Actual Loops": 1, "Plan Rows": 1, "Shared Read Blocks": 501, "Shared Hit Blocks": 3},

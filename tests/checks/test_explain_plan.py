@@ -13,9 +13,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.explain_history import HISTORY_SCHEMA, read_history
-from pipeline.checks.explain_plan import plan_shape, read_plan, spill, walk
-from pipeline.checks.explain_policy import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
+from pipeline.checks.explain.history import HISTORY_SCHEMA, read_history
+from pipeline.checks.explain.plan import plan_shape, read_plan, spill, walk
+from pipeline.checks.explain.policy import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
 from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from pipeline import runner
-from pipeline.checks.explain_session import explain_in_rolled_back_transaction, statement_timeout
-from pipeline.checks.explain_sql import EXPLAIN_PREFIX
+from pipeline.checks.explain.session import explain_in_rolled_back_transaction, statement_timeout
+from pipeline.checks.explain.sql import EXPLAIN_PREFIX
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from tests.conftest import config_from

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from pglast import ast, parser
 
 from pipeline.checks.explain import explain_query
-from pipeline.checks.explain_policy import DEFAULT_RULES, QueryRun
-from pipeline.checks.explain_session import ExplainSession, statement_timeout
-from pipeline.checks.explain_sql import (
+from pipeline.checks.explain.policy import DEFAULT_RULES, QueryRun
+from pipeline.checks.explain.session import ExplainSession, statement_timeout
+from pipeline.checks.explain.sql import (
     EXPLAIN_PREFIX,
     SIDE_EFFECT_FUNCTIONS,
     SIDE_EFFECT_PREFIXES,

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.checks.k6 import K6Parsed, effective_thresholds, endpoint_rows, evaluate_k6
-from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, parse_summary, read_summary
-from pipeline.checks.k6_thresholds import OPERATORS, Recomputed, parse_expression, recompute, trend_stats
+from pipeline.checks.k6.summary import EXPORT, HANDLE_SUMMARY, parse_summary, read_summary
+from pipeline.checks.k6.thresholds import OPERATORS, Recomputed, parse_expression, recompute, trend_stats
 from pipeline.errors import ParseError
 from pipeline.model import Status
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.checks.openapi import OpenApiCheck, SpecRaw, evaluate_openapi, served_url, sla_problems
-from pipeline.checks.openapi_spec import load, operations, require_openapi3
+from pipeline.checks.openapi.spec import load, operations, require_openapi3
 from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check

@@ -16,9 +16,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks import docker_run
+from pipeline import docker_run
 from pipeline.checks.zap import ZapParsed, baseline_arguments, evaluate_zap
-from pipeline.checks.zap_report import Rules, read_json_report, read_rules, read_xml_report
+from pipeline.checks.zap.report import Rules, read_json_report, read_rules, read_xml_report
 from pipeline.errors import ParseError, ToolFailed
 from pipeline.model import Status
 from pipeline.reporters import write_all

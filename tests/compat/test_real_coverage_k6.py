@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.coverage_reports import read_cobertura, read_lcov, report_tool
-from pipeline.checks.coverage_sources import check_completeness
+from pipeline.checks.coverage.reports import read_cobertura, read_lcov, report_tool
+from pipeline.checks.coverage.sources import check_completeness
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
-from pipeline.checks.k6_summary import parse_summary, read_summary
+from pipeline.checks.k6.summary import parse_summary, read_summary
 from pipeline.errors import ParseError
 from pipeline.model import Status
 

@@ -14,23 +14,23 @@ import jsonschema
 import pytest
 import yaml
 
-from pipeline.checks import osv, promtool
-from pipeline.checks.audit import AuditParsed, evaluate_audit
-from pipeline.checks.audit_json import read_report
-from pipeline.checks.audit_offline import match_offline
-from pipeline.checks.audit_reports import SEVERITY_RANK, Dependency, read_requirements
+from pipeline.checks.audit import AuditParsed, evaluate_audit, osv
+from pipeline.checks.audit.offline import match_offline
+from pipeline.checks.audit.reports import SEVERITY_RANK, Dependency, read_requirements
+from pipeline.checks.audit.tool_reports import read_report
 from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
-from pipeline.checks.coverage_reports import read_cobertura, read_junit, read_lcov
+from pipeline.checks.coverage.reports import read_cobertura, read_junit, read_lcov
+from pipeline.checks.dashboards import promtool as promtool
+from pipeline.checks.dashboards.monitoring import read_dashboard, read_exposition, read_rule_file, read_rules
 from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
-from pipeline.checks.explain_plan import plan_shape, read_plan, walk
+from pipeline.checks.explain.plan import plan_shape, read_plan, walk
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
-from pipeline.checks.k6_summary import EXPORT, HANDLE_SUMMARY, read_summary
-from pipeline.checks.monitoring import read_dashboard, read_exposition, read_rule_file, read_rules
+from pipeline.checks.k6.summary import EXPORT, HANDLE_SUMMARY, read_summary
 from pipeline.checks.zap import ZapParsed, evaluate_zap
-from pipeline.checks.zap_report import Rules
-from pipeline.checks.zap_report import read_json_report as read_zap_json
-from pipeline.checks.zap_report import read_rules as read_zap_rules
-from pipeline.checks.zap_report import read_xml_report as read_zap_xml
+from pipeline.checks.zap.report import Rules
+from pipeline.checks.zap.report import read_json_report as read_zap_json
+from pipeline.checks.zap.report import read_rules as read_zap_rules
+from pipeline.checks.zap.report import read_xml_report as read_zap_xml
 from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.reporters import write_all
@@ -105,7 +105,7 @@ def test_real_junit_totals_match_the_file(shared_fixtures: Path, name: str) -> N
 
 
 def test_real_jest_errors_report_fails_the_check(shared_fixtures: Path) -> None:
-    from pipeline.checks.coverage_reports import CoverageReport, FileCoverage
+    from pipeline.checks.coverage.reports import CoverageReport, FileCoverage
 
     outcomes = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit.xml")
     report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))
@@ -115,7 +115,7 @@ def test_real_jest_errors_report_fails_the_check(shared_fixtures: Path) -> None:
 
 
 def test_empty_jest_suite_is_an_error_not_a_pass(shared_fixtures: Path) -> None:
-    from pipeline.checks.coverage_reports import CoverageReport, FileCoverage
+    from pipeline.checks.coverage.reports import CoverageReport, FileCoverage
 
     outcomes = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit-empty-testsuite.xml")
     report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))

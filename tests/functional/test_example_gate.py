@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pipeline.checks.k6 import _find_k6
-from pipeline.config import load_config
+from pipeline.gate import load_config
 from pipeline.model import Status
 from pipeline.runner import run_check
 from tests.conftest import REPO, example_start_settings, need_example_service

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import python_test_command, write_config
+from tests.conftest import others_off, python_test_command, write_config
 
-OTHERS_OFF = "".join(f"  {n}: {{enabled: false}}\n"
-                     for n in ("openapi", "zap", "audit", "k6", "explain", "dashboards"))
+OTHERS_OFF = others_off("coverage")
 
 
 def gate(project: Path, command: list[str]) -> tuple[int, dict[str, object], str]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
 
-from pipeline.model import CheckResult, Finding, Measurement, Status, ToolInfo, Waiver
+from pipeline.model import CheckResult, Finding, Instance, Measurement, Status, ToolInfo, Waiver
 from pipeline.verdict import Merge, VerdictReport, decide
+from pipeline.views import Bar, Bars, Facts, Plan, PlanNode, View
 
 PAYLOADS = (
     "<script>window.__xss=1;console.log('XSS-MARKER');alert(1)</script>",
@@ -72,15 +72,15 @@ def every_field_report(text: Callable[[int], str]) -> VerdictReport:
     """A verdict whose every foreign field holds ``text(i)`` for each payload index ``i``."""
     n = len(PAYLOADS)
     results = [
-        _check("coverage", text, details={"min_line_rate": 0.9, "groups": [
-            {"name": text(i), "covered": 1, "valid": 2, "rate": 0.5} for i in range(n)]}),
+        _check("coverage", text, views=(Bars(text(0), text(1), tuple(
+            Bar(text(i), 0.5, 0.9, False, text(i)) for i in range(n)), text(2)),)),
         _check("openapi", text),
         _check("zap", text, findings=[_zap_finding(text(i)) for i in range(n)]),
         _check("audit", text, findings=[_audit_finding(text(i)) for i in range(n)]),
-        _check("k6", text, details={"endpoints": [
-            {"name": text(i), "p50": 10, "p95": 20 + i, "p99": 30 + i, "p95_limit": 200, "ok": i % 2 == 0}
-            for i in range(n)]}),
-        _check("explain", text, details={"queries": [_query(text(i)) for i in range(n)]}),
+        _check("k6", text, views=(Bars(text(3), "ms", tuple(
+            Bar(text(i), 20.0 + i, 200.0, i % 2 == 0, text(i), (10.0, 30.0 + i)) for i in range(n)), text(4)),)),
+        _check("explain", text, views=(Facts(text(5), tuple((text(i), text(i)) for i in range(n))),
+                                       *(_query(text(i)) for i in range(n)))),
         _check("dashboards", text),
     ]
     # Check names come from result file names too; each hostile name is a check of its own.
@@ -93,7 +93,7 @@ def every_field_report(text: Callable[[int], str]) -> VerdictReport:
 
 
 def _check(name: str, text: Callable[[int], str], findings: list[Finding] | None = None,
-           details: dict[str, Any] | None = None) -> CheckResult:
+           views: tuple[View, ...] = ()) -> CheckResult:
     n = len(PAYLOADS)
     waivers = tuple(Waiver(name, text(i), text(i), text(i), dt.date(2026, 12, 31), text(i)) for i in range(n))
     return CheckResult(
@@ -105,24 +105,22 @@ def _check(name: str, text: Callable[[int], str], findings: list[Finding] | None
         tool=ToolInfo(text(1), text(2), "run", tuple(text(i) for i in range(n)), 1),
         started_at=FINISHED - dt.timedelta(seconds=3), finished_at=FINISHED,
         waivers_applied=waivers[: n // 2], waivers_expired=waivers[n // 2:],
-        details=details or {},
+        details={text(i): text(i) for i in range(n)},  # no report reads details; they must not show up raw
+        views=views,
     )
 
 
 def _zap_finding(p: str) -> Finding:
-    return Finding(p, p, p, p, failing=True, waived_by=None, details={
-        "message": p, "urls": [p, p], "solution": p, "reference": f"{p}\n{p}", "cwe": p, "wasc": p,
-        "rule_id": p, "artifact": p, "plugin_id": p,
-        "instances": [{"method": p, "uri": p, "param": p, "evidence": p}]})
+    return Finding(p, p, p, p, failing=True, waived_by=None, urls=(p, p), message=p, remediation=p,
+                   references=(p, p), tags=(p, p), instances=(Instance(p, p, p, p),),
+                   details={"rule_id": p, "artifact": p, "plugin_id": p})
 
 
 def _audit_finding(p: str) -> Finding:
-    return Finding(p, p, p, p, failing=True, waived_by=p, details={
-        "aliases": [p, p], "fixed": [p], "url": p, "artifact": p, "rule_id": p, "package": p, "version": p})
+    return Finding(p, p, p, p, failing=True, waived_by=p, aliases=(p, p), fixed=(p,), references=(p,),
+                   details={"artifact": p, "rule_id": p, "package": p, "version": p})
 
 
-def _query(p: str) -> dict[str, Any]:
-    return {"key": p, "params": {p: p}, "error": p, "median_ms": 3.0, "max_ms": 5, "findings": [p, p],
-            "shape": [p, p], "previous_shape": [p], "nodes": [
-                {"depth": 0, "label": p, "rows": p, "loops": 1, "plan_rows": p, "time_ms": p, "flagged": True},
-                {"depth": 1, "label": p, "rows": 1, "loops": 1, "plan_rows": 1, "time_ms": 0.1, "flagged": False}]}
+def _query(p: str) -> Plan:
+    return Plan(p, ((p, p),), p, 3.0, 5.0, (p, p), (PlanNode(0, p, 1.0, 1.0, 2.0, 0.5, True),
+                                                   PlanNode(1, p, 1.0, 1.0, 1.0, 0.1, False)), (p, p), (p,))

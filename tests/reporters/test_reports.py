@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import defusedxml.ElementTree as SafeET
 import pytest
@@ -13,6 +14,7 @@ from junitparser import JUnitXml
 from pipeline.model import CheckResult, Finding, Measurement, Status
 from pipeline.reporters import REPORTS, html, junit_report, markdown, sarif, write_all
 from pipeline.verdict import decide
+from pipeline.views import Facts
 from tests.conftest import result
 
 HOSTILE = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>'
@@ -101,17 +103,18 @@ def test_html_opens_in_chromium_without_errors_and_runs_no_script(browser, tmp_p
     page.close()
 
 
-def _one_finding_report(details: dict[str, object], evidence: tuple[str, ...] = ()) -> object:
-    finding = Finding("10021", "medium", "X-Content-Type-Options header missing", "http://127.0.0.1/", details=details)
+def _one_finding_report(details: dict[str, object], evidence: tuple[str, ...] = (), **typed: Any) -> object:
+    finding = Finding("10021", "medium", "X-Content-Type-Options header missing", "http://127.0.0.1/", details=details,
+                      **typed)
     zap = CheckResult("zap", Status.FAIL, "one alert", findings=(finding,), evidence=evidence)
     return decide([zap])
 
 
 def test_html_links_only_http_references_and_evidence_inside_reports() -> None:
     page = html.render(_one_finding_report(  # type: ignore[arg-type]
-        {"solution": "Set the header.", "reference": "https://owasp.org/x\njavascript:alert(1)\n//evil.example/y",
-         "url": "data:text/html,x"},
-        evidence=("evidence/zap.json", "../outside.log", "/abs/zap.log", "file:///etc/passwd")))
+        {}, evidence=("evidence/zap.json", "../outside.log", "/abs/zap.log", "file:///etc/passwd"),
+        remediation="Set the header.",
+        references=("https://owasp.org/x", "javascript:alert(1)", "//evil.example/y", "data:text/html,x")))
     assert '<a href="https://owasp.org/x" rel="noopener noreferrer nofollow">' in page
     assert '<a class="mono" href="evidence/zap.json">' in page
     hrefs = re.findall(r'href="([^"]*)"', page)
@@ -161,7 +164,8 @@ def test_sarif_text_and_uri() -> None:
 
 
 def test_html_says_which_role_ran_the_plans() -> None:
-    explain = CheckResult("explain", Status.PASS, "1 query run explained", details={"role": "readiness_<b>explain"})
+    explain = CheckResult("explain", Status.PASS, "1 query run explained",
+                          views=(Facts("Plans ran as", (("role", "readiness_<b>explain"),)),))
     page = html.render(decide([explain]))
-    assert "Plans ran as role <code>readiness_&lt;b&gt;explain</code>" in page
+    assert "Plans ran as: role <code>readiness_&lt;b&gt;explain</code>" in page
     assert "Plans ran as role" not in html.render(decide([result("explain", Status.PASS)]))

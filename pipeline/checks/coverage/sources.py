@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.checks.coverage_model import CoverageReport
+from pipeline.checks.coverage.model import CoverageReport
 from pipeline.errors import CheckError
 from pipeline.model import Measurement
 

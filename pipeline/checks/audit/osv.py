@@ -22,9 +22,8 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from pipeline import evidence
-from pipeline.checks import shapes
-from pipeline.checks.shapes import load_json_text
 from pipeline.errors import ParseError
+from pipeline.evidence import load_json_text
 
 try:  # libyaml's loader is about ten times faster on a whole database
     from yaml import CSafeLoader as _Loader
@@ -153,37 +152,37 @@ def _archive(path: Path) -> Iterator[tuple[str, str | None]]:
 
 def read_record(document: Any, source: str) -> Record | None:
     """One OSV record with every field the gate uses checked; None when it is withdrawn."""
-    document = shapes.mapping(document, source, "the record")
+    document = evidence.mapping(document, source, "the record")
     record_id = evidence.text(document.get("id"), source, "id")
     if document.get("withdrawn"):
         return None
-    summary = shapes.optional_text(document.get("summary"), source, "summary").strip() \
-        or shapes.optional_text(document.get("details"), source, "details").strip()
+    summary = evidence.optional_text(document.get("summary"), source, "summary").strip() \
+        or evidence.optional_text(document.get("details"), source, "details").strip()
     severity = []
-    for place, entry in shapes.objects(document.get("severity"), source, "severity", optional=True):
+    for place, entry in evidence.objects(document.get("severity"), source, "severity", optional=True):
         severity.append({"type": evidence.text(entry.get("type"), source, f"{place}.type"),
                          "score": evidence.text(entry.get("score"), source, f"{place}.score")})
-    specific = shapes.mapping(document.get("database_specific") or {}, source, "database_specific")
-    label = shapes.optional_text(specific.get("severity"), source, "database_specific.severity")
+    specific = evidence.mapping(document.get("database_specific") or {}, source, "database_specific")
+    label = evidence.optional_text(specific.get("severity"), source, "database_specific.severity")
     return Record(
         id=record_id,
-        aliases=tuple(shapes.texts(document.get("aliases"), source, "aliases")),
+        aliases=tuple(evidence.texts(document.get("aliases"), source, "aliases")),
         summary=summary.splitlines()[0] if summary else "",
         severity=tuple(severity),
         database_specific={"severity": label} if label else {},
         affected=tuple(_affected(entry, source, place)
-                       for place, entry in shapes.objects(document.get("affected"), source, "affected")),
+                       for place, entry in evidence.objects(document.get("affected"), source, "affected")),
         source=source,
     )
 
 
 def _affected(entry: dict[str, Any], source: str, place: str) -> dict[str, Any]:
     """An ``affected`` entry reduced to the fields matching uses, each checked."""
-    package = shapes.mapping(entry.get("package"), source, f"{place}.package")
+    package = evidence.mapping(entry.get("package"), source, f"{place}.package")
     ranges = []
-    for where, range_ in shapes.objects(entry.get("ranges"), source, f"{place}.ranges", optional=True):
+    for where, range_ in evidence.objects(entry.get("ranges"), source, f"{place}.ranges", optional=True):
         events = []
-        for at, event in shapes.objects(range_.get("events"), source, f"{where}.events"):
+        for at, event in evidence.objects(range_.get("events"), source, f"{where}.events"):
             kinds = [kind for kind in EVENT_KINDS if kind in event]
             if len(kinds) != 1:
                 raise ParseError(source, at, f"must hold exactly one of {', '.join(EVENT_KINDS)}")
@@ -191,7 +190,7 @@ def _affected(entry: dict[str, Any], source: str, place: str) -> dict[str, Any]:
         ranges.append({"type": evidence.text(range_.get("type"), source, f"{where}.type"), "events": events})
     return {"package": {"ecosystem": evidence.text(package.get("ecosystem"), source, f"{place}.package.ecosystem"),
                         "name": evidence.text(package.get("name"), source, f"{place}.package.name")},
-            "ranges": ranges, "versions": shapes.texts(entry.get("versions"), source, f"{place}.versions")}
+            "ranges": ranges, "versions": evidence.texts(entry.get("versions"), source, f"{place}.versions")}
 
 
 def is_affected(affected: dict[str, Any], ecosystem: str, version: str) -> bool:

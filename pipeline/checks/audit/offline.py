@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.checks import osv
-from pipeline.checks.audit_reports import (
+from pipeline.checks.audit import osv
+from pipeline.checks.audit.reports import (
     SEVERITY_RANK,
     Dependency,
     Vulnerability,

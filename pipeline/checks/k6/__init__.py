@@ -20,10 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import proc
-from pipeline.checks import docker_run
-from pipeline.checks.interface import Check, CheckContext, Evaluation
-from pipeline.checks.k6_report import (
+from pipeline import docker_run, proc
+from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
+from pipeline.checks.k6.report import (
     check_findings,
     crossed_finding,
     endpoint_rows,
@@ -33,8 +32,8 @@ from pipeline.checks.k6_report import (
     pct,
     threshold_measurement,
 )
-from pipeline.checks.k6_summary import Summary, Threshold, read_summary
-from pipeline.checks.k6_thresholds import trend_stats
+from pipeline.checks.k6.summary import Summary, Threshold, read_summary
+from pipeline.checks.k6.thresholds import trend_stats
 from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
 from pipeline.model import Status, ToolInfo
 
@@ -72,11 +71,15 @@ class K6Parsed:
     expected: dict[str, list[Any]]
 
 
-class K6Check(Check[K6Raw, K6Parsed]):
+class K6Check(Check[Any, K6Raw, K6Parsed]):
     """p95 latency and error rate under load meet the thresholds, per endpoint too."""
 
     name = "k6"
     title = "Load test (k6)"
+    order = 50
+    needs_target = True
+    Settings = LegacySettings  # a plain mapping until the check gets typed settings
+    extra = "load"
 
     def collect(self, settings: dict[str, Any], ctx: CheckContext) -> K6Raw:
         expected = effective_thresholds(settings)

@@ -15,9 +15,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline import evidence
-from pipeline.checks import shapes
-from pipeline.checks.shapes import load_json_file
 from pipeline.errors import ParseError
+from pipeline.evidence import load_json_file
 
 # Series Prometheus itself makes for every target or alert; an expression may use them.
 SYNTHETIC_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added",
@@ -91,9 +90,9 @@ def read_dashboard(path: Path) -> Dashboard:
 
 def dashboard_model(document: Any, source: Path | str) -> Dashboard:
     """A dashboard model with every field the check uses checked; a malformed one names the place."""
-    document = shapes.mapping(document, source, "the dashboard")
+    document = evidence.mapping(document, source, "the dashboard")
     if isinstance(document.get("dashboard"), dict):
-        document = shapes.mapping(document["dashboard"], source, "dashboard")
+        document = evidence.mapping(document["dashboard"], source, "dashboard")
     if not isinstance(document.get("title"), str):
         raise ParseError(source, "title", "is missing: not a Grafana dashboard")
     panels = _panels(document, source)
@@ -101,27 +100,27 @@ def dashboard_model(document: Any, source: Path | str) -> Dashboard:
         raise ParseError(source, "panels", "holds no panel (neither 'panels' nor legacy 'rows')")
     variables = frozenset(
         [evidence.text(v.get("name"), source, f"{at}.name")
-         for at, v in shapes.objects(shapes.mapping(document.get("templating") or {}, source, "templating").get(
+         for at, v in evidence.objects(evidence.mapping(document.get("templating") or {}, source, "templating").get(
              "list"), source, "templating.list", optional=True)]
         + [evidence.text(i.get("name"), source, f"{at}.name")
-           for at, i in shapes.objects(document.get("__inputs"), source, "__inputs", optional=True)])
+           for at, i in evidence.objects(document.get("__inputs"), source, "__inputs", optional=True)])
     expressions, problems = [], []
     for index, (at, panel) in enumerate(panels):
-        title = shapes.optional_text(panel.get("title"), source, f"{at}.title")
+        title = evidence.optional_text(panel.get("title"), source, f"{at}.title")
         name = title or f"panel #{index + 1} (id {panel.get('id', '?')})"
         if not title.strip():
             problems.append(f"{name} has no title")
-        targets = list(shapes.objects(panel.get("targets"), source, f"{at}.targets", optional=True))
+        targets = list(evidence.objects(panel.get("targets"), source, f"{at}.targets", optional=True))
         for where, target in targets:
             query = target.get("query") if isinstance(target.get("query"), str) else None  # other datasources
-            expression = shapes.optional_text(target.get("expr"), source, f"{where}.expr") or query
+            expression = evidence.optional_text(target.get("expr"), source, f"{where}.expr") or query
             if expression:
                 expressions.append(expression)
         for ref in _datasource_refs([(at, panel), *targets], source):
             variable = re.fullmatch(r"\$\{?([A-Za-z0-9_]+)\}?", ref)
             if variable and variable.group(1) not in variables and variable.group(1) != "__all":
                 problems.append(f"{name} uses datasource {ref}, which the dashboard does not define")
-    return Dashboard(str(source), shapes.optional_text(document.get("uid"), source, "uid"), document["title"],
+    return Dashboard(str(source), evidence.optional_text(document.get("uid"), source, "uid"), document["title"],
                      tuple(panel for _, panel in panels), tuple(expressions), variables, tuple(problems))
 
 
@@ -129,12 +128,12 @@ def _panels(document: dict[str, Any], source: Path | str) -> list[tuple[str, dic
     """(place, panel) of every panel: top level, inside rows (legacy layout) and inside row panels."""
     containers = [("panels", document.get("panels"))]
     containers += [(f"{at}.panels", row.get("panels"))
-                   for at, row in shapes.objects(document.get("rows"), source, "rows", optional=True)]
+                   for at, row in evidence.objects(document.get("rows"), source, "rows", optional=True)]
     found = []
     for place, container in containers:
-        for at, panel in shapes.objects(container, source, place, optional=True):
+        for at, panel in evidence.objects(container, source, place, optional=True):
             if panel.get("type") == "row":
-                found += list(shapes.objects(panel.get("panels"), source, f"{at}.panels", optional=True))
+                found += list(evidence.objects(panel.get("panels"), source, f"{at}.panels", optional=True))
             else:
                 found.append((at, panel))
     return found
@@ -148,7 +147,7 @@ def _datasource_refs(holders: list[tuple[str, dict[str, Any]]], source: Path | s
         if isinstance(ds, str):
             refs.append(ds)
         elif isinstance(ds, dict):
-            uid = shapes.optional_text(ds.get("uid"), source, f"{at}.datasource.uid")
+            uid = evidence.optional_text(ds.get("uid"), source, f"{at}.datasource.uid")
             refs += [uid] if uid else []
         elif ds is not None:
             raise ParseError(source, f"{at}.datasource", f"is {ds!r}, neither a name nor an object")
@@ -211,9 +210,9 @@ def read_rule_file(path: Path) -> RuleFile:
         raise ParseError(path, "line 1", "has no 'groups' list (not a Prometheus rule file)")
     lines = _rule_lines(node)
     alerts, total = [], 0
-    for index, (g, group) in enumerate(shapes.objects(document["groups"], path, "groups")):
+    for index, (g, group) in enumerate(evidence.objects(document["groups"], path, "groups")):
         evidence.text(group.get("name"), path, f"{g}.name")
-        for r, rule in enumerate(shapes.sequence(group.get("rules"), path, f"{g}.rules")):
+        for r, rule in enumerate(evidence.sequence(group.get("rules"), path, f"{g}.rules")):
             where = f"line {lines.get((index, r), '?')}"
             alert = _rule(rule, path, where)
             total += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.checks.explain_plan import Plan, PlanNode, spill
+from pipeline.checks.explain.plan import Plan, PlanNode, spill
 from pipeline.checks.interface import Evaluation
 from pipeline.model import Finding, Measurement, Status
 

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import evidence
-from pipeline.checks import shapes
-from pipeline.checks.shapes import load_json_file, load_json_text
 from pipeline.errors import ParseError
+from pipeline.evidence import load_json_file, load_json_text
 from pipeline.xmlsafe import parse_xml_file
 
 RISKS = ("informational", "low", "medium", "high")
@@ -63,17 +62,17 @@ def read_json_report(path: Path) -> ZapReport:
     document: Any = load_json_file(path, hint)
     if isinstance(document, str):  # early ZAP actions wrote the report as a JSON string
         document = load_json_text(document, path, hint)
-    document = shapes.mapping(document, path, "the report")
+    document = evidence.mapping(document, path, "the report")
     if "site" not in document:
         raise ParseError(path, "site", "is missing: not a ZAP traditional JSON report")
     sites, alerts = [], []
-    for s, site in shapes.objects(document["site"], path, "site"):
+    for s, site in evidence.objects(document["site"], path, "site"):
         name = evidence.text(site.get("@name"), path, f"{s}.@name")
         sites.append(name)
-        for a, alert in shapes.objects(site.get("alerts"), path, f"{s}.alerts", optional=True):
-            instances = [i for _, i in shapes.objects(alert.get("instances"), path, f"{a}.instances", optional=True)]
+        for a, alert in evidence.objects(site.get("alerts"), path, f"{s}.alerts", optional=True):
+            instances = [i for _, i in evidence.objects(alert.get("instances"), path, f"{a}.instances", optional=True)]
             alerts.append(_alert({**alert, "instances": instances}, name, path, a))
-    return ZapReport(shapes.optional_text(document.get("@version"), path, "@version") or "unknown", tuple(sites),
+    return ZapReport(evidence.optional_text(document.get("@version"), path, "@version") or "unknown", tuple(sites),
                      tuple(alerts))
 
 
@@ -103,11 +102,11 @@ def _alert(raw: dict[str, Any], site: str, path: Path, place: str) -> Alert:
         raise ParseError(path, place, f"riskcode {risk} (0-3) or confidence {confidence} (0-4) is out of range")
     plugin_id = evidence.text(raw.get("pluginid"), path, f"{place}.pluginid").strip()
     listed = raw["instances"]
-    instances = tuple(Instance(*(_raw(shapes.optional_text(i.get(key), path, f"{place}.instances[{n}].{key}"), cap)
+    instances = tuple(Instance(*(_raw(evidence.optional_text(i.get(key), path, f"{place}.instances[{n}].{key}"), cap)
                                  for key, cap in (("method", 16), ("uri", 500), ("param", 200), ("evidence", 500))))
                       for n, i in enumerate(listed[:MAX_INSTANCES]))
     count = raw.get("count")
-    text = {key: shapes.optional_text(raw.get(key), path, f"{place}.{key}")
+    text = {key: evidence.optional_text(raw.get(key), path, f"{place}.{key}")
             for key in ("alert", "name", "desc", "solution", "reference", "cweid", "wascid")}
     return Alert(plugin_id, _raw(text["alert"] or text["name"], 300), risk, confidence, site, instances,
                  len(listed) if count in (None, "") else evidence.count(count, path, f"{place}.count", text_ok=True),

@@ -17,9 +17,16 @@ from typing import Any
 
 import requests
 
-from pipeline.checks import promtool
-from pipeline.checks.interface import Check, CheckContext, Evaluation
-from pipeline.checks.monitoring import (
+from pipeline.checks.dashboards import promtool as promtool
+from pipeline.checks.dashboards.live import (
+    MAX_BODY_BYTES,
+    Probe,
+    ask_grafana,
+    ask_prometheus,
+    database_up,
+    probe_url,
+)
+from pipeline.checks.dashboards.monitoring import (
     AlertRule,
     Dashboard,
     Family,
@@ -29,15 +36,8 @@ from pipeline.checks.monitoring import (
     read_exposition,
     read_rule_file,
 )
-from pipeline.checks.monitoring_live import (
-    MAX_BODY_BYTES,
-    Probe,
-    ask_grafana,
-    ask_prometheus,
-    database_up,
-    probe_url,
-)
-from pipeline.checks.promtool import PromtoolVerdict
+from pipeline.checks.dashboards.promtool import PromtoolVerdict
+from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
 from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
@@ -67,11 +67,14 @@ class DashboardsParsed:
     lint: tuple[str, ...] = ()  # promtool's lint complaints (semantic)
 
 
-class DashboardsCheck(Check[DashboardsRaw, DashboardsParsed]):
+class DashboardsCheck(Check[Any, DashboardsRaw, DashboardsParsed]):
     """/health, /ready and /metrics answer; dashboards and alert rules exist, are valid and deployed."""
 
     name = "dashboards"
     title = "Monitoring presence"
+    order = 70
+    needs_target = True
+    Settings = LegacySettings  # a plain mapping until the check gets typed settings
 
     def collect(self, settings: dict[str, Any], ctx: CheckContext) -> DashboardsRaw:
         base = (settings.get("base_url") or os.environ.get("READINESS_BASE_URL") or "").rstrip("/")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import evidence
-from pipeline.checks.coverage_model import CoverageReport, FileCoverage
+from pipeline.checks.coverage.model import CoverageReport, FileCoverage
 from pipeline.errors import ArtifactMissing, ParseError
 
 _LCOV_KEYS = {"TN", "SF", "FN", "FNDA", "FNF", "FNH", "FNL", "FNA", "DA", "BRDA", "BRF", "BRH",

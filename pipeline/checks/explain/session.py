@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from pipeline import proc
-from pipeline.checks.explain_sql import Statement
+from pipeline.checks.explain.sql import Statement
 from pipeline.errors import CheckError
 from pipeline.redact import redact
 

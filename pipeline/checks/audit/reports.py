@@ -14,10 +14,11 @@ from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
 from pip_requirements_parser import RequirementsFile
 
-from pipeline.checks import osv, shapes
-from pipeline.checks.osv import NPM, PYPI
-from pipeline.checks.shapes import load_json_file
+from pipeline import evidence
+from pipeline.checks.audit import osv
+from pipeline.checks.audit.osv import NPM, PYPI
 from pipeline.errors import ParseError
+from pipeline.evidence import load_json_file
 
 SEVERITY_RANK = {"none": 0, "info": 0, "low": 1, "medium": 2, "moderate": 2, "high": 3, "critical": 4}
 
@@ -119,17 +120,18 @@ def _pin(req: Any, path: Path) -> Dependency:
 
 def read_package_lock(path: Path) -> list[Dependency]:
     """Installed packages of an npm package-lock.json (lockfileVersion 2 or 3); links are not packages."""
-    document = shapes.mapping(load_json_file(path), path, "the lock")
+    document = evidence.mapping(load_json_file(path), path, "the lock")
     if "packages" not in document:
         raise ParseError(path, "packages", "is missing: lockfileVersion 2 or 3 is needed (npm 7 or later)")
     found = []
-    for location, body in shapes.mapping(document["packages"], path, "packages").items():
+    for location, body in evidence.mapping(document["packages"], path, "packages").items():
         place = f"packages[{location!r}]"
-        body = shapes.mapping(body, path, place)
+        body = evidence.mapping(body, path, place)
         if not location or body.get("link") is True:
             continue  # "" is the project itself
-        name = shapes.optional_text(body.get("name"), path, f"{place}.name") or location.rsplit("node_modules/", 1)[-1]
-        version = shapes.optional_text(body.get("version"), path, f"{place}.version")
+        name = (evidence.optional_text(body.get("name"), path, f"{place}.name")
+                or location.rsplit("node_modules/", 1)[-1])
+        version = evidence.optional_text(body.get("version"), path, f"{place}.version")
         found.append(Dependency(NPM, name, version or None, f"{path.name}:{location}", _npm_skip(version)))
     return found
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import psycopg
 
-from pipeline.checks.explain_history import HISTORY_FILE, read_history, write_history
-from pipeline.checks.explain_plan import plan_shape, read_plan, walk
-from pipeline.checks.explain_policy import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
-from pipeline.checks.explain_session import ExplainSession, open_session, statement_timeout
-from pipeline.checks.explain_sql import EXPLAIN_PREFIX, UnsafeStatement, guard
-from pipeline.checks.interface import Check, CheckContext, Evaluation
+from pipeline.checks.explain.history import HISTORY_FILE, read_history, write_history
+from pipeline.checks.explain.plan import plan_shape, read_plan, walk
+from pipeline.checks.explain.policy import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
+from pipeline.checks.explain.session import ExplainSession, open_session, statement_timeout
+from pipeline.checks.explain.sql import EXPLAIN_PREFIX, UnsafeStatement, guard
+from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
 from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.model import ToolInfo
 from pipeline.redact import redact
@@ -49,11 +49,14 @@ class ExplainParsed:
     notes: tuple[str, ...] = ()
 
 
-class ExplainCheck(Check[ExplainRaw, ExplainParsed]):
+class ExplainCheck(Check[Any, ExplainRaw, ExplainParsed]):
     """Critical queries: executed plans within time budget, no big seq scans, no spills, sane estimates."""
 
     name = "explain"
     title = "Query plans (EXPLAIN ANALYZE)"
+    order = 60
+    needs_target = True
+    Settings = LegacySettings  # a plain mapping until the check gets typed settings
 
     def collect(self, settings: dict[str, Any], ctx: CheckContext) -> ExplainRaw:
         queries = settings.get("queries") or []

@@ -18,8 +18,8 @@ from typing import Any
 from openapi_spec_validator.validation import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
 from pipeline import evidence
-from pipeline.checks.interface import Check, CheckContext, Evaluation
-from pipeline.checks.openapi_spec import Operation, compare, fetch, load, operations, require_openapi3
+from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
+from pipeline.checks.openapi.spec import Operation, compare, fetch, load, operations, require_openapi3
 from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
@@ -52,11 +52,13 @@ class SpecParsed:
     only_documented: tuple[str, ...] = ()
 
 
-class OpenApiCheck(Check[SpecRaw, SpecParsed]):
+class OpenApiCheck(Check[Any, SpecRaw, SpecParsed]):
     """A valid OpenAPI 3 spec; every operation documents its errors and its SLA."""
 
     name = "openapi"
     title = "API design (OpenAPI)"
+    order = 20
+    Settings = LegacySettings  # a plain mapping until the check gets typed settings
 
     def collect(self, settings: dict[str, Any], ctx: CheckContext) -> SpecRaw:
         """Read the spec (file or URL) and, with ``served_spec``, the one the service serves."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.checks.k6_summary import TIME_METRICS, Summary, Threshold, aggregation, base_metric, submetric_tags
-from pipeline.checks.k6_thresholds import parse_expression
+from pipeline.checks.k6.summary import TIME_METRICS, Summary, Threshold, aggregation, base_metric, submetric_tags
+from pipeline.checks.k6.thresholds import parse_expression
 from pipeline.model import Finding, Measurement
 
 

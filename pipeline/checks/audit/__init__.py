@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import proc
-from pipeline.checks import osv
-from pipeline.checks.audit_accounting import pins_the_gate_skips, unaccounted_lock, unaccounted_pins
-from pipeline.checks.audit_json import ReportContents, read_report
-from pipeline.checks.audit_offline import match_offline
-from pipeline.checks.audit_reports import (
+from pipeline.checks.audit import osv
+from pipeline.checks.audit.accounting import pins_the_gate_skips, unaccounted_lock, unaccounted_pins
+from pipeline.checks.audit.offline import match_offline
+from pipeline.checks.audit.reports import (
     SEVERITY_RANK,
     Dependency,
     Vulnerability,
@@ -31,7 +30,8 @@ from pipeline.checks.audit_reports import (
     read_package_lock,
     read_requirements,
 )
-from pipeline.checks.interface import Check, CheckContext, Evaluation
+from pipeline.checks.audit.tool_reports import ReportContents, read_report
+from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
 from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
@@ -60,11 +60,15 @@ class AuditParsed:
     unaccounted: tuple[str, ...] = ()  # pins no report accounts for, one sentence each
 
 
-class AuditCheck(Check[AuditRaw, AuditParsed]):
+class AuditCheck(Check[Any, AuditRaw, AuditParsed]):
     """Dependencies against known vulnerabilities (pip-audit, npm audit, or an offline OSV database)."""
 
     name = "audit"
     title = "Dependency audit"
+    order = 40
+    security = True
+    Settings = LegacySettings  # a plain mapping until the check gets typed settings
+    extra = "audit"
 
     def collect(self, settings: dict[str, Any], ctx: CheckContext) -> AuditRaw:
         requirements = [ctx.resolve(p) for p in settings.get("requirements") or ()]

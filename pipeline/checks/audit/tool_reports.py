@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import evidence
-from pipeline.checks import osv, shapes
-from pipeline.checks.audit_reports import (
+from pipeline.checks.audit import osv
+from pipeline.checks.audit.osv import NPM, PYPI
+from pipeline.checks.audit.reports import (
     Dependency,
     Vulnerability,
     canonical_ids,
@@ -23,9 +24,8 @@ from pipeline.checks.audit_reports import (
     normalise_label,
     severity_from_vector,
 )
-from pipeline.checks.osv import NPM, PYPI
-from pipeline.checks.shapes import load_json_file
 from pipeline.errors import ParseError
+from pipeline.evidence import load_json_file
 
 NPM_SEVERITIES = ("info", "low", "moderate", "high", "critical")
 NPM_KEYS = {"auditReportVersion", "advisories", "vulnerabilities", "error"}
@@ -53,33 +53,33 @@ def pip_audit_contents(document: Any, path: Path) -> ReportContents:
     """pip-audit --format json: an object with ``dependencies`` (older releases: a bare list)."""
     if isinstance(document, dict):
         entries = document.get("dependencies")
-        list(shapes.objects(document.get("fixes"), path, "fixes", optional=True))  # checked, not used
+        list(evidence.objects(document.get("fixes"), path, "fixes", optional=True))  # checked, not used
     else:
         entries = document
     if not isinstance(entries, list):
         raise ParseError(path, "dependencies", "is missing: not pip-audit JSON (no 'dependencies' list)")
     dependencies, vulns = [], []
-    for place, entry in shapes.objects(entries, path, "dependencies"):
+    for place, entry in evidence.objects(entries, path, "dependencies"):
         name = evidence.text(entry.get("name"), path, f"{place}.name")
         if entry.get("skip_reason") is not None:
             reason = evidence.text(entry["skip_reason"], path, f"{place}.skip_reason")
-            version = shapes.optional_text(entry.get("version"), path, f"{place}.version") or None
+            version = evidence.optional_text(entry.get("version"), path, f"{place}.version") or None
             dependencies.append(Dependency(PYPI, name, version, path.name, reason))
             continue
         version = _version(PYPI, entry.get("version"), path, f"{place}.version")
         dependencies.append(Dependency(PYPI, name, version, path.name))
-        for at, vuln in shapes.objects(entry.get("vulns"), path, f"{place}.vulns", optional=True):
+        for at, vuln in evidence.objects(entry.get("vulns"), path, f"{place}.vulns", optional=True):
             ids = canonical_ids({evidence.text(vuln.get("id"), path, f"{at}.id"),
-                                 *shapes.texts(vuln.get("aliases"), path, f"{at}.aliases")})
-            fixed = tuple(shapes.texts(vuln.get("fix_versions"), path, f"{at}.fix_versions"))
-            summary = _first_line(shapes.optional_text(vuln.get("description"), path, f"{at}.description"))
+                                 *evidence.texts(vuln.get("aliases"), path, f"{at}.aliases")})
+            fixed = tuple(evidence.texts(vuln.get("fix_versions"), path, f"{at}.fix_versions"))
+            summary = _first_line(evidence.optional_text(vuln.get("description"), path, f"{at}.description"))
             vulns.append(Vulnerability(name, version, ids, summary, "unknown", None, fixed, path.name))
     return ReportContents("pip", tuple(dependencies), tuple(vulns))
 
 
 def npm_audit_contents(document: Any, path: Path) -> ReportContents:
     """npm audit --json: report version 2 (npm 7+) or the ``advisories`` of npm 6."""
-    document = shapes.mapping(document, path, "the report")
+    document = evidence.mapping(document, path, "the report")
     if "error" in document:
         raise ParseError(path, "error", f"npm audit did not run: {_npm_error(document)}",
                          "The registry's audit service must answer; or use checks.audit.osv_dir.")
@@ -101,10 +101,10 @@ def _npm_error(document: dict[str, Any]) -> str:
 
 def _npm_v2(document: dict[str, Any], path: Path) -> ReportContents:
     vulns, dependencies = [], []
-    listed = shapes.mapping(document["vulnerabilities"], path, "vulnerabilities")
+    listed = evidence.mapping(document["vulnerabilities"], path, "vulnerabilities")
     for name, body in listed.items():
         place = f"vulnerabilities[{name!r}]"
-        body = shapes.mapping(body, path, place)
+        body = evidence.mapping(body, path, place)
         _npm_label(body.get("severity"), path, f"{place}.severity")
         fix = body.get("fixAvailable")
         fixed: tuple[str, ...] = ()
@@ -113,9 +113,9 @@ def _npm_v2(document: dict[str, Any], path: Path) -> ReportContents:
                      f"{evidence.text(fix.get('version'), path, f'{place}.fixAvailable.version')}",)
         elif fix is not None and not isinstance(fix, bool):
             raise ParseError(path, f"{place}.fixAvailable", f"is {fix!r}, neither a boolean nor an object")
-        package_range = shapes.optional_text(body.get("range"), path, f"{place}.range") or "?"
-        shapes.texts(body.get("nodes"), path, f"{place}.nodes")  # checked, not used
-        shapes.texts(body.get("effects"), path, f"{place}.effects")
+        package_range = evidence.optional_text(body.get("range"), path, f"{place}.range") or "?"
+        evidence.texts(body.get("nodes"), path, f"{place}.nodes")  # checked, not used
+        evidence.texts(body.get("effects"), path, f"{place}.effects")
         for at, via in _vias(body.get("via"), path, f"{place}.via"):
             vulns.append(_npm_advisory(name, via, package_range, fixed, path, at))
         dependencies.append(Dependency(NPM, name, None, path.name))
@@ -125,36 +125,36 @@ def _npm_v2(document: dict[str, Any], path: Path) -> ReportContents:
 def _vias(value: Any, path: Path, place: str) -> list[tuple[str, dict[str, Any]]]:
     """The advisory objects of ``via``; a text names the dependency it comes through (it has its own entry)."""
     found = []
-    for index, via in enumerate(shapes.sequence(value, path, place)):
+    for index, via in enumerate(evidence.sequence(value, path, place)):
         at = f"{place}[{index}]"
         if isinstance(via, str):
             evidence.text(via, path, at)
             continue
-        found.append((at, shapes.mapping(via, path, at)))
+        found.append((at, evidence.mapping(via, path, at)))
     return found
 
 
 def _npm_advisory(name: str, via: dict[str, Any], package_range: str, fixed: tuple[str, ...], path: Path,
                   at: str) -> Vulnerability:
-    url = shapes.optional_text(via.get("url"), path, f"{at}.url")
+    url = evidence.optional_text(via.get("url"), path, f"{at}.url")
     source = via.get("source")
     source_id = evidence.count(source, path, f"{at}.source") if not isinstance(source, str) else \
         evidence.text(source, path, f"{at}.source")
     ghsa = url.rstrip("/").rsplit("/", 1)[-1]
     severity, score = _npm_severity(via, path, at)
-    return Vulnerability(name, shapes.optional_text(via.get("range"), path, f"{at}.range") or package_range,
+    return Vulnerability(name, evidence.optional_text(via.get("range"), path, f"{at}.range") or package_range,
                          (ghsa if ghsa.startswith("GHSA-") else f"npm-{source_id}",),
-                         shapes.optional_text(via.get("title"), path, f"{at}.title"), severity, score, fixed,
-                         path.name, url, {"cwe": shapes.texts(via.get("cwe"), path, f"{at}.cwe")})
+                         evidence.optional_text(via.get("title"), path, f"{at}.title"), severity, score, fixed,
+                         path.name, url, {"cwe": evidence.texts(via.get("cwe"), path, f"{at}.cwe")})
 
 
 def _npm_severity(via: dict[str, Any], path: Path, at: str) -> tuple[str, float | None]:
     """CVSS vector first, then the CVSS score, then npm's label."""
     label = _npm_label(via.get("severity"), path, f"{at}.severity")
-    cvss = shapes.mapping(via.get("cvss") or {}, path, f"{at}.cvss")
+    cvss = evidence.mapping(via.get("cvss") or {}, path, f"{at}.cvss")
     score = None if cvss.get("score") is None else \
         evidence.number(cvss["score"], path, f"{at}.cvss.score", minimum=0, maximum=10)
-    vector = shapes.optional_text(cvss.get("vectorString"), path, f"{at}.cvss.vectorString")
+    vector = evidence.optional_text(cvss.get("vectorString"), path, f"{at}.cvss.vectorString")
     computed = severity_from_vector(vector) if vector else None
     if computed:
         return computed
@@ -174,14 +174,14 @@ def _npm_v2_counted(document: dict[str, Any], listed: int, path: Path) -> int | 
     """npm's count of audited dependencies; its count of vulnerable packages must match the list."""
     if document.get("metadata") is None:
         return None
-    metadata = shapes.mapping(document["metadata"], path, "metadata")
-    claimed = shapes.mapping(metadata.get("vulnerabilities") or {}, path, "metadata.vulnerabilities")
+    metadata = evidence.mapping(document["metadata"], path, "metadata")
+    claimed = evidence.mapping(metadata.get("vulnerabilities") or {}, path, "metadata.vulnerabilities")
     if claimed.get("total") is not None:
         total = evidence.count(claimed["total"], path, "metadata.vulnerabilities.total")
         if total != listed:
             raise ParseError(path, "metadata.vulnerabilities.total", f"counts {total} vulnerable packages but the "
                              f"report lists {listed}: it was cut short or edited")
-    counts = shapes.mapping(metadata.get("dependencies") or {}, path, "metadata.dependencies")
+    counts = evidence.mapping(metadata.get("dependencies") or {}, path, "metadata.dependencies")
     if counts.get("total") is None:
         return None
     return evidence.count(counts["total"], path, "metadata.dependencies.total")
@@ -189,23 +189,23 @@ def _npm_v2_counted(document: dict[str, Any], listed: int, path: Path) -> int | 
 
 def _npm_v1(document: dict[str, Any], path: Path) -> ReportContents:
     vulns = []
-    for key, advisory in shapes.mapping(document["advisories"], path, "advisories").items():
+    for key, advisory in evidence.mapping(document["advisories"], path, "advisories").items():
         at = f"advisories[{key!r}]"
-        advisory = shapes.mapping(advisory, path, at)
+        advisory = evidence.mapping(advisory, path, at)
         number = advisory.get("id")
         advisory_id = evidence.count(number, path, f"{at}.id") if not isinstance(number, str) else \
             evidence.text(number, path, f"{at}.id")
         module = evidence.text(advisory.get("module_name"), path, f"{at}.module_name")
-        ids = canonical_ids({f"npm-{advisory_id}", *shapes.texts(advisory.get("cves"), path, f"{at}.cves")})
+        ids = canonical_ids({f"npm-{advisory_id}", *evidence.texts(advisory.get("cves"), path, f"{at}.cves")})
         versions = sorted({_version(NPM, finding.get("version"), path, f"{where}.version")
-                           for where, finding in shapes.objects(advisory.get("findings"), path, f"{at}.findings")})
-        patched = shapes.optional_text(advisory.get("patched_versions"), path, f"{at}.patched_versions")
+                           for where, finding in evidence.objects(advisory.get("findings"), path, f"{at}.findings")})
+        patched = evidence.optional_text(advisory.get("patched_versions"), path, f"{at}.patched_versions")
         vulns.append(Vulnerability(module, ", ".join(versions) or "?", ids,
-                                   shapes.optional_text(advisory.get("title"), path, f"{at}.title"),
+                                   evidence.optional_text(advisory.get("title"), path, f"{at}.title"),
                                    normalise_label(_npm_label(advisory.get("severity"), path, f"{at}.severity")),
                                    None, (patched,) if patched else (), path.name,
-                                   shapes.optional_text(advisory.get("url"), path, f"{at}.url")))
-    metadata = shapes.mapping(document.get("metadata") or {}, path, "metadata")
+                                   evidence.optional_text(advisory.get("url"), path, f"{at}.url")))
+    metadata = evidence.mapping(document.get("metadata") or {}, path, "metadata")
     total = metadata.get("totalDependencies")
     counted = None if total is None else evidence.count(total, path, "metadata.totalDependencies")
     return ReportContents("npm", tuple(Dependency(NPM, v.package, v.version, path.name) for v in vulns),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import proc
-from pipeline.checks.coverage_reports import (
+from pipeline.checks.coverage.reports import (
     CaseOutcome,
     CoverageReport,
     read_cobertura,
@@ -27,14 +27,14 @@ from pipeline.checks.coverage_reports import (
     read_lcov,
     report_tool,
 )
-from pipeline.checks.coverage_sources import (
+from pipeline.checks.coverage.sources import (
     Completeness,
     check_completeness,
     completeness_details,
     completeness_measurements,
     completeness_reasons,
 )
-from pipeline.checks.interface import Check, CheckContext, Evaluation
+from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
 from pipeline.errors import ArtifactMissing, CheckError
 from pipeline.model import Finding, Measurement, Status, ToolInfo
 
@@ -68,11 +68,13 @@ class CoverageParsed:
     junit_paths: tuple[str, ...] = ()
 
 
-class CoverageCheck(Check[CoverageRaw, CoverageParsed]):
+class CoverageCheck(Check[Any, CoverageRaw, CoverageParsed]):
     """Tests pass; line coverage >= min_line_rate; branch coverage >= min_branch_rate if set."""
 
     name = "coverage"
     title = "Tests and coverage"
+    order = 10
+    Settings = LegacySettings  # a plain mapping until the check gets typed settings
 
     def collect(self, settings: dict[str, Any], ctx: CheckContext) -> CoverageRaw:
         """Run the test command if one is configured, then locate fresh reports."""

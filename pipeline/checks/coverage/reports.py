@@ -17,9 +17,9 @@ from junitparser import Skipped as JUnitSkipped
 from junitparser import TestCase
 
 from pipeline import evidence
-from pipeline.checks.coverage_lcov import read_lcov as read_lcov
-from pipeline.checks.coverage_model import CoverageReport as CoverageReport
-from pipeline.checks.coverage_model import FileCoverage as FileCoverage
+from pipeline.checks.coverage.lcov import read_lcov as read_lcov
+from pipeline.checks.coverage.model import CoverageReport as CoverageReport
+from pipeline.checks.coverage.model import FileCoverage as FileCoverage
 from pipeline.errors import ParseError
 from pipeline.xmlsafe import parse_xml_file
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from pipeline.checks import osv
-from pipeline.checks.audit_reports import Dependency
+from pipeline.checks.audit import osv
+from pipeline.checks.audit.reports import Dependency
 
 
 def unaccounted_pins(pins: Sequence[Dependency], reported: Sequence[Dependency] | None,

@@ -16,9 +16,8 @@ import psycopg
 import requests
 
 from pipeline import evidence
-from pipeline.checks import shapes
-from pipeline.checks.shapes import load_json_text
 from pipeline.errors import CheckError, ParseError
+from pipeline.evidence import load_json_text
 from pipeline.redact import redact
 
 HTTP_TIMEOUT_S = 10.0
@@ -90,25 +89,25 @@ def _json(answer: requests.Response, url: str, what: str) -> Any:
 
 def prometheus_targets(data: Any, url: str) -> list[dict[str, str]]:
     """The active scrape targets of /api/v1/targets' ``data``: job, scrape URL, health, last error."""
-    data = shapes.mapping(data, url, "data")
+    data = evidence.mapping(data, url, "data")
     targets = []
-    for at, target in shapes.objects(data.get("activeTargets"), url, "data.activeTargets"):
-        labels = shapes.mapping(target.get("labels") or {}, url, f"{at}.labels")
+    for at, target in evidence.objects(data.get("activeTargets"), url, "data.activeTargets"):
+        labels = evidence.mapping(target.get("labels") or {}, url, f"{at}.labels")
         health = evidence.text(target.get("health"), url, f"{at}.health")
         if health not in TARGET_HEALTH:
             raise ParseError(url, f"{at}.health", f"is {health!r}, not one of {', '.join(TARGET_HEALTH)}")
-        targets.append({"job": shapes.optional_text(labels.get("job"), url, f"{at}.labels.job"),
+        targets.append({"job": evidence.optional_text(labels.get("job"), url, f"{at}.labels.job"),
                         "url": evidence.text(target.get("scrapeUrl"), url, f"{at}.scrapeUrl"), "health": health,
-                        "error": shapes.optional_text(target.get("lastError"), url, f"{at}.lastError")})
+                        "error": evidence.optional_text(target.get("lastError"), url, f"{at}.lastError")})
     return targets
 
 
 def prometheus_alerts(data: Any, url: str) -> list[str]:
     """The names of the alerting rules of /api/v1/rules' ``data``."""
-    data = shapes.mapping(data, url, "data")
+    data = evidence.mapping(data, url, "data")
     alerts = set()
-    for at, group in shapes.objects(data.get("groups"), url, "data.groups"):
-        for where, rule in shapes.objects(group.get("rules"), url, f"{at}.rules"):
+    for at, group in evidence.objects(data.get("groups"), url, "data.groups"):
+        for where, rule in evidence.objects(group.get("rules"), url, f"{at}.rules"):
             kind = evidence.text(rule.get("type"), url, f"{where}.type")
             name = evidence.text(rule.get("name"), url, f"{where}.name")
             if kind == "alerting":
@@ -119,7 +118,7 @@ def prometheus_alerts(data: Any, url: str) -> list[str]:
 def _prometheus_data(session: requests.Session, url: str) -> Any:
     """The ``data`` of a Prometheus API answer, which must say ``"status": "success"``."""
     answer = _get(session, url, "Prometheus")
-    document = shapes.mapping(_json(answer, url, "Prometheus"), url, "the answer")
+    document = evidence.mapping(_json(answer, url, "Prometheus"), url, "the answer")
     if answer.status_code != 200 or document.get("status") != "success":
         said = document.get("error") if isinstance(document.get("error"), str) else document.get("status")
         raise CheckError(f"Prometheus at {url} answered HTTP {answer.status_code} ({str(said)[:200]}).",
@@ -154,14 +153,14 @@ def ask_prometheus(settings: dict[str, Any]) -> dict[str, Any] | None:
 
 def grafana_health(answer: Any, status: int, url: str) -> bool:
     """Whether /api/health says Grafana and its database are fine."""
-    document = shapes.mapping(answer, url, "the answer")
-    return status == 200 and shapes.optional_text(document.get("database"), url, "database") == "ok"
+    document = evidence.mapping(answer, url, "the answer")
+    return status == 200 and evidence.optional_text(document.get("database"), url, "database") == "ok"
 
 
 def grafana_dashboard(answer: Any, url: str, wanted: str) -> bool:
     """True when /api/dashboards/uid/<uid> answered with that very dashboard."""
-    document = shapes.mapping(answer, url, "the answer")
-    dashboard = shapes.mapping(document.get("dashboard"), url, "dashboard")
+    document = evidence.mapping(answer, url, "the answer")
+    dashboard = evidence.mapping(document.get("dashboard"), url, "dashboard")
     evidence.text(dashboard.get("title"), url, "dashboard.title")
     uid = evidence.text(dashboard.get("uid"), url, "dashboard.uid")
     if uid != wanted:
@@ -172,9 +171,9 @@ def grafana_dashboard(answer: Any, url: str, wanted: str) -> bool:
 def grafana_search(answer: Any, url: str, wanted: str) -> bool:
     """True when /api/search lists a dashboard whose title (or uid) is ``wanted``."""
     found = False
-    for at, hit in shapes.objects(answer, url, "the answer"):
-        title = shapes.optional_text(hit.get("title"), url, f"{at}.title")
-        found = found or wanted in (title, shapes.optional_text(hit.get("uid"), url, f"{at}.uid"))
+    for at, hit in evidence.objects(answer, url, "the answer"):
+        title = evidence.optional_text(hit.get("title"), url, f"{at}.title")
+        found = found or wanted in (title, evidence.optional_text(hit.get("uid"), url, f"{at}.uid"))
     return found
 
 

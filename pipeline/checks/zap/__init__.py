@@ -17,10 +17,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import proc
-from pipeline.checks import docker_run
-from pipeline.checks.interface import Check, CheckContext, Evaluation
-from pipeline.checks.zap_report import (
+from pipeline import docker_run, proc
+from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
+from pipeline.checks.zap.report import (
     CONFIDENCES,
     RISKS,
     Alert,
@@ -58,11 +57,15 @@ class ZapParsed:
     passed_rules: int | None
 
 
-class ZapCheck(Check[ZapRaw, ZapParsed]):
+class ZapCheck(Check[Any, ZapRaw, ZapParsed]):
     """A passive ZAP baseline scan of the running service."""
 
     name = "zap"
     title = "Security baseline (OWASP ZAP)"
+    order = 30
+    needs_target = True
+    security = True
+    Settings = LegacySettings  # a plain mapping until the check gets typed settings
 
     def collect(self, settings: dict[str, Any], ctx: CheckContext) -> ZapRaw:
         rules = ctx.resolve(settings["rules"]) if settings.get("rules") else None

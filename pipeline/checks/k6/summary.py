@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import evidence
-from pipeline.checks.k6_thresholds import parse_expression, recompute
+from pipeline.checks.k6.thresholds import parse_expression, recompute
 from pipeline.errors import ParseError
 
 EXPORT = "summary-export"
