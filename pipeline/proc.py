@@ -1,12 +1,18 @@
-"""The one way the gate runs an external tool.
+"""The one way the gate runs an external program.
 
 argv list (never a shell string), its own process group, a timeout after which the
 whole group is killed, output streamed to the console and saved as evidence, and
-exit codes checked against what the caller declares as expected.
+exit codes checked against what the caller declares as expected. Three shapes:
+
+- ``run_tool``: a check's tool (or a setup command), output logged and streamed;
+- ``run_captured``: a short command whose output stays in memory (a token, initdb);
+- ``start_background``: a long-running process beside the checks (the target's
+  database, service and Prometheus), stopped by its owner with ``stop_background``.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -19,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.errors import CheckTimeout, ToolFailed, ToolNotFound
+from pipeline.errors import CheckError, CheckTimeout, ToolFailed, ToolNotFound
+from pipeline.interrupts import Signals, deferred_signals
 from pipeline.redact import redact, terminal_safe
 
 # Process groups still running, so that an abandoned check (per-check timeout) can be stopped.
@@ -27,6 +34,13 @@ _live_groups: set[int] = set()
 _live_lock = threading.Lock()
 # Things that are not process groups (containers) register how to interrupt and kill them.
 _live_others: dict[int, tuple[Callable[[], None], Callable[[], None]]] = {}
+# Long-running processes started beside the checks (the target's). Not check tools: a check's
+# Ctrl-C forwarding and an abandoned check's clean-up leave them alone; their owner stops them,
+# and whatever an interrupted gate left is killed when the interpreter exits.
+_background: dict[int, subprocess.Popen[bytes]] = {}
+# How long a background process gets to stop after its first signal, and after SIGKILL.
+STOP_GRACE_S = 15.0
+KILL_WAIT_S = 5.0
 
 
 @contextlib.contextmanager
@@ -88,22 +102,87 @@ def tool_version(executable: str, flag: str = "--version") -> str:
     probe runs in its own process group, killed with everything it started on timeout.
     """
     try:
-        probe = subprocess.Popen([executable, flag], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
-    except OSError:
+        code, out, err = run_captured([executable, flag], 15)
+    except CheckError:
         return "unknown"
-    try:
-        out, err = probe.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        _kill_group(probe)
-        return "unknown"
-    except BaseException:
-        _kill_group(probe)
-        raise
-    finally:
-        _signal_group(probe.pid, signal.SIGKILL)  # nothing it started may outlive the probe
     lines = (out or err).strip().splitlines()
-    return lines[0].strip() if probe.returncode == 0 and lines else "unknown"
+    return lines[0].strip() if code == 0 and lines else "unknown"
+
+
+def run_captured(argv: Sequence[str], timeout_s: float, *, cwd: Path | None = None,
+                 env: Mapping[str, str] | None = None, user: int | None = None,
+                 group: int | None = None) -> tuple[int, str, str]:
+    """A short command in its own process group, its output kept in memory (never logged).
+
+    Returns (exit code, stdout, stderr). The whole group is killed on every way out:
+    timeout (CheckTimeout), Ctrl-C, SIGTERM, or children left behind after it exits.
+    ToolNotFound when it cannot start. ``user``/``group`` run it as another account.
+    """
+    child: subprocess.Popen[str] | None = None
+    try:
+        with deferred_signals():
+            child = subprocess.Popen(list(argv), cwd=cwd, env=None if env is None else dict(env),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True, user=user, group=group)
+        out, err = child.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise CheckTimeout(f"{Path(argv[0]).name} did not finish within {timeout_s:g} s") from None
+    except OSError as exc:
+        raise ToolNotFound(f"{argv[0]} could not run: {exc}") from None
+    finally:
+        if child is not None:
+            _stop_group(child, signal.SIGKILL)
+    return child.returncode, out, err
+
+
+def start_background(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
+                     env: Mapping[str, str] | None = None, user: int | None = None,
+                     group: int | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-running process: its own process group, stdin closed, stdout and stderr to ``log_path``.
+
+    It is registered before a signal can intervene: its owner stops it with
+    ``stop_background``; one an interrupted gate left behind is killed at exit.
+    ``user``/``group`` run it as another account (PostgreSQL refuses to run as root).
+    ToolNotFound when it cannot start.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with deferred_signals(), log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        try:
+            process = subprocess.Popen(list(argv), cwd=cwd, env=None if env is None else dict(env),
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True, user=user, group=group)
+        except OSError as exc:
+            raise ToolNotFound(f"{argv[0]} could not start: {exc}") from None
+        with _live_lock:
+            _background[process.pid] = process
+    return process
+
+
+def stop_background(process: subprocess.Popen[Any], first: signal.Signals = signal.SIGTERM,
+                    signals: Signals | None = None) -> None:
+    """Stop a background process's whole group: ``first``, then SIGKILL if it lingers.
+
+    A signal counted in ``signals`` meanwhile (the user asking again) cuts the polite wait short.
+    """
+    try:
+        _stop_group(process, first, signals)
+    finally:
+        with _live_lock:
+            _background.pop(process.pid, None)
+
+
+def kill_all_background() -> None:
+    """SIGKILL every background process still registered (the gate is exiting without its owner's clean-up)."""
+    with _live_lock:
+        left = list(_background.values())
+        _background.clear()
+    for process in left:
+        _signal_group(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=KILL_WAIT_S)
+
+
+atexit.register(kill_all_background)
 
 
 def run_tool(
@@ -251,6 +330,22 @@ def _copy(stream: IO[bytes], target: IO[bytes]) -> None:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _stop_group(process: subprocess.Popen[Any], first: signal.Signals, signals: Signals | None = None) -> None:
+    calm = signals.count if signals else 0
+    for sig, wait_s in ((first, STOP_GRACE_S), (signal.SIGKILL, KILL_WAIT_S)):
+        _signal_group(process.pid, sig)
+        deadline = time.monotonic() + wait_s
+        while process.poll() is None and time.monotonic() < deadline:
+            if signals is not None and signals.count > calm and sig is not signal.SIGKILL:
+                break  # asked again: no more patience
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.1)
+        if process.poll() is not None:
+            break
+    # The group may still hold children (uvicorn workers) after its leader exited.
+    _signal_group(process.pid, signal.SIGKILL)
 
 
 def _kill_group(proc: subprocess.Popen[Any]) -> None:
