@@ -208,51 +208,14 @@ def run_tool(
     (SIGTERM during a setup command, say) kills the whole group before it goes on up.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = dict(os.environ if env is None else env)
     started = time.monotonic()
     with contextlib.ExitStack() as files:
         log = files.enter_context(log_path.open("w", encoding="utf-8"))
         report = files.enter_context(stdout_path.open("wb")) if stdout_path is not None else None
+        proc = _start_tool(argv, cwd, env, report is not None, install_hint)
+        pumps = _start_pumps(proc, log, report, console)
         try:
-            proc = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE if report is not None else subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except FileNotFoundError as exc:
-            raise ToolNotFound(
-                f"{argv[0]} was not found (looked on PATH and in {cwd or Path.cwd()}).",
-                install_hint or f"Install {argv[0]} or put it on PATH.",
-            ) from exc
-        except PermissionError as exc:
-            raise ToolNotFound(f"{argv[0]} is not executable: {exc}.", install_hint) from exc
-        with _live_lock:
-            _live_groups.add(proc.pid)
-        assert proc.stdout is not None
-        pumps = [threading.Thread(target=_pump, args=(proc.stdout, log, console), daemon=True)]
-        if report is not None:
-            assert proc.stderr is not None
-            pumps = [threading.Thread(target=_copy, args=(proc.stdout, report), daemon=True),
-                     threading.Thread(target=_pump, args=(proc.stderr, log, console), daemon=True)]
-        for pump in pumps:
-            pump.start()
-        try:
-            exit_code = proc.wait(timeout=timeout_s)
-            # Leftover children (a server the tests started, say) must not outlive the tool.
-            _signal_group(proc.pid, signal.SIGKILL)
-        except subprocess.TimeoutExpired as exc:
-            _kill_group(proc)
-            raise CheckTimeout(
-                f"{Path(argv[0]).name} did not finish within {timeout_s:g} s and was stopped.",
-                f"Raise the timeout in the config or look at {log_path} for where it hung.",
-            ) from exc
-        except BaseException:
-            _kill_group(proc)
-            raise
+            exit_code = _wait_tool(proc, Path(argv[0]).name, timeout_s, log_path)
         finally:
             for pump in pumps:
                 pump.join(timeout=5)
@@ -265,6 +228,55 @@ def run_tool(
             f"The full output is in {log_path}.",
         )
     return run
+
+
+def _start_tool(argv: Sequence[str], cwd: Path | None, env: Mapping[str, str] | None, stderr_apart: bool,
+                install_hint: str) -> subprocess.Popen[bytes]:
+    """The tool started in its own session and registered as running, or ToolNotFound."""
+    with deferred_signals():  # started and registered, or neither
+        try:
+            proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(os.environ if env is None else env),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE if stderr_apart else subprocess.STDOUT,
+                                    start_new_session=True)
+        except FileNotFoundError as exc:
+            raise ToolNotFound(f"{argv[0]} was not found (looked on PATH and in {cwd or Path.cwd()}).",
+                               install_hint or f"Install {argv[0]} or put it on PATH.") from exc
+        except PermissionError as exc:
+            raise ToolNotFound(f"{argv[0]} is not executable: {exc}.", install_hint) from exc
+        with _live_lock:
+            _live_groups.add(proc.pid)
+    return proc
+
+
+def _start_pumps(proc: subprocess.Popen[bytes], log: IO[str], report: IO[bytes] | None,
+                 console: IO[str] | None) -> list[threading.Thread]:
+    """Threads that copy the tool's output: to the log and console, its stdout to ``report`` when kept apart."""
+    assert proc.stdout is not None
+    pumps = [threading.Thread(target=_pump, args=(proc.stdout, log, console), daemon=True)]
+    if report is not None:
+        assert proc.stderr is not None
+        pumps = [threading.Thread(target=_copy, args=(proc.stdout, report), daemon=True),
+                 threading.Thread(target=_pump, args=(proc.stderr, log, console), daemon=True)]
+    for pump in pumps:
+        pump.start()
+    return pumps
+
+
+def _wait_tool(proc: subprocess.Popen[bytes], name: str, timeout_s: float, log_path: Path) -> int:
+    """The tool's exit code; its whole group is killed on timeout (CheckTimeout) and on any other way out."""
+    try:
+        exit_code = proc.wait(timeout=timeout_s)
+        # Leftover children (a server the tests started, say) must not outlive the tool.
+        _signal_group(proc.pid, signal.SIGKILL)
+        return exit_code
+    except subprocess.TimeoutExpired as exc:
+        _kill_group(proc)
+        raise CheckTimeout(f"{name} did not finish within {timeout_s:g} s and was stopped.",
+                           f"Raise the timeout in the config or look at {log_path} for where it hung.") from exc
+    except BaseException:
+        _kill_group(proc)
+        raise
 
 
 def live_groups() -> set[int]:
