@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -172,3 +173,100 @@ def test_streamed_output_is_redacted_and_stripped_of_terminal_escapes(tmp_path: 
     shown, logged = console.getvalue(), (tmp_path / "o.log").read_text()
     assert "hunter22" not in shown and "hunter22" not in logged
     assert "\x1b" not in shown and "VERDICT: READY" in shown and "owned" not in shown
+
+
+# --- Background processes (the target's) and captured one-shot commands ----------------------------
+
+FORKING = ("import os, subprocess, sys, time, pathlib\n"
+           "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+           "print('stdin:', repr(sys.stdin.read()), flush=True)\n"
+           "print('oops', file=sys.stderr, flush=True)\n"
+           "pathlib.Path('pids').write_text(f'{os.getpid()} {child.pid} {os.getpgid(0)}')\ntime.sleep(60)\n")
+
+
+def _pids(folder: Path) -> list[int]:
+    deadline = time.monotonic() + 20
+    while not (folder / "pids").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return list(map(int, (folder / "pids").read_text().split()))
+
+
+def _gone(*pids: int) -> bool:
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(_alive(p) for p in pids)
+
+
+def test_background_process_has_its_group_no_stdin_and_a_log(tmp_path: Path) -> None:
+    process = proc.start_background([sys.executable, "-c", FORKING], log_path=tmp_path / "logs" / "bg.log",
+                                    cwd=tmp_path)
+    try:
+        leader, child, group = _pids(tmp_path)
+        assert leader == process.pid and group == process.pid != os.getpgid(0)
+        assert process.pid in proc._background and process.pid not in proc.live_groups()
+    finally:
+        proc.stop_background(process)
+    assert _gone(leader, child)
+    assert process.pid not in proc._background
+    assert (tmp_path / "logs" / "bg.log").read_text() == "stdin: ''\noops\n"
+
+
+def test_background_process_ignoring_the_first_signal_is_killed(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(proc, "STOP_GRACE_S", 0.5)
+    script = "import signal, time, pathlib\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" \
+             "pathlib.Path('ready').write_text('1')\ntime.sleep(60)\n"
+    process = proc.start_background([sys.executable, "-c", script], log_path=tmp_path / "bg.log", cwd=tmp_path)
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.stop_background(process, signal.SIGTERM)
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_background_processes_left_behind_are_killed_at_exit(tmp_path: Path) -> None:
+    # A gate that exits without its owner's clean-up (an interrupted start-up) leaves nothing running.
+    script = (f"import sys; sys.path.insert(0, {str(Path.cwd())!r})\nfrom pathlib import Path\n"
+              "from pipeline import proc\n"
+              f"p = proc.start_background([sys.executable, '-c', {FORKING!r}], log_path=Path('bg.log'), "
+              "cwd=Path('.'))\n"
+              "import time\nwhile not Path('pids').exists(): time.sleep(0.05)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=60, check=False)
+    assert done.returncode == 0
+    assert _gone(*_pids(tmp_path)[:2])
+
+
+def test_background_process_that_cannot_start_is_tool_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ToolNotFound, match="no-such-server-xyz could not start"):
+        proc.start_background(["no-such-server-xyz"], log_path=tmp_path / "bg.log")
+    assert not proc._background
+
+
+def test_captured_command_keeps_its_output_apart_and_in_memory(tmp_path: Path) -> None:
+    script = "import sys; print('token-123'); print('warn', file=sys.stderr); sys.exit(3)"
+    assert proc.run_captured([sys.executable, "-c", script], 30, cwd=tmp_path) == (3, "token-123\n", "warn\n")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ToolNotFound, match="no-such-tool-xyz could not run"):
+        proc.run_captured(["no-such-tool-xyz"], 30)
+
+
+def test_captured_command_that_hangs_is_killed_with_its_children(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(CheckTimeout, match=r"python\S* did not finish within 1 s"):
+        proc.run_captured([sys.executable, "-c", FORKING], 1, cwd=tmp_path)
+    assert time.monotonic() - started < 20
+    assert _gone(*_pids(tmp_path)[:2])
+
+
+INFRASTRUCTURE = ("pipeline.proc", "pipeline.target", "pipeline.config", "pipeline.model", "pipeline.xmlsafe",
+                  "pipeline.errors", "pipeline.interrupts")
+
+
+def test_infrastructure_imports_nothing_of_the_checks() -> None:
+    # The layers below the checks must stay importable without them (issue 13).
+    script = (f"import importlib, sys\nfor name in {INFRASTRUCTURE!r}: importlib.import_module(name)\n"
+              "print(sorted(m for m in sys.modules if m.startswith('pipeline.checks')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                          cwd=Path(__file__).parent.parent)
+    assert done.stdout.strip() == "[]"

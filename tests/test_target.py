@@ -138,10 +138,10 @@ def test_database_that_fails_to_start_is_reported(tmp_path: Path, monkeypatch: p
 def test_pgserver_is_the_fallback_without_a_system_postgresql(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nothing_left_behind: None) -> None:
     pytest.importorskip("pgserver", reason="pgserver is not installed (requirements-test.txt has it)")
-    from pipeline import target
+    from pipeline.target import postgres
 
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
-    monkeypatch.setattr(target, "DEBIAN_POSTGRES_BIN", str(tmp_path / "none" / "*"))
+    monkeypatch.setattr(postgres, "DEBIAN_POSTGRES_BIN", str(tmp_path / "none" / "*"))
     with running_target(_settings(), REPO, tmp_path) as started, \
             psycopg.connect(started.env["READINESS_DATABASE_URL"]) as conn:
         version = conn.execute("SHOW server_version").fetchone()

@@ -47,7 +47,7 @@ ALERTS = ["OrdersServiceHighLatency", "OrdersServiceHighErrorRate", "OrdersServi
 
 def shipped_settings() -> dict[str, Any]:
     """checks.dashboards of the shipped config, with absolute file paths."""
-    settings = yaml.safe_load((REPO / "configs" / "readiness.yaml").read_text())["checks"]["dashboards"]
+    settings: dict[str, Any] = yaml.safe_load((REPO / "configs" / "readiness.yaml").read_text())["checks"]["dashboards"]
     settings["dashboard_files"] = [str(REPO / p) for p in settings["dashboard_files"]]
     settings["alert_rule_files"] = [str(REPO / p) for p in settings["alert_rule_files"]]
     settings.pop("prometheus")

@@ -6,9 +6,8 @@ object belongs) is an error naming the URL, never a KeyError and never "deployed
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -16,9 +15,10 @@ import psycopg
 import requests
 
 from pipeline import evidence
+from pipeline.checks.dashboards.settings import GrafanaSettings, PrometheusSettings
 from pipeline.errors import CheckError, ParseError
 from pipeline.evidence import load_json_text
-from pipeline.redact import redact
+from pipeline.redact import redact, register_secret
 
 HTTP_TIMEOUT_S = 10.0
 TARGET_HEALTH = ("up", "down", "unknown")
@@ -38,7 +38,45 @@ class Probe:
 
     @property
     def ok(self) -> bool:
+        """Whether it answered 2xx."""
         return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One of Prometheus's active scrape targets."""
+
+    job: str
+    url: str
+    health: str  # up, down or unknown
+    error: str
+
+
+@dataclass(frozen=True)
+class PrometheusAnswer:
+    """What a live Prometheus said: the alerting rules it loaded, the service's scrape targets."""
+
+    url: str
+    job: str
+    alerts: tuple[str, ...]
+    targets: tuple[ScrapeTarget, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the result's details)."""
+        return {**asdict(self), "alerts": list(self.alerts), "targets": [asdict(t) for t in self.targets]}
+
+
+@dataclass(frozen=True)
+class GrafanaAnswer:
+    """What a live Grafana said: its health, and which required dashboards it has deployed."""
+
+    url: str
+    healthy: bool
+    deployed: tuple[tuple[str, bool], ...]  # (uid or title, found)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the result's details)."""
+        return {"url": self.url, "healthy": self.healthy, "dashboards": dict(self.deployed)}
 
 
 def probe_url(url: str) -> Probe:
@@ -58,9 +96,8 @@ def probe_url(url: str) -> Probe:
                  len(body) > MAX_BODY_BYTES)
 
 
-def database_up(settings: dict[str, Any]) -> bool | None:
+def database_up(dsn: str | None) -> bool | None:
     """Whether the service's database answers (None: not known); lets /ready be cross-checked."""
-    dsn = settings.get("database_url") or os.environ.get("READINESS_DATABASE_URL")
     if not dsn:
         return None
     try:
@@ -70,8 +107,6 @@ def database_up(settings: dict[str, Any]) -> bool | None:
         return True
     except psycopg.Error:
         return False
-
-
 
 
 def _get(session: requests.Session, url: str, what: str, **kwargs: Any) -> requests.Response:
@@ -87,7 +122,7 @@ def _json(answer: requests.Response, url: str, what: str) -> Any:
                           "not its API's JSON; check the URL (a proxy or a login page?).")
 
 
-def prometheus_targets(data: Any, url: str) -> list[dict[str, str]]:
+def prometheus_targets(data: Any, url: str) -> list[ScrapeTarget]:
     """The active scrape targets of /api/v1/targets' ``data``: job, scrape URL, health, last error."""
     data = evidence.mapping(data, url, "data")
     targets = []
@@ -96,9 +131,9 @@ def prometheus_targets(data: Any, url: str) -> list[dict[str, str]]:
         health = evidence.text(target.get("health"), url, f"{at}.health")
         if health not in TARGET_HEALTH:
             raise ParseError(url, f"{at}.health", f"is {health!r}, not one of {', '.join(TARGET_HEALTH)}")
-        targets.append({"job": evidence.optional_text(labels.get("job"), url, f"{at}.labels.job"),
-                        "url": evidence.text(target.get("scrapeUrl"), url, f"{at}.scrapeUrl"), "health": health,
-                        "error": evidence.optional_text(target.get("lastError"), url, f"{at}.lastError")})
+        targets.append(ScrapeTarget(evidence.optional_text(labels.get("job"), url, f"{at}.labels.job"),
+                                    evidence.text(target.get("scrapeUrl"), url, f"{at}.scrapeUrl"), health,
+                                    evidence.optional_text(target.get("lastError"), url, f"{at}.lastError")))
     return targets
 
 
@@ -126,29 +161,24 @@ def _prometheus_data(session: requests.Session, url: str) -> Any:
     return document.get("data")
 
 
-def ask_prometheus(settings: dict[str, Any]) -> dict[str, Any] | None:
+def ask_prometheus(prometheus: PrometheusSettings) -> PrometheusAnswer:
     """Alert rules a live Prometheus has loaded, and the health of the service's scrape targets."""
-    prometheus = settings.get("prometheus")
-    if not prometheus:
-        return None
-    url = str(prometheus.get("url") or "").rstrip("/")
+    url = (prometheus.url or "").rstrip("/")
     if not url:
         raise CheckError("no Prometheus to ask: checks.dashboards.prometheus.url is empty.",
                          "Install Prometheus (apt install prometheus): with service.start.prometheus the gate starts "
                          "one; or set READINESS_PROMETHEUS_URL to yours.")
-    job = str(prometheus.get("job", ""))
-    deadline = time.monotonic() + float(prometheus.get("wait_s", 20))
+    deadline = time.monotonic() + prometheus.wait_s
     with requests.Session() as session:
         while True:
             targets = prometheus_targets(_prometheus_data(session, f"{url}/api/v1/targets"), f"{url}/api/v1/targets")
-            mine = [t for t in targets if not job or t["job"] == job]
+            mine = tuple(t for t in targets if not prometheus.job or t.job == prometheus.job)
             # A target Prometheus has not scraped yet says "unknown": give it a moment.
-            if (mine and all(t["health"] != "unknown" for t in mine)) or time.monotonic() > deadline:
+            if (mine and all(t.health != "unknown" for t in mine)) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         alerts = prometheus_alerts(_prometheus_data(session, f"{url}/api/v1/rules"), f"{url}/api/v1/rules")
-    return {"url": url, "job": job, "alerts": alerts,
-            "targets": [{"url": t["url"], "health": t["health"], "error": t["error"]} for t in mine]}
+    return PrometheusAnswer(url, prometheus.job, tuple(alerts), mine)
 
 
 def grafana_health(answer: Any, status: int, url: str) -> bool:
@@ -177,22 +207,16 @@ def grafana_search(answer: Any, url: str, wanted: str) -> bool:
     return found
 
 
-def ask_grafana(settings: dict[str, Any]) -> dict[str, Any] | None:
-    """Which required dashboards a live Grafana has deployed (uid or title -> found)."""
-    grafana = settings.get("grafana") or {}
-    if not grafana.get("url"):
-        return None
-    url = str(grafana["url"]).rstrip("/")
-    token_env = str(grafana.get("token_env", "GRAFANA_TOKEN"))
-    token = os.environ.get(token_env, "")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+def ask_grafana(grafana: GrafanaSettings, wanted: tuple[str, ...], token: str) -> GrafanaAnswer:
+    """Whether a live Grafana is healthy and has deployed each ``wanted`` dashboard (uid or title)."""
+    url = str(grafana.url).rstrip("/")
+    headers = {"Authorization": f"Bearer {register_secret(token)}"} if token else {}
     with requests.Session() as session:
         health = _get(session, f"{url}/api/health", "Grafana")
         healthy = grafana_health(_json(health, f"{url}/api/health", "Grafana"), health.status_code,
                                  f"{url}/api/health")
-        found = {wanted: _deployed(session, url, wanted, headers, token_env)
-                 for wanted in grafana.get("dashboards") or settings.get("require_dashboards") or ()}
-    return {"url": url, "healthy": healthy, "dashboards": found}
+        found = tuple((name, _deployed(session, url, name, headers, grafana.token_env)) for name in wanted)
+    return GrafanaAnswer(url, healthy, found)
 
 
 def _deployed(session: requests.Session, url: str, wanted: str, headers: dict[str, str], token_env: str) -> bool:

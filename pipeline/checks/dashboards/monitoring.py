@@ -27,6 +27,8 @@ _PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "grou
 
 @dataclass(frozen=True)
 class Family:
+    """A metric family of a /metrics body: its type, the labels its samples carry, its sample names."""
+
     name: str
     type: str
     labels: frozenset[str]
@@ -74,6 +76,8 @@ def exposed_series(families: dict[str, Family]) -> set[str]:
 
 @dataclass(frozen=True)
 class Dashboard:
+    """A Grafana dashboard as the check uses it, with the problems found in its panels."""
+
     path: str
     uid: str
     title: str
@@ -171,11 +175,19 @@ def metric_names(expression: str) -> set[str]:
 
 @dataclass(frozen=True)
 class AlertRule:
+    """An alerting rule of a rule file, and where it stands (for annotations on that line)."""
+
     name: str
     expr: str
     labels: dict[str, str]
     annotations: dict[str, str]
-    source: str  # file:line
+    file: Path
+    line: int | None  # None: the YAML tree did not say (never for a file the gate read itself)
+
+    @property
+    def source(self) -> str:
+        """``file-name:line``, what the reports show as the location."""
+        return f"{self.file.name}:{self.line if self.line is not None else '?'}"
 
 
 @dataclass(frozen=True)
@@ -213,16 +225,16 @@ def read_rule_file(path: Path) -> RuleFile:
     for index, (g, group) in enumerate(evidence.objects(document["groups"], path, "groups")):
         evidence.text(group.get("name"), path, f"{g}.name")
         for r, rule in enumerate(evidence.sequence(group.get("rules"), path, f"{g}.rules")):
-            where = f"line {lines.get((index, r), '?')}"
-            alert = _rule(rule, path, where)
+            alert = _rule(rule, path, lines.get((index, r)))
             total += 1
             if alert is not None:
                 alerts.append(alert)
     return RuleFile(tuple(alerts), total)
 
 
-def _rule(rule: Any, path: Path, where: str) -> AlertRule | None:
+def _rule(rule: Any, path: Path, line: int | None) -> AlertRule | None:
     """An alerting rule (None for a recording rule); Prometheus reads scalars where it wants text."""
+    where = f"line {line if line is not None else '?'}"
     if not isinstance(rule, dict) or ("alert" in rule) == ("record" in rule):
         raise ParseError(path, where, "is neither an alerting nor a recording rule (exactly one of alert/record)")
     kind = "alert" if "alert" in rule else "record"
@@ -233,8 +245,7 @@ def _rule(rule: Any, path: Path, where: str) -> AlertRule | None:
     if "record" in rule:
         return None
     return AlertRule(name, str(expr), _scalars(rule.get("labels"), path, f"{where}: labels of {name}"),
-                     _scalars(rule.get("annotations"), path, f"{where}: annotations of {name}"),
-                     f"{path.name}:{where.removeprefix('line ')}")
+                     _scalars(rule.get("annotations"), path, f"{where}: annotations of {name}"), path, line)
 
 
 def _scalars(value: Any, path: Path, place: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,18 +32,19 @@ class PromtoolVerdict:
     lint: str | None = None  # accepted, with lint problems (duplicate rules)
 
 
-def find_promtool() -> str | None:
-    """promtool on PATH, or None."""
-    return shutil.which("promtool")
+def find_promtool(env: Mapping[str, str]) -> str | None:
+    """promtool on the PATH of ``env``, or None."""
+    return shutil.which("promtool", path=env.get("PATH"))
 
 
-def check_rules(promtool: str, path: Path, log_path: Path, timeout_s: float) -> PromtoolVerdict:
+def check_rules(promtool: str, path: Path, log_path: Path, timeout_s: float,
+                env: Mapping[str, str] | None = None) -> PromtoolVerdict:
     """Run ``promtool check rules`` on ``path`` through the tool helper and judge how it ended.
 
     Raises CheckTimeout (from the helper) or ToolFailed when promtool crashed.
     """
     run = proc.run_tool([promtool, "check", "rules", str(path)], log_path=log_path,
-                        timeout_s=min(TIMEOUT_S, timeout_s), expected=range(-64, 256),
+                        timeout_s=min(TIMEOUT_S, timeout_s), expected=range(-64, 256), env=env,
                         install_hint="apt install prometheus (it ships promtool).")
     output = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
     return judge(run.exit_code, output, path, log_path)
@@ -77,13 +79,13 @@ def _crashed(what: str, path: Path, output: str, log_path: Path) -> ToolFailed:
 
 def validate_files(paths: list[Path], ctx: CheckContext) -> tuple[tuple[Path, PromtoolVerdict | None], ...]:
     """promtool's verdict on each rule file that exists (None where it is not installed or the file is absent)."""
-    binary = find_promtool()
+    binary = find_promtool(ctx.env)
     found = []
     for index, path in enumerate(paths):
         verdict = None
         if binary is not None and path.is_file():
             log = ctx.evidence_dir / f"promtool-{index + 1}-{path.stem}.log"
-            verdict = check_rules(binary, path, log, ctx.deadline_s)
+            verdict = check_rules(binary, path, log, ctx.deadline_s, dict(ctx.env))
             ctx.add_evidence(log)
         found.append((path, verdict))
     return tuple(found)
