@@ -14,7 +14,6 @@ import platform
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import traceback
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pipeline import __version__, proc, reporters, signoff, target
 from pipeline.checks.interface import INGESTED_DIR
 from pipeline.checks.registry import RegistrationError, registry
 from pipeline.config import Config, ConfigError
+from pipeline.errors import CheckError
 from pipeline.gate import load_config, target_checks
 from pipeline.interrupts import deferred_signals
 from pipeline.model import now_utc
@@ -285,11 +285,10 @@ def environment(service: str | None = None) -> dict[str, Any]:
 def git_commit() -> str | None:
     """The current git commit, if the working folder is a git checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             check=True, start_new_session=True)
-    except (OSError, subprocess.SubprocessError):
+        code, out, _ = proc.run_captured(["git", "rev-parse", "HEAD"], 10)
+    except CheckError:
         return None
-    return out.stdout.strip() or None
+    return out.strip() or None if code == 0 else None
 
 
 def _selected(only: str | None) -> list[str]:
