@@ -24,7 +24,7 @@ from pipeline.checks.dashboards import promtool as promtool
 from pipeline.checks.dashboards.monitoring import read_dashboard, read_exposition, read_rule_file, read_rules
 from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
 from pipeline.checks.explain.plan import plan_shape, read_plan, walk
-from pipeline.checks.k6 import K6Parsed, evaluate_k6
+from pipeline.checks.k6 import K6Parsed, K6Settings, evaluate_k6
 from pipeline.checks.k6.summary import EXPORT, HANDLE_SUMMARY, read_summary
 from pipeline.checks.zap import ZapParsed, evaluate_zap
 from pipeline.checks.zap.report import Rules
@@ -153,11 +153,12 @@ def test_real_k6_summaries_keep_their_polarity(shared_fixtures: Path, name: str)
 
 def test_real_failed_export_fails_the_check_with_exit_99(shared_fixtures: Path) -> None:
     summary = read_summary(shared_fixtures / "k6" / "summary-export" / "k6-1.1.0-thresholds-failed.json")
-    result = evaluate_k6(K6Parsed(summary, 99, False, {"http_req_failed": ["rate<0.001"]}))
+    settings = K6Settings.model_validate_json('{"thresholds": {"http_req_failed": ["rate<0.001"]}}')
+    result = evaluate_k6(K6Parsed(summary, 99, False), settings)
     assert result.status is Status.FAIL
     assert {f.id for f in result.findings if f.failing} == {
-        "http_req_failed rate<0.001", "http_req_duration{name:get_health} p(95)<10"}
-    assert [r["name"] for r in result.details["endpoints"]] == ["get_health", "list_items"]
+        "threshold:http_req_failed:rate<0.001", "threshold:http_req_duration{name:get_health}:p(95)<10"}
+    assert [row.label for view in result.views for row in getattr(view, "rows", ())] == ["get_health", "list_items"]
 
 
 # Real EXPLAIN (ANALYZE, FORMAT JSON) outputs: (execution ms, node count, first nodes of the shape).
