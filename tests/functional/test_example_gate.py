@@ -97,9 +97,10 @@ def test_example_queries_are_explained_and_a_dropped_index_fails(
     path.write_text(yaml.safe_dump(config))
     good = run_check("explain", load_config(path), tmp_path / "good", REPO)
     assert good.status is Status.PASS, good.reasons
-    assert {q["key"] for q in good.details["queries"]} == {
+    plans = [view for view in good.views if isinstance(view, Plan)]
+    assert {plan.title for plan in plans} == {
         "orders_by_customer[typical]", "orders_by_customer[unknown_customer]", "orders_by_status", "order_lines"}
-    assert all(q["nodes"] for q in good.details["queries"])
+    assert all(plan.nodes for plan in plans)
     dsn = example_target["READINESS_DATABASE_URL"]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP INDEX orders_customer_created_idx")
@@ -109,6 +110,6 @@ def test_example_queries_are_explained_and_a_dropped_index_fails(
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("CREATE INDEX orders_customer_created_idx ON orders (customer_id, created_at DESC, id DESC)")
     assert bad.status is Status.FAIL
-    seq = next(f for f in bad.findings if f.id == "orders_by_customer[typical]:seq-scan:orders")
+    seq = next(f for f in bad.findings if f.id == "seq-scan:orders_by_customer[typical]:orders")
     assert seq.details["relation"] == "orders" and seq.details["rows_scanned"] >= 2000
     assert "Seq Scan on orders scanned" in seq.title
