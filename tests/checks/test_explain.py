@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from pipeline.checks.explain.sql import UnsafeStatement, guard
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
+from pipeline.views import Plan
 from tests.conftest import config_from
 
 ROWS = 200_000
@@ -38,6 +39,11 @@ def _checksum(dsn: str) -> tuple[Any, ...]:
         return tuple(row.fetchone() or ())
 
 
+def _plans(result: CheckResult) -> dict[str, Plan]:
+    """The report's plan per query run, by key."""
+    return {view.title: view for view in result.views if isinstance(view, Plan)}
+
+
 def _explain(tmp_path: Path, dsn: str, sql: str, **query: Any) -> CheckResult:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "q.sql").write_text(sql)
@@ -51,7 +57,8 @@ def test_seq_scan_without_index_fails_and_index_fixes_it(tmp_path: Path, items_d
     sql = "SELECT id, payload FROM items WHERE category = %(category)s"
     before = _explain(tmp_path / "before", items_db, sql, params={"category": 7})
     assert before.status is Status.FAIL
-    seq = next(f for f in before.findings if f.id == "q:seq-scan:items")
+    seq = next(f for f in before.findings if f.id == "seq-scan:q:items")
+    assert seq.aliases == ("q:seq-scan:items",) and seq.file == "q.sql"  # the id before issue 13; the SQL file
     assert seq.details["relation"] == "items" and seq.details["rows_scanned"] == ROWS
     assert "Seq Scan on items scanned 200,000 rows (limit 10,000)" in seq.title
     with psycopg.connect(items_db, autocommit=True) as conn:
@@ -59,10 +66,18 @@ def test_seq_scan_without_index_fails_and_index_fixes_it(tmp_path: Path, items_d
     try:
         after = _explain(tmp_path / "after", items_db, sql, params={"category": 7})
         assert after.status is Status.PASS, after.reasons
-        assert any("items_category_idx" in line for line in after.details["queries"][0]["shape"])
+        assert any("items_category_idx" in line for line in _plans(after)["q"].shape)
     finally:
         with psycopg.connect(items_db, autocommit=True) as conn:
             conn.execute("DROP INDEX items_category_idx")
+
+
+def test_an_empty_dsn_takes_the_database_from_the_environment(tmp_path: Path, items_db: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("READINESS_DATABASE_URL", items_db)
+    result = _explain(tmp_path, "", "SELECT id FROM items WHERE id = %(id)s", params={"id": 1})
+    assert result.status is Status.PASS, result.reasons
+    assert _plans(result)["q"].nodes[0].label == "Index Only Scan using items_pkey on items"
 
 
 def test_write_query_is_explained_and_rolled_back(tmp_path: Path, items_db: str) -> None:
@@ -129,7 +144,7 @@ def test_tiny_work_mem_spills_the_sort_to_disk(tmp_path: Path, items_db: str) ->
     dsn = items_db + "?options=-c%20work_mem%3D64kB"
     result = _explain(tmp_path, dsn, "SELECT * FROM items ORDER BY payload", max_seq_scan_rows=ROWS, max_ms=60_000)
     assert result.status is Status.FAIL
-    spill = next(f for f in result.findings if ":spill:" in f.id)
+    spill = next(f for f in result.findings if f.id.startswith("spill:q:"))
     assert "sort spilled to disk (external" in spill.title
 
 
@@ -144,7 +159,7 @@ def test_plan_change_between_two_runs_is_a_finding(tmp_path: Path, items_db: str
         with psycopg.connect(items_db, autocommit=True) as conn:
             conn.execute("DROP INDEX items_category_idx")
     second = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS)
-    changed = next(f for f in second.findings if f.id == "q:plan-changed")
+    changed = next(f for f in second.findings if f.id == "plan-changed:q")
     assert second.status is Status.FAIL
     assert any("items_category_idx" in line for line in changed.details["previous"])
     assert any("Seq Scan on items" in line for line in changed.details["current"])
@@ -170,7 +185,7 @@ def test_a_baseline_file_is_compared_too(tmp_path: Path, items_db: str, baseline
 def test_several_parameter_sets_are_explained_separately(tmp_path: Path, items_db: str) -> None:
     result = _explain(tmp_path, items_db, "SELECT id FROM items WHERE id < %(n)s",
                       param_sets={"small": {"n": 10}, "large": {"n": 150_000}}, max_seq_scan_rows=100_000)
-    keys = [q["key"] for q in result.details["queries"]]
+    keys = list(_plans(result))
     assert sorted(keys) == ["q[large]", "q[small]"]
     assert [f.location for f in result.findings if f.failing] == ["q[large]"]
 
@@ -204,7 +219,7 @@ def test_a_second_statement_is_always_refused(first: str, second: str) -> None:
 
 
 def test_shared_blocks_read_above_the_limit_is_a_finding() -> None:
-    from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
+    from pipeline.checks.explain import ExplainSettings, ParsedQuery, QueryRun, evaluate_explain
     from pipeline.checks.explain.plan import plan_shape, read_plan, walk
 
     output = [{"Plan": {"Node Type": "Index Scan", "Relation Name": "t", "Index Name": "t_pkey", "Actual Rows": 1,
@@ -212,7 +227,8 @@ def test_shared_blocks_read_above_the_limit_is_a_finding() -> None:
                "Execution Time": 1.5, "Planning Time": 0.1}]
     plan = read_plan(output, "q")
     for limit, failing in ((500, True), (501, False), (None, False)):
-        run = QueryRun("q", "q", {}, {**DEFAULT_RULES, "max_shared_read_blocks": limit})
-        result = evaluate_explain((ParsedQuery(run, plan, tuple(walk(plan.root)), plan_shape(plan.root)),))
+        settings = ExplainSettings.model_validate_json(json.dumps({"defaults": {"max_shared_read_blocks": limit}}))
+        result = evaluate_explain((ParsedQuery(QueryRun("q", "q", {}), plan, tuple(walk(plan.root)),
+                                               plan_shape(plan.root)),), settings)
         assert (result.status is Status.FAIL) is failing
-        assert any(f.id == "q:buffers" for f in result.findings) is failing
+        assert any(f.id == "buffers:q" for f in result.findings) is failing

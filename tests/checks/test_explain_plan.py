@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 
 from pipeline.checks.explain.history import HISTORY_SCHEMA, read_history
 from pipeline.checks.explain.plan import plan_shape, read_plan, spill, walk
-from pipeline.checks.explain.policy import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
+from pipeline.checks.explain.policy import ParsedQuery, QueryRun, evaluate_explain
+from pipeline.checks.explain.settings import ExplainSettings
 from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
+from pipeline.views import Plan
 from tests.conftest import config_from
 
 PLAN: dict[str, Any] = {
@@ -126,8 +128,9 @@ def test_any_json_is_a_plan_or_a_parse_error(output: Any) -> None:
     nodes = tuple(walk(plan.root))
     for node in nodes:
         spill(node)
-    run = QueryRun("q", "q", {}, dict(DEFAULT_RULES))
-    result = evaluate_explain((ParsedQuery(run, plan, nodes, plan_shape(plan.root)),))
+    run = QueryRun("q", "q", {})
+    settings_ = ExplainSettings.model_validate({})
+    result = evaluate_explain((ParsedQuery(run, plan, nodes, plan_shape(plan.root)),), settings_)
     assert result.status in (Status.PASS, Status.FAIL)
 
 
@@ -155,8 +158,8 @@ def test_an_ingested_plan_with_a_bad_execution_time_is_an_error(tmp_path: Path, 
     result = _ingest(tmp_path, {"good": good, "bad": bad})
     assert result.status is Status.ERROR
     assert result.reasons[0].startswith(f"plan of query bad ({tmp_path / 'bad.json'}): Execution Time: is ")
-    rows = {row["key"]: row for row in result.details["queries"]}
-    assert rows["good"]["nodes"] and rows["bad"]["error"] == result.reasons[0]
+    plans = {view.title: view for view in result.views if isinstance(view, Plan)}
+    assert plans["good"].nodes and plans["bad"].error == result.reasons[0] and not plans["bad"].nodes
 
 
 @pytest.mark.parametrize("content", [

@@ -24,6 +24,7 @@ from pipeline.checks.explain.session import explain_in_rolled_back_transaction, 
 from pipeline.checks.explain.sql import EXPLAIN_PREFIX
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
+from pipeline.views import Facts
 from tests.conftest import config_from
 
 APPLICATION = "readiness-gate explain"
@@ -114,6 +115,13 @@ def test_the_role_is_switched_inside_the_transaction_only(layers_db: str) -> Non
         assert conn.execute("SELECT current_user").fetchone() == login  # SET LOCAL ended with the rollback
 
 
+def _role(result: CheckResult) -> str:
+    """The role the report names (its "Plans ran as" facts)."""
+    facts = [v for v in result.views if isinstance(v, Facts) and v.title == "Plans ran as"]
+    assert len(facts) == 1
+    return dict(facts[0].items)["role"]
+
+
 def _explain(tmp_path: Path, dsn: str, sql: str, **extra: Any) -> CheckResult:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "q.sql").write_text(sql)
@@ -126,7 +134,7 @@ def _explain(tmp_path: Path, dsn: str, sql: str, **extra: Any) -> CheckResult:
 def test_the_check_runs_as_the_configured_role_and_says_so(tmp_path: Path, layers_db: str) -> None:
     result = _explain(tmp_path, layers_db, "SELECT sum(amount) FROM ledger", role=READER)
     assert result.status is Status.PASS, result.reasons
-    assert result.details["role"] == READER
+    assert _role(result) == READER
     assert f"role={READER}" in result.tool.command
     assert f"as role {READER}" in result.summary
     denied = _explain(tmp_path / "denied", layers_db, "SELECT * FROM secrets", role=READER)
@@ -137,7 +145,7 @@ def test_without_a_role_the_login_user_is_reported(tmp_path: Path, layers_db: st
     result = _explain(tmp_path, layers_db, "SELECT 1")
     with psycopg.connect(layers_db) as conn:
         login = (conn.execute("SELECT current_user").fetchone() or ("?",))[0]
-    assert result.status is Status.PASS and result.details["role"] == login
+    assert result.status is Status.PASS and _role(result) == login
 
 
 def test_a_role_the_login_user_cannot_take_is_an_error(tmp_path: Path, layers_db: str) -> None:
@@ -245,5 +253,5 @@ def test_the_readme_role_recipe_gives_a_role_that_reads_but_cannot_write(tmp_pat
         finally:
             conn.execute("DROP OWNED BY readiness_explain")
             conn.execute("DROP ROLE readiness_explain")
-    assert reads.status is Status.PASS and reads.details["role"] == "readiness_explain"
+    assert reads.status is Status.PASS and _role(reads) == "readiness_explain"
     assert writes.status is Status.ERROR and "permission denied for table ledger" in writes.reasons[0]

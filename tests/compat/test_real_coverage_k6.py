@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from pipeline.checks.coverage.reports import read_cobertura, read_lcov, report_tool
 from pipeline.checks.coverage.sources import check_completeness
-from pipeline.checks.k6 import K6Parsed, evaluate_k6
+from pipeline.checks.k6 import K6Parsed, K6Settings, evaluate_k6
 from pipeline.checks.k6.summary import parse_summary, read_summary
 from pipeline.errors import ParseError
 from pipeline.model import Status
@@ -118,11 +118,12 @@ def test_real_k6_verdicts_agree_with_the_recomputation(shared_fixtures: Path, na
             assert threshold.recomputed is threshold.ok
 
 
-def _expected(summary: Any) -> dict[str, list[str]]:
+def _expected(summary: Any) -> K6Settings:
+    """Settings whose thresholds are the ones the summary holds."""
     expected: dict[str, list[str]] = {}
     for threshold in summary.thresholds:
         expected.setdefault(threshold.metric, []).append(threshold.expression)
-    return expected
+    return K6Settings.model_validate_json(json.dumps({"thresholds": expected}))
 
 
 @pytest.mark.parametrize(("name", "status"), [
@@ -134,7 +135,7 @@ def _expected(summary: Any) -> dict[str, list[str]]:
 ])
 def test_real_k6_summaries_judged_on_recomputed_thresholds(shared_fixtures: Path, name: str, status: Status) -> None:
     summary = read_summary(shared_fixtures / "k6" / name)
-    result = evaluate_k6(K6Parsed(summary, None, False, _expected(summary)))
+    result = evaluate_k6(K6Parsed(summary, None, False), _expected(summary))
     assert result.status is status, result.reasons
     assert ("p(99)<400 cannot be recomputed" in " ".join(result.reasons)) is name.endswith("failed.json")
 
@@ -145,6 +146,6 @@ def test_real_passed_export_with_forged_p95_is_an_error(shared_fixtures: Path, t
     document = json.loads(path.read_text())
     document["metrics"]["http_req_duration"]["p(95)"] = document["metrics"]["http_req_duration"]["max"] = 99_999.0
     summary = parse_summary(document, path)
-    result = evaluate_k6(K6Parsed(summary, 0, False, _expected(summary)))
+    result = evaluate_k6(K6Parsed(summary, 0, False), _expected(summary))
     assert result.status is Status.ERROR
     assert result.summary == "k6's verdict and the recomputed one disagree; the summary cannot be trusted."

@@ -22,9 +22,9 @@ from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
 from pipeline.checks.coverage.reports import read_cobertura, read_junit, read_lcov
 from pipeline.checks.dashboards import promtool as promtool
 from pipeline.checks.dashboards.monitoring import read_dashboard, read_exposition, read_rule_file, read_rules
-from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
+from pipeline.checks.explain import ExplainSettings, ParsedQuery, QueryRun, evaluate_explain
 from pipeline.checks.explain.plan import plan_shape, read_plan, walk
-from pipeline.checks.k6 import K6Parsed, evaluate_k6
+from pipeline.checks.k6 import K6Parsed, K6Settings, evaluate_k6
 from pipeline.checks.k6.summary import EXPORT, HANDLE_SUMMARY, read_summary
 from pipeline.checks.zap import ZapParsed, evaluate_zap
 from pipeline.checks.zap.report import Rules
@@ -153,11 +153,12 @@ def test_real_k6_summaries_keep_their_polarity(shared_fixtures: Path, name: str)
 
 def test_real_failed_export_fails_the_check_with_exit_99(shared_fixtures: Path) -> None:
     summary = read_summary(shared_fixtures / "k6" / "summary-export" / "k6-1.1.0-thresholds-failed.json")
-    result = evaluate_k6(K6Parsed(summary, 99, False, {"http_req_failed": ["rate<0.001"]}))
+    settings = K6Settings.model_validate_json('{"thresholds": {"http_req_failed": ["rate<0.001"]}}')
+    result = evaluate_k6(K6Parsed(summary, 99, False), settings)
     assert result.status is Status.FAIL
     assert {f.id for f in result.findings if f.failing} == {
-        "http_req_failed rate<0.001", "http_req_duration{name:get_health} p(95)<10"}
-    assert [r["name"] for r in result.details["endpoints"]] == ["get_health", "list_items"]
+        "threshold:http_req_failed:rate<0.001", "threshold:http_req_duration{name:get_health}:p(95)<10"}
+    assert [row.label for view in result.views for row in getattr(view, "rows", ())] == ["get_health", "list_items"]
 
 
 # Real EXPLAIN (ANALYZE, FORMAT JSON) outputs: (execution ms, node count, first nodes of the shape).
@@ -182,17 +183,19 @@ def test_real_plans_parse_with_psql_frames(shared_fixtures: Path, name: str) -> 
 def test_real_plan_seq_scan_is_judged_with_relation_and_rows(shared_fixtures: Path) -> None:
     text = (shared_fixtures / "postgres-explain" / "json" / "pg_flame-plan.json").read_text()
     plan = read_plan(json.loads(text), "plan")
-    run = QueryRun("q", "q", {}, dict(DEFAULT_RULES), plan_output=text)
-    result = evaluate_explain((ParsedQuery(run, plan, tuple(walk(plan.root)), plan_shape(plan.root)),))
+    run = QueryRun("q", "q", {}, plan_output=text)
+    result = evaluate_explain((ParsedQuery(run, plan, tuple(walk(plan.root)), plan_shape(plan.root)),),
+                              ExplainSettings.model_validate({}))
     assert result.status is Status.FAIL
-    seq = [f for f in result.findings if ":seq-scan:" in f.id]
+    seq = [f for f in result.findings if f.id.startswith("seq-scan:")]
     assert [(f.details["relation"], f.details["rows_scanned"]) for f in seq] == [("users", 100_000.0)]
 
 
 def test_real_cte_plan_has_no_estimate_noise_from_partially_read_ctes(shared_fixtures: Path) -> None:
     plan = read_plan(json.loads((shared_fixtures / "postgres-explain" / "json" / "pg_flame-cte.json").read_text()), "p")
-    run = QueryRun("q", "q", {}, {**DEFAULT_RULES, "max_ms": 1000, "max_seq_scan_rows": 10**9})
-    result = evaluate_explain((ParsedQuery(run, plan, tuple(walk(plan.root)), plan_shape(plan.root)),))
+    settings = ExplainSettings.model_validate_json('{"defaults": {"max_ms": 1000, "max_seq_scan_rows": 1000000000}}')
+    result = evaluate_explain((ParsedQuery(QueryRun("q", "q", {}), plan, tuple(walk(plan.root)),
+                                           plan_shape(plan.root)),), settings)
     assert not [f for f in result.findings if "Seq Scan on posts: estimated" in f.title]
 
 

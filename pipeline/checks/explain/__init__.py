@@ -11,7 +11,6 @@ evaluate: time budget, big sequential scans, spills, estimate errors, buffer rea
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,23 +19,23 @@ import psycopg
 
 from pipeline.checks.explain.history import HISTORY_FILE, read_history, write_history
 from pipeline.checks.explain.plan import plan_shape, read_plan, walk
-from pipeline.checks.explain.policy import DEFAULT_RULES, ParsedQuery, QueryRun, evaluate_explain
+from pipeline.checks.explain.policy import ParsedQuery, QueryRun, evaluate_explain
 from pipeline.checks.explain.session import ExplainSession, open_session, statement_timeout
+from pipeline.checks.explain.settings import ExplainSettings, Query, Rules, rules_for
 from pipeline.checks.explain.sql import EXPLAIN_PREFIX, UnsafeStatement, guard
-from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
+from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
 from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.model import ToolInfo
 from pipeline.redact import redact
 
-__all__ = ["DEFAULT_RULES", "ExplainCheck", "ParsedQuery", "QueryRun", "evaluate_explain"]
-
-DEFAULT_RUNS = 3
-DEFAULT_STATEMENT_TIMEOUT_MS = 5_000
-
+__all__ = ["ExplainCheck", "ExplainSettings", "ParsedQuery", "QueryRun", "Rules", "evaluate_explain",
+           "explain_query", "rules_for"]
 
 
 @dataclass(frozen=True)
 class ExplainRaw:
+    """Every query run as collected, and who ran them."""
+
     runs: tuple[QueryRun, ...]
     role: str | None = None  # current_user the plans ran as; None when every plan was ingested
     notes: tuple[str, ...] = ()
@@ -44,29 +43,49 @@ class ExplainRaw:
 
 @dataclass(frozen=True)
 class ExplainParsed:
+    """Every query run with its validated plan."""
+
     queries: tuple[ParsedQuery, ...]
     role: str | None = None
     notes: tuple[str, ...] = ()
 
 
-class ExplainCheck(Check[Any, ExplainRaw, ExplainParsed]):
+class ExplainCheck(Check[ExplainSettings, ExplainRaw, ExplainParsed]):
     """Critical queries: executed plans within time budget, no big seq scans, no spills, sane estimates."""
 
     name = "explain"
     title = "Query plans (EXPLAIN ANALYZE)"
     order = 60
     needs_target = True
-    Settings = LegacySettings  # a plain mapping until the check gets typed settings
+    Settings = ExplainSettings
+    findings = {
+        "time": FindingKind("a query's median execution time exceeds its max_ms budget",
+                            "Read its plan in the report: add the index it lacks, fetch fewer rows or columns, "
+                            "or simplify the query."),
+        "seq-scan": FindingKind("a sequential scan read more rows than max_seq_scan_rows",
+                                "Add an index that matches the query's filter (and sort), then re-run the check."),
+        "spill": FindingKind("a sort or hash spilled to disk",
+                             "Make the query handle fewer rows (an index that returns them in order, a tighter "
+                             "filter) or raise work_mem for it."),
+        "estimate": FindingKind("the planner's row estimate was off by more than max_estimate_factor",
+                                "Run ANALYZE on the table, raise its statistics target, or add extended "
+                                "statistics for correlated columns."),
+        "buffers": FindingKind("the query read more shared blocks from outside the cache than "
+                               "max_shared_read_blocks", "Make the query touch fewer pages (an index, fewer rows)."),
+        "plan-changed": FindingKind("the plan's shape changed since the previous run or the baseline",
+                                    "Compare the old and new plan in the report; restore the index or statistics "
+                                    "the old plan used, or accept the new plan if it is the better one."),
+    }
 
-    def collect(self, settings: dict[str, Any], ctx: CheckContext) -> ExplainRaw:
-        queries = settings.get("queries") or []
-        if not queries:
+    def collect(self, settings: ExplainSettings, ctx: CheckContext) -> ExplainRaw:
+        """Explain every query (or read its ingested plan) and keep the plans and their shapes."""
+        if not settings.queries:
             raise ArtifactMissing("checks.explain.queries lists no query",
                                   "List the critical queries: name, sql (a file), params.")
         history_path = ctx.evidence_dir / HISTORY_FILE
-        baseline = settings.get("baseline")
+        baseline = settings.baseline
         previous, note = read_history(ctx.resolve(baseline) if baseline else history_path, required=bool(baseline))
-        planned = [run for query in queries for run in _expand(query, settings, ctx)]
+        planned = [run for query in settings.queries for run in _expand(query, ctx)]
         role = None
         if any(r.plan_output is None and r.error is None for r in planned):
             planned, role = _explain_all(planned, settings, ctx)
@@ -80,6 +99,7 @@ class ExplainCheck(Check[Any, ExplainRaw, ExplainParsed]):
         return ExplainRaw(runs, role, (note,) if note else ())
 
     def parse(self, raw: ExplainRaw) -> ExplainParsed:
+        """Each plan validated and walked; an unreadable plan is that query's error, not the others'."""
         parsed = []
         for run in raw.runs:
             if run.error is not None or run.plan_output is None:
@@ -87,58 +107,53 @@ class ExplainCheck(Check[Any, ExplainRaw, ExplainParsed]):
                 continue
             try:
                 plan = read_plan(run.plan_output, _plan_source(run))
-            except ParseError as exc:  # one unreadable plan is that query's error, not the others'
+            except ParseError as exc:
                 parsed.append(ParsedQuery(replace(run, error=exc.reason), None))
                 continue
             parsed.append(ParsedQuery(run, plan, tuple(walk(plan.root)), plan_shape(plan.root)))
         return ExplainParsed(tuple(parsed), raw.role, raw.notes)
 
-    def evaluate(self, parsed: ExplainParsed, settings: dict[str, Any]) -> Evaluation:
-        return evaluate_explain(parsed.queries, role=parsed.role, notes=parsed.notes)
+    def evaluate(self, parsed: ExplainParsed, settings: ExplainSettings) -> Evaluation:
+        """Every plan judged by its query's rules from the settings."""
+        return evaluate_explain(parsed.queries, settings, role=parsed.role, notes=parsed.notes)
 
 
 def _plan_source(run: QueryRun) -> str:
     return f"plan of query {run.key}" + (f" ({run.source})" if run.source else "")
 
 
-def _expand(query: dict[str, Any], settings: dict[str, Any], ctx: CheckContext) -> list[QueryRun]:
+def _expand(query: Query, ctx: CheckContext) -> list[QueryRun]:
     """One QueryRun per parameter set; an ingested plan is read here (it is collected evidence)."""
-    rules = {**DEFAULT_RULES, **(settings.get("defaults") or {}),
-             **{k: v for k, v in query.items() if k in DEFAULT_RULES}}
-    sets: dict[str, dict[str, Any]] = (
-        {label: dict(p) for label, p in query["param_sets"].items()} if query.get("param_sets")
-        else {"": dict(query.get("params") or {})})
+    sets = ({label: dict(p) for label, p in query.param_sets.items()} if query.param_sets
+            else {"": dict(query.params)})
     runs = []
     for label, params in sets.items():
-        key = f"{query['name']}[{label}]" if label else query["name"]
-        run = QueryRun(key, query["name"], params, rules)
-        if query.get("plan"):
-            path = ctx.resolve(query["plan"])
+        run = QueryRun(f"{query.name}[{label}]" if label else query.name, query.name, params)
+        if query.plan:
+            path = ctx.resolve(query.plan)
             kept = ctx.add_evidence(path) if path.is_file() else path  # judged: the copy that is signed
             try:
                 text = kept.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
-                raise ArtifactMissing(f"the plan file {path} of query {query['name']} cannot be read: "
+                raise ArtifactMissing(f"the plan file {path} of query {query.name} cannot be read: "
                                       f"{getattr(exc, 'strerror', None) or exc}") from exc
             run = replace(run, plan_output=text, source=str(path))
         runs.append(run)
     return runs
 
 
-def _explain_all(planned: list[QueryRun], settings: dict[str, Any],
+def _explain_all(planned: list[QueryRun], settings: ExplainSettings,
                  ctx: CheckContext) -> tuple[list[QueryRun], str]:
     """Every live run explained on one connection; the runs and the role (current_user) they ran as."""
-    dsn = settings.get("dsn") or os.environ.get("READINESS_DATABASE_URL")
+    dsn = settings.dsn or ctx.env.get("READINESS_DATABASE_URL")
     if not dsn:
         raise ArtifactMissing("no database to explain against: checks.explain.dsn is empty and "
                               "READINESS_DATABASE_URL is not set",
                               "Set READINESS_DATABASE_URL (the Nox sessions do when the gate starts the service).")
-    queries = {q["name"]: q for q in settings["queries"]}
-    repeats = int(settings.get("runs", DEFAULT_RUNS))
+    repeats = settings.runs
     live = sum(1 for r in planned if r.plan_output is None and r.error is None)
-    timeout = statement_timeout(int(settings.get("statement_timeout_ms", DEFAULT_STATEMENT_TIMEOUT_MS)),
-                                live * (repeats + 1), ctx.deadline_s)
-    with open_session(dsn, settings.get("role"), timeout) as session:
+    timeout = statement_timeout(settings.statement_timeout_ms, live * (repeats + 1), ctx.deadline_s)
+    with open_session(dsn, settings.role, timeout) as session:
         ctx.tool = ToolInfo("postgresql", session.server_version, "run",
                             (EXPLAIN_PREFIX.strip(), f"runs={repeats}", f"statement_timeout={timeout.ms}ms",
                              f"role={session.current_user}"))
@@ -147,8 +162,9 @@ def _explain_all(planned: list[QueryRun], settings: dict[str, Any],
             if run.plan_output is not None:
                 done.append(run)
                 continue
-            query = queries[run.name]
-            done.append(explain_query(session, run, ctx.resolve(query["sql"]), bool(query.get("writes")), repeats))
+            query = settings.query(run.name)
+            assert query is not None and query.sql  # runs come from the settings; a query without a plan has sql
+            done.append(explain_query(session, run, ctx.resolve(query.sql), query.writes, repeats))
         return done, session.current_user
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ArtifactMissing, ParseError
+from pipeline.model import RESULT_SCHEMA
 
 HISTORY_FILE = "explain-plans.json"
 HISTORY_SCHEMA = "readiness.explain-plans/1"
@@ -21,7 +22,7 @@ HISTORY_SCHEMA = "readiness.explain-plans/1"
 def read_history(path: Path, *, required: bool) -> tuple[dict[str, list[str]], str | None]:
     """Plan shapes by query key, and a note when a previous history had to be set aside.
 
-    Reads our history file or an explain result file (``details.queries[].shape``).
+    Reads our history file or an explain result file (the ``shape`` of its ``plan`` views).
     ``required`` (a configured baseline): missing or malformed raises instead.
     """
     try:
@@ -47,15 +48,19 @@ def _shapes(data: Any, path: Path) -> dict[str, list[str]]:
             raise ParseError(path, "queries", "is not an object of query keys")
         return {str(key): _shape(entry.get("shape") if isinstance(entry, dict) else None, path,
                                  f"queries.{key}.shape") for key, entry in queries.items()}
-    details = data.get("details") if isinstance(data, dict) else None
-    if not isinstance(details, dict) or not isinstance(details.get("queries"), list):
+    if not (isinstance(data, dict) and data.get("schema") == RESULT_SCHEMA and data.get("check") == "explain"
+            and isinstance(data.get("views"), list)):
         raise ParseError(path, "", f"is neither a plan history ({HISTORY_SCHEMA}) nor an explain result file")
     shapes = {}
-    for index, query in enumerate(details["queries"]):
-        if not isinstance(query, dict) or not isinstance(query.get("key"), str):
-            raise ParseError(path, f"details.queries[{index}]", "has no query key")
-        if query.get("shape"):
-            shapes[query["key"]] = _shape(query["shape"], path, f"details.queries[{index}].shape")
+    for index, view in enumerate(data["views"]):
+        if not isinstance(view, dict):
+            raise ParseError(path, f"views[{index}]", "is not an object")
+        if view.get("kind") != "plan":
+            continue
+        if not isinstance(view.get("title"), str):
+            raise ParseError(path, f"views[{index}].title", "is not a query key (text)")
+        if view.get("shape"):
+            shapes[view["title"]] = _shape(view["shape"], path, f"views[{index}].shape")
     return shapes
 
 

@@ -53,6 +53,7 @@ class PlanNode:
 
     @property
     def label(self) -> str:
+        """How the node reads in a plan: ``Index Scan using items_pkey on items``."""
         on = f" on {self.relation}" if self.relation else ""
         using = f" using {self.index}" if self.index else ""
         return f"{self.node_type}{using}{on}"
@@ -65,6 +66,8 @@ class PlanNode:
 
 @dataclass(frozen=True)
 class Plan:
+    """A validated EXPLAIN ANALYZE plan: its times, its root node and the settings it ran with."""
+
     execution_ms: float
     planning_ms: float | None
     root: dict[str, Any]

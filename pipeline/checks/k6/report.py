@@ -1,12 +1,16 @@
-"""How the k6 check shows a summary: measurements, per-endpoint rows, findings, numbers."""
+"""How the k6 check shows a summary: measurements, the latency per endpoint, findings, numbers."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
 
-from pipeline.checks.k6.summary import TIME_METRICS, Summary, Threshold, aggregation, base_metric, submetric_tags
+from pipeline.checks.k6.metrics import TIME_METRICS, base_metric, submetric_tags
+from pipeline.checks.k6.summary import Summary, Threshold, aggregation
 from pipeline.checks.k6.thresholds import parse_expression
 from pipeline.model import Finding, Measurement
+from pipeline.views import Bar, Bars
+
+_SPACE = re.compile(r"\s+")
 
 
 def threshold_measurement(threshold: Threshold) -> Measurement:
@@ -35,22 +39,28 @@ def headline_measurements(summary: Summary) -> list[Measurement]:
     return [Measurement(name, _round(value), unit) for name, value, unit in wanted if value is not None]
 
 
-def endpoint_rows(summary: Summary) -> list[dict[str, Any]]:
-    """Per endpoint (``name`` tag): latency percentiles, error rate and the p95 limit, for the report."""
-    rows = []
-    for metric, values in summary.metrics.items():
-        tags = submetric_tags(metric)
-        if base_metric(metric) != "http_req_duration" or set(tags) != {"name"}:
-            continue
-        limit = next((_limit(t.expression) for t in summary.thresholds
-                      if t.metric == metric and aggregation(t.expression) == "p(95)"), None)
-        failed = summary.metrics.get(f"http_req_failed{{name:{tags['name']}}}", {}).get("rate")
-        verdicts = [t.verdict for t in summary.thresholds if submetric_tags(t.metric) == tags]
-        ok = False if False in verdicts else None if None in verdicts else True
-        rows.append({"name": tags["name"], "p50": values.get("med"), "p95": values.get("p(95)"),
-                     "p99": values.get("p(99)"), "max": values.get("max"), "p95_limit": limit,
-                     "error_rate": failed, "ok": ok})
-    return sorted(rows, key=lambda r: r["name"])
+def latency_view(summary: Summary) -> Bars:
+    """Per endpoint (``name`` tag): the p95 bar against its p95 limit, p50 and p99 as marks."""
+    rows = [_endpoint_bar(summary, metric, tags["name"]) for metric in summary.metrics
+            if base_metric(metric) == "http_req_duration" and set(tags := submetric_tags(metric)) == {"name"}
+            and summary.metrics[metric].get("p(95)") is not None]
+    return Bars("Latency per endpoint", "ms", tuple(sorted(rows, key=lambda r: r.label)), "the p95 limit")
+
+
+def _endpoint_bar(summary: Summary, metric: str, name: str) -> Bar:
+    """One endpoint; ok when every threshold on it is met as recomputed (None when one is unproven)."""
+    values = summary.metrics[metric]
+    limit = next((_limit(t.expression) for t in summary.thresholds
+                  if t.metric == metric and aggregation(t.expression) == "p(95)"), None)
+    verdicts = [t.verdict for t in summary.thresholds if t.tags == {"name": name}]
+    ok = False if False in verdicts else None if None in verdicts else True
+    p50, p95, p99 = values.get("med"), values["p(95)"], values.get("p(99)")
+    text = " / ".join(f"{label} {value:.0f}" for label, value in (("p50", p50), ("p95", p95), ("p99", p99))
+                      if value is not None) + " ms"
+    failed = summary.metrics.get(f"http_req_failed{{name:{name}}}", {}).get("rate")
+    if failed is not None:
+        text += f", error rate {pct(failed)}"
+    return Bar(name, p95, limit, ok, text, tuple(v for v in (p50, p99) if v is not None))
 
 
 def _limit(expression: str) -> float | None:
@@ -62,11 +72,17 @@ def crossed_finding(threshold: Threshold) -> Finding:
     """A crossed threshold, per endpoint."""
     endpoint = threshold.tags.get("name", "all requests")
     return Finding(
-        id=f"{threshold.metric} {threshold.expression}", severity="high",
+        id=threshold_id(threshold.metric, threshold.expression), severity="high",
         title=f"{endpoint}: {base_metric(threshold.metric)} {threshold.expression} crossed "
               f"(observed {fmt(threshold.observed, threshold)})",
         location=endpoint, details={"metric": threshold.metric, "expression": threshold.expression,
-                                    "observed": threshold.observed})
+                                    "observed": threshold.observed},
+        aliases=(f"{threshold.metric} {threshold.expression}",))  # the id before issue 13: old waivers match
+
+
+def threshold_id(metric: str, expression: str) -> str:
+    """``threshold:<metric>:<expression>`` without spaces (k6 ignores them in an expression)."""
+    return f"threshold:{_SPACE.sub('_', metric.strip())}:{_SPACE.sub('', expression)}"
 
 
 def check_findings(summary: Summary) -> list[Finding]:
@@ -74,8 +90,8 @@ def check_findings(summary: Summary) -> list[Finding]:
     if not summary.checks_failed:
         return []
     total = summary.checks_passed + summary.checks_failed
-    return [Finding("k6 checks", "medium", f"{summary.checks_failed} of {total} k6 check() calls failed",
-                    "script checks", failing=False)]
+    return [Finding("checks:failed", "medium", f"{summary.checks_failed} of {total} k6 check() calls failed",
+                    "script checks", failing=False, aliases=("k6 checks",))]
 
 
 def _round(value: float | None) -> float | None:

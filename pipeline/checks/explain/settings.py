@@ -1,0 +1,102 @@
+"""The explain check's settings (``checks.explain``), their defaults, and each query's rules.
+
+A query's rules are the ``defaults`` with what the query sets itself; ``rules_for`` computes
+them from the settings alone, so ``evaluate`` judges every plan from the settings it is given.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from pipeline.checks.interface import CheckSettings
+
+_CLOSED = ConfigDict(frozen=True, extra="forbid", strict=True)
+Budget = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Rows = Annotated[int, Field(ge=0)]
+Factor = Annotated[float, Field(ge=1, allow_inf_nan=False)]
+RULE_KEYS = ("max_ms", "max_seq_scan_rows", "max_estimate_factor", "max_shared_read_blocks")
+OPTIONAL_RULES = ("max_estimate_factor", "max_shared_read_blocks")  # null turns these off
+
+
+class Rules(BaseModel):
+    """The rules a plan is judged by (``checks.explain.defaults``; a query may set any of them)."""
+
+    model_config = _CLOSED
+
+    max_ms: Budget = Field(100.0, description="median execution time budget, in ms")
+    max_seq_scan_rows: Rows = Field(10_000, description="most rows a Seq Scan may read (returned plus filtered)")
+    max_estimate_factor: Factor | None = Field(
+        100.0, description="most an estimate may be off (actual vs planned rows, either way); null: not judged")
+    max_shared_read_blocks: Rows | None = Field(
+        None, description="most shared blocks the query may read from outside the cache; null: not judged")
+
+
+class Query(BaseModel):
+    """One critical query: its SQL file (or an ingested plan), its parameters and its own rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True,
+                              json_schema_extra={"anyOf": [{"required": ["sql"]}, {"required": ["plan"]}]})
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the query's name in findings and reports")
+    sql: str | SkipJsonSchema[None] = Field(None, description="the SQL file (:name or %(name)s placeholders)")
+    plan: str | None = Field(None, description="ingest: a file with EXPLAIN (ANALYZE, FORMAT JSON) output")
+    params: dict[str, Any] = Field(default_factory=dict, description="the placeholders' values")
+    param_sets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="several named parameter sets, each explained and judged on its own")
+    writes: bool = Field(False, description="allow INSERT/UPDATE/DELETE/MERGE, FOR UPDATE and side-effect "
+                                            "functions (still rolled back)")
+    max_ms: Budget | SkipJsonSchema[None] = Field(None, description="default: defaults.max_ms")
+    max_seq_scan_rows: Rows | SkipJsonSchema[None] = Field(None, description="default: defaults.max_seq_scan_rows")
+    max_estimate_factor: Factor | None = Field(None, description="default: defaults.max_estimate_factor")
+    max_shared_read_blocks: Rows | None = Field(None, description="default: defaults.max_shared_read_blocks")
+
+    @model_validator(mode="after")
+    def sql_or_plan(self) -> Query:
+        """A query is explained from its SQL or judged from an ingested plan: one of them is needed."""
+        if not self.sql and not self.plan:
+            raise ValueError(f"query {self.name} names neither sql (a file to explain) nor plan (a plan to judge)")
+        return self
+
+
+class ExplainSettings(CheckSettings):
+    """``checks.explain``: where to explain, how, and the queries with their rules."""
+
+    dsn: str | None = Field(None, description="the database (default, also when empty: READINESS_DATABASE_URL)")
+    role: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="role the check switches to (SET LOCAL ROLE) before each EXPLAIN; give it read-only grants")
+    runs: int = Field(3, ge=1, description="measured runs per query after one warm-up; the median is judged")
+    statement_timeout_ms: int = Field(
+        5_000, ge=1, description="per statement; lowered when needed so that every run fits in timeout_s")
+    baseline: str | None = Field(
+        None, description="a plan history or explain result file to compare with (default: the previous run)")
+    defaults: Rules = Field(Rules.model_validate({}), description="the rules of every query that sets none itself")
+    queries: tuple[Query, ...] = Field((), description="the critical queries")
+
+    @field_validator("queries")
+    @classmethod
+    def names_are_unique(cls, queries: tuple[Query, ...]) -> tuple[Query, ...]:
+        """Two queries of one name would share findings, waivers and plan history."""
+        names = [q.name for q in queries]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"each query name must be unique; given more than once: {', '.join(twice)}")
+        return queries
+
+    def query(self, name: str) -> Query | None:
+        """The query called ``name``, if the settings hold one."""
+        return next((q for q in self.queries if q.name == name), None)
+
+
+def rules_for(settings: ExplainSettings, name: str) -> Rules:
+    """The rules of query ``name``: the defaults, with the ones the query sets itself (an explicit
+    null included: ``max_estimate_factor: null`` turns that rule off for the query)."""
+    query = settings.query(name)
+    if query is None:
+        return settings.defaults
+    own = {key: getattr(query, key) for key in RULE_KEYS if key in query.model_fields_set}
+    # A budget and a row limit always apply (the schema refuses null for them).
+    own = {key: value for key, value in own.items() if value is not None or key in OPTIONAL_RULES}
+    return settings.defaults.model_copy(update=own)

@@ -1,0 +1,127 @@
+"""The k6 check's settings (``checks.k6``), their defaults, and the thresholds they amount to.
+
+The thresholds the gate judges are a pure function of these settings (``effective_thresholds``):
+``evaluate`` recomputes every one of them from the observed values; ``collect`` only hands the
+same thresholds to k6 so that k6's own ``abortOnFail`` works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from pipeline.checks.interface import CheckSettings
+
+# Metrics an endpoint in `endpoints` gets its own copy of the thresholds for.
+PER_ENDPOINT_METRICS = ("http_req_duration", "http_req_failed")
+
+_CLOSED = ConfigDict(frozen=True, extra="forbid", strict=True)
+VirtualUsers = Annotated[int, Field(ge=1)]
+Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$")]
+
+
+class ThresholdSpec(BaseModel):
+    """A threshold in k6's object form: the expression and what k6 does when it is crossed."""
+
+    model_config = _CLOSED
+
+    threshold: str = Field(description="the expression, e.g. p(95)<200")
+    abort_on_fail: bool | SkipJsonSchema[None] = Field(
+        None, alias="abortOnFail", description="k6 stops the run as soon as the threshold is crossed")
+    delay_abort_eval: str | SkipJsonSchema[None] = Field(
+        None, alias="delayAbortEval", description="how long k6 waits before it may abort (e.g. 10s)")
+
+    def for_k6(self) -> dict[str, object]:
+        """The object as k6 reads it from an options file (only the keys that were given)."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+Threshold = str | ThresholdSpec
+# The readiness standard's SLA: p95 under 200 ms, fewer than 0.1% failed requests.
+SLA_THRESHOLDS: Mapping[str, tuple[Threshold, ...]] = {"http_req_duration": ("p(95)<200",),
+                                                       "http_req_failed": ("rate<0.001",)}
+
+
+class Stage(BaseModel):
+    """One stage of a ramping load: reach ``target`` virtual users over ``duration``."""
+
+    model_config = _CLOSED
+
+    duration: str = Field(description="how long the stage lasts (e.g. 1m)")
+    target: int = Field(ge=0, description="virtual users at the end of the stage")
+
+
+class K6Settings(CheckSettings):
+    """``checks.k6``: the script, how k6 runs, the load and the thresholds."""
+
+    # The load when the config sets none: a short run for the local loop, the readiness
+    # standard's load (100 VUs for 5 minutes) for a release.
+    PROFILE_LOAD: ClassVar[Mapping[str, tuple[int, str]]] = {"local": (20, "30s"), "release": (100, "5m")}
+    # Where the script finds the service when neither base_url nor READINESS_BASE_URL says.
+    LOCAL_BASE_URL: ClassVar[str] = "http://127.0.0.1:8000"
+
+    script: str = Field("configs/k6/load.js", description="the k6 script, relative to the project")
+    summary: str | None = Field(None, description="ingest: a k6 summary JSON produced elsewhere (not run)")
+    mode: Literal["auto", "native", "docker", "ingest"] = Field(
+        "auto", description="auto: k6 on PATH or beside Python, else the image; native; docker; ingest")
+    binary: str | None = Field(None, description="the k6 binary to run (default: found on PATH or beside Python)")
+    image: str = Field("grafana/k6:1.1.0", description="the k6 image for mode docker (or auto without a binary)")
+    base_url: str = Field("", description="given to the script as BASE_URL (default: READINESS_BASE_URL)")
+    vus: VirtualUsers | SkipJsonSchema[None] = Field(
+        None, description="virtual users (default: 20 in the local profile, 100 in release)")
+    duration: Duration | SkipJsonSchema[None] = Field(
+        None, description="how long (default: 30s local, 5m release)")
+    stages: tuple[Stage, ...] = Field((), description="a ramping load instead of vus and duration")
+    thresholds: dict[str, tuple[Threshold, ...]] = Field(
+        default_factory=lambda: dict(SLA_THRESHOLDS),
+        description="k6 thresholds per metric, as strings or {threshold, abortOnFail, delayAbortEval} "
+                    "(default, also when empty: p(95)<200 on http_req_duration, rate<0.001 on http_req_failed)")
+    endpoints: tuple[str, ...] = Field(
+        (), description="values of the requests' name tag; each gets the overall http_req_duration and "
+                        "http_req_failed thresholds")
+    env: dict[str, str] = Field(default_factory=dict, description="more environment variables for the script")
+
+    @field_validator("thresholds")
+    @classmethod
+    def empty_means_the_sla(cls, value: dict[str, tuple[Threshold, ...]]) -> dict[str, tuple[Threshold, ...]]:
+        """An empty thresholds map means the SLA, as it always did (never: nothing to prove)."""
+        return value or dict(SLA_THRESHOLDS)
+
+    def load(self, profile: str) -> tuple[int, str]:
+        """Virtual users and duration: the configured ones, else the profile's."""
+        vus, duration = self.PROFILE_LOAD.get(profile, self.PROFILE_LOAD["local"])
+        return self.vus or vus, self.duration or duration
+
+    def base_url_in(self, env: Mapping[str, str]) -> str:
+        """The service's URL for the script: base_url, else READINESS_BASE_URL, else the local default."""
+        return self.base_url or env.get("READINESS_BASE_URL") or self.LOCAL_BASE_URL
+
+
+def expression(item: Threshold) -> str:
+    """The expression of a threshold in either of k6's forms."""
+    return item.threshold if isinstance(item, ThresholdSpec) else item
+
+
+def effective_thresholds(settings: K6Settings) -> dict[str, tuple[Threshold, ...]]:
+    """Configured thresholds (default: the SLA), plus the same ones per listed endpoint.
+
+    ``endpoints: [get_order]`` adds ``http_req_duration{name:get_order}`` with the
+    overall duration thresholds (and likewise for ``http_req_failed``), unless that
+    sub-metric has thresholds of its own in ``thresholds``.
+    """
+    thresholds = dict(settings.thresholds)
+    for endpoint in settings.endpoints:
+        for metric in PER_ENDPOINT_METRICS:
+            key = f"{metric}{{name:{endpoint}}}"
+            if metric in thresholds and key not in thresholds:
+                thresholds[key] = thresholds[metric]
+    return thresholds
+
+
+def expected_expressions(settings: K6Settings) -> list[tuple[str, str]]:
+    """Every (metric, expression) the settings ask k6 to evaluate."""
+    return [(metric, expression(item)) for metric, items in effective_thresholds(settings).items()
+            for item in items]
