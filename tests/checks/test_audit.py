@@ -28,7 +28,7 @@ HIGH_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"  # 7.5
 MEDIUM_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N"  # 5.3
 
 
-def record(id_: str, name: str, events: list[dict[str, str]], ecosystem: str = "PyPI", **extra: Any) -> dict[str, Any]:
+def record(id_: str, name: str, events: list[dict[str, Any]], ecosystem: str = "PyPI", **extra: Any) -> dict[str, Any]:
     return {"id": id_, "summary": f"{id_} in {name}", "affected": [
         {"package": {"name": name, "ecosystem": ecosystem}, "ranges": [{"type": "ECOSYSTEM", "events": events}],
          **({"versions": extra.pop("versions")} if "versions" in extra else {})}], **extra}

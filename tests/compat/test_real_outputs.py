@@ -26,7 +26,7 @@ from pipeline.checks.explain import DEFAULT_RULES, ParsedQuery, QueryRun, evalua
 from pipeline.checks.explain.plan import plan_shape, read_plan, walk
 from pipeline.checks.k6 import K6Parsed, evaluate_k6
 from pipeline.checks.k6.summary import EXPORT, HANDLE_SUMMARY, read_summary
-from pipeline.checks.zap import ZapParsed, evaluate_zap
+from pipeline.checks.zap import ZapParsed, ZapSettings, evaluate_zap
 from pipeline.checks.zap.report import Rules
 from pipeline.checks.zap.report import read_json_report as read_zap_json
 from pipeline.checks.zap.report import read_rules as read_zap_rules
@@ -459,8 +459,8 @@ def test_real_zap_reports(shared_fixtures: Path, name: str) -> None:
     report = read_zap_json(path) if name.endswith(".json") else read_zap_xml(path)
     count, failing = ZAP[name]
     assert len(report.alerts) == count and report.sites
-    result = evaluate_zap(ZapParsed(report, Rules({}), None, None), {"fail_at": "medium"})
-    failed = {f.id for f in result.findings if f.failing}
+    result = evaluate_zap(ZapParsed(report, Rules({}), None, None), ZapSettings.model_validate({"fail_at": "medium"}))
+    failed = {f.id.removeprefix("alert:") for f in result.findings if f.failing}
     if failing is not None:
         assert failed == failing
     assert result.status is (Status.FAIL if failed else Status.PASS)
@@ -469,15 +469,15 @@ def test_real_zap_reports(shared_fixtures: Path, name: str) -> None:
 
 def test_real_high_alerts_fail_and_a_rules_file_ignoring_them_passes(shared_fixtures: Path, tmp_path: Path) -> None:
     report = shared_fixtures / "zap" / "json" / "sshniro-action-zap2.8.0-report_json-double-encoded.json"
-    body = {"version": 1, "checks": {"zap": {"report": str(report)}}}
+    body: dict[str, Any] = {"version": 1, "checks": {"zap": {"report": str(report)}}}
     failing = run_check("zap", config_from(tmp_path / "a", yaml.safe_dump(body)), tmp_path / "a" / "r", tmp_path)
-    assert failing.status is Status.FAIL and "10062" in {f.id for f in failing.findings if f.failing}
+    assert failing.status is Status.FAIL and "alert:10062" in {f.id for f in failing.findings if f.failing}
     rules = "".join(f"{pid}\tIGNORE\t(accepted)\n" for pid in ("10098", "90022", "10108", "10062"))
     (tmp_path / "rules.tsv").write_text(rules)
     body["checks"]["zap"]["rules"] = str(tmp_path / "rules.tsv")
     passing = run_check("zap", config_from(tmp_path / "b", yaml.safe_dump(body)), tmp_path / "b" / "r", tmp_path)
     assert passing.status is Status.PASS
-    assert {f.details["action"] for f in passing.findings if f.id == "10062"} == {"IGNORE"}
+    assert {f.details["action"] for f in passing.findings if f.id == "alert:10062"} == {"IGNORE"}
 
 
 @pytest.mark.parametrize(("name", "actions"), [
@@ -509,7 +509,7 @@ def test_sarif_with_real_zap_and_audit_findings_validates(shared_fixtures: Path,
     sarif = json.loads((tmp_path / "reports" / "readiness.sarif").read_text())
     jsonschema.Draft7Validator(sarif_schema).validate(sarif)
     rules = {r["ruleId"] for r in sarif["runs"][0]["results"]}
-    assert "zap/10098" in rules and "audit/CVE-2018-18074" in rules
+    assert "zap/alert:10098" in rules and "audit/vulnerability:CVE-2018-18074" in rules
 
 
 @pytest.mark.parametrize("name", ["defectdojo-gitleaks_7.5.0.sarif", "defectdojo-dockle_0_3_15.sarif"])
