@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pipeline.checks.audit import AuditParsed, evaluate_audit, osv
+from pipeline.checks.audit import AuditParsed, AuditSettings, evaluate_audit, osv
 from pipeline.checks.audit.offline import match_offline
 from pipeline.checks.audit.reports import SEVERITY_RANK, Dependency, read_requirements
 from pipeline.checks.audit.tool_reports import read_report
@@ -258,7 +258,7 @@ def test_real_pypa_deliberately_old_pin_turns_the_check_to_fail(shared_fixtures:
                                                "osv_dir": str(shared_fixtures.joinpath(*PYPA))}}}
     result = run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
     assert result.status is Status.FAIL
-    finding = next(f for f in result.findings if f.id == "CVE-2018-18074")
+    finding = next(f for f in result.findings if f.id == "vulnerability:CVE-2018-18074")
     assert finding.location == "requests==2.19.0" and "fixed in 2.20.0" in finding.title
 
 
@@ -278,10 +278,11 @@ def test_real_pip_audit_reports(shared_fixtures: Path, name: str) -> None:
     assert (len(deps), len([d for d in deps if d.skip_reason]), len(vulns)) == PIP_AUDIT[name]
     # Every one of these reports skipped a dependency (or is empty): never a pass, and an error
     # even where vulnerabilities were found (a fail could be waived while azure-devops was never audited).
-    evaluation = evaluate_audit(AuditParsed("ingest", deps, vulns, ()), {})
+    evaluation = evaluate_audit(AuditParsed("ingest", deps, vulns, ()), AuditSettings.model_validate({}))
     assert evaluation.status is Status.ERROR
     assert len([f for f in evaluation.findings if f.failing]) == len(vulns)
-    allowed = evaluate_audit(AuditParsed("ingest", deps, vulns, ()), {"allow_unaudited": True})
+    allowed = evaluate_audit(AuditParsed("ingest", deps, vulns, ()),
+                             AuditSettings.model_validate({"allow_unaudited": True}))
     assert allowed.status is (Status.FAIL if vulns else Status.PASS if deps else Status.ERROR)
 
 
