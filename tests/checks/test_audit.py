@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from pipeline.checks.audit import AuditParsed, evaluate_audit, osv
+from pipeline.checks.audit import AuditParsed, AuditSettings, evaluate_audit, osv
 from pipeline.checks.audit.reports import Dependency, Vulnerability, read_requirements, severity_from_vector
 from pipeline.checks.audit.tool_reports import npm_audit_contents, pip_audit_contents, read_report
 from pipeline.errors import ParseError
@@ -28,7 +28,12 @@ HIGH_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"  # 7.5
 MEDIUM_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N"  # 5.3
 
 
-def record(id_: str, name: str, events: list[dict[str, str]], ecosystem: str = "PyPI", **extra: Any) -> dict[str, Any]:
+def typed(**keys: Any) -> AuditSettings:
+    """Settings as the gate builds them: from the JSON form of a config section."""
+    return AuditSettings.model_validate_json(json.dumps(keys))
+
+
+def record(id_: str, name: str, events: list[dict[str, Any]], ecosystem: str = "PyPI", **extra: Any) -> dict[str, Any]:
     return {"id": id_, "summary": f"{id_} in {name}", "affected": [
         {"package": {"name": name, "ecosystem": ecosystem}, "ranges": [{"type": "ECOSYSTEM", "events": events}],
          **({"versions": extra.pop("versions")} if "versions" in extra else {})}], **extra}
@@ -58,7 +63,7 @@ def test_version_at_fixed_is_clean_and_just_below_is_not(tmp_path: Path) -> None
     records = [record("PYSEC-1", "Demo_Pkg", [{"introduced": "0"}, {"fixed": "2.0.0"}])]
     below = audit(tmp_path / "a", "demo-pkg==1.9.9\n", records)
     at = audit(tmp_path / "b", "demo.pkg==2.0.0\n", records)  # PEP 503: Demo_Pkg == demo.pkg == demo-pkg
-    assert below.status is Status.FAIL and [f.id for f in below.findings] == ["PYSEC-1"]
+    assert below.status is Status.FAIL and [f.id for f in below.findings] == ["vulnerability:PYSEC-1"]
     assert at.status is Status.PASS and at.findings == ()
 
 
@@ -83,10 +88,10 @@ def test_aliases_merge_into_one_finding_with_every_id(tmp_path: Path) -> None:
                record("GHSA-aaaa-bbbb-cccc", "pkg", [{"introduced": "0"}, {"fixed": "3.0.1"}],
                       aliases=["CVE-2099-0001", "PYSEC-4"], severity=[{"type": "CVSS_V3", "score": HIGH_VECTOR}])]
     result = audit(tmp_path, "pkg==2.0\n", records)
-    assert [f.id for f in result.findings] == ["CVE-2099-0001"]
+    assert [f.id for f in result.findings] == ["vulnerability:CVE-2099-0001"]
     finding = result.findings[0]
-    assert finding.details["aliases"] == ["GHSA-aaaa-bbbb-cccc", "PYSEC-4"]
-    assert finding.details["fixed"] == ["3.0", "3.0.1"] and finding.details["score"] == 7.5
+    assert finding.aliases == ("CVE-2099-0001", "GHSA-aaaa-bbbb-cccc", "PYSEC-4")
+    assert finding.fixed == ("3.0", "3.0.1") and finding.details["score"] == 7.5
     assert "fixed in 3.0, 3.0.1" in finding.title
 
 
@@ -143,7 +148,7 @@ def test_malformed_record_is_named_and_the_others_still_count(tmp_path: Path) ->
     # The vulnerability found is shown and named, but the unreadable records keep the check an
     # error: a fail could be waived into a pass while those records were never read.
     hit = audit(tmp_path, "pkg==1.0\n", records)
-    assert hit.status is Status.ERROR and hit.findings[0].id == "PYSEC-8" and hit.findings[0].failing
+    assert hit.status is Status.ERROR and hit.findings[0].id == "vulnerability:PYSEC-8" and hit.findings[0].failing
     assert "1 vulnerability at or above high" in hit.summary
 
 
@@ -211,10 +216,10 @@ def test_unreachable_service_is_an_error_that_suggests_osv_dir(tmp_path: Path) -
 
 def test_evaluation_never_passes_an_empty_audit() -> None:
     parsed = AuditParsed("ingest", (), (), ())
-    assert evaluate_audit(parsed, {}).status is Status.ERROR
+    assert evaluate_audit(parsed, typed()).status is Status.ERROR
     vuln = Vulnerability("p", "1", ("CVE-1",), "s", "low", 2.0, (), "r.txt")
     only_low = AuditParsed("offline", (Dependency("PyPI", "p", "1", "r.txt:1"),), (vuln,), ())
-    assert evaluate_audit(only_low, {}).status is Status.PASS
+    assert evaluate_audit(only_low, typed()).status is Status.PASS
 
 
 def test_cvss_vectors_of_each_version_are_scored() -> None:

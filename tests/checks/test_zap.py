@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import docker_run
-from pipeline.checks.zap import ZapParsed, baseline_arguments, evaluate_zap
+from pipeline.checks.zap import ZapParsed, ZapSettings, baseline_arguments, evaluate_zap
 from pipeline.checks.zap.report import Rules, read_json_report, read_rules, read_xml_report
 from pipeline.errors import ParseError, ToolFailed
 from pipeline.model import Status
@@ -26,6 +26,11 @@ from pipeline.runner import run_check
 from pipeline.verdict import decide, load_results
 from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from
+
+
+def typed(**keys: Any) -> ZapSettings:
+    """Settings as the gate builds them: from the JSON form of a config section."""
+    return ZapSettings.model_validate_json(json.dumps(keys))
 
 
 def alert(plugin: str, risk: int, confidence: int = 2, uris: tuple[str, ...] = ("http://127.0.0.1/a",),
@@ -69,8 +74,8 @@ def test_rules_file_decides_before_fail_at(tmp_path: Path) -> None:
     rules = "# comment\n10038\tIGNORE\t(CSP Header Not Set)\n10021\tFAIL\t(X-Content-Type-Options)\n90004\tWARN\t(x)\n"
     result = ingest(tmp_path, document, rules)
     actions = {f.id: f.details["action"] for f in result.findings}
-    assert actions == {"10038": "IGNORE", "10021": "FAIL", "90004": "WARN"}
-    assert result.status is Status.FAIL and [f.id for f in result.findings if f.failing] == ["10021"]
+    assert actions == {"alert:10038": "IGNORE", "alert:10021": "FAIL", "alert:90004": "WARN"}
+    assert result.status is Status.FAIL and [f.id for f in result.findings if f.failing] == ["alert:10021"]
 
 
 def test_false_positives_and_low_confidence_never_count(tmp_path: Path) -> None:
@@ -85,7 +90,8 @@ def test_out_of_scope_urls_from_the_rules_file(tmp_path: Path) -> None:
     document = report(alert("10020", 2, uris=("http://127.0.0.1/robots.txt",)),
                       alert("10021", 2, uris=("http://127.0.0.1/robots.txt", "http://127.0.0.1/orders")))
     result = ingest(tmp_path, document, "*\tOUTOFSCOPE\t.*/robots\\.txt\n")
-    assert {f.id: f.details["action"] for f in result.findings} == {"10020": "OUT OF SCOPE", "10021": "FAIL"}
+    assert {f.id: f.details["action"] for f in result.findings} == {"alert:10020": "OUT OF SCOPE",
+                                                                     "alert:10021": "FAIL"}
 
 
 def test_waiver_by_plugin_id_narrowed_to_a_url_pattern(tmp_path: Path) -> None:
@@ -103,7 +109,7 @@ def test_waiver_by_plugin_id_narrowed_to_a_url_pattern(tmp_path: Path) -> None:
 def test_nothing_scanned_is_an_error(tmp_path: Path) -> None:
     assert ingest(tmp_path, {"@version": "2.16.1", "site": []}).status is Status.ERROR
     parsed = ZapParsed(read_json_report(tmp_path / "report.json"), Rules({}), 0, 0)
-    assert evaluate_zap(parsed, {}).status is Status.ERROR
+    assert evaluate_zap(parsed, typed()).status is Status.ERROR
 
 
 def test_rules_file_with_spaces_instead_of_tabs_names_the_line(tmp_path: Path) -> None:
@@ -128,8 +134,8 @@ def test_broken_reports_are_parse_errors(tmp_path: Path, broken: str) -> None:
 
 
 def test_baseline_command_line() -> None:
-    argv = baseline_arguments("http://127.0.0.1:8000", {"minutes": 2, "ajax_spider": True, "alpha_rules": True,
-                                                        "extra_options": "-config api.disablekey=true"}, True)
+    options = typed(minutes=2, ajax_spider=True, alpha_rules=True, extra_options="-config api.disablekey=true")
+    argv = baseline_arguments("http://127.0.0.1:8000", options, True)
     assert argv == ["zap-baseline.py", "-t", "http://127.0.0.1:8000", "-J", "report.json", "-x", "report.xml",
                     "-m", "2", "-c", "rules.tsv", "-j", "-a", "-z", "-config api.disablekey=true"]
 
@@ -177,7 +183,12 @@ def test_hostile_report_is_escaped_and_runs_no_script_in_chromium(tmp_path: Path
     page = browser.new_page()
     dialogs: list[str] = []
     errors: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto((tmp_path / "reports" / "readiness.html").as_uri())
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
@@ -203,7 +214,7 @@ def test_hostile_report_is_escaped_and_runs_no_script_in_chromium(tmp_path: Path
     (report(alert("1", 3, riskcode="NaN")), "site[0].alerts[0].riskcode"),
     (report(alert("1", 3, riskcode="2.5")), "site[0].alerts[0].riskcode"),
     (report(alert("1", 3, riskcode="-1")), "site[0].alerts[0].riskcode"),
-    (report(alert("1", 3, confidence=None)), "site[0].alerts[0].confidence"),
+    (report(alert("1", 3) | {"confidence": None}), "site[0].alerts[0].confidence"),
     (report(alert("1", 3, count="-3")), "site[0].alerts[0].count"),
     (report(alert("1", 3, count="many")), "site[0].alerts[0].count"),
     (report(alert("1", 3, pluginid=10020)), "site[0].alerts[0].pluginid"),

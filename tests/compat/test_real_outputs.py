@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pipeline.checks.audit import AuditParsed, evaluate_audit, osv
+from pipeline.checks.audit import AuditParsed, AuditSettings, evaluate_audit, osv
 from pipeline.checks.audit.offline import match_offline
 from pipeline.checks.audit.reports import SEVERITY_RANK, Dependency, read_requirements
 from pipeline.checks.audit.tool_reports import read_report
@@ -26,7 +26,7 @@ from pipeline.checks.explain import ExplainSettings, ParsedQuery, QueryRun, eval
 from pipeline.checks.explain.plan import plan_shape, read_plan, walk
 from pipeline.checks.k6 import K6Parsed, K6Settings, evaluate_k6
 from pipeline.checks.k6.summary import EXPORT, HANDLE_SUMMARY, read_summary
-from pipeline.checks.zap import ZapParsed, evaluate_zap
+from pipeline.checks.zap import ZapParsed, ZapSettings, evaluate_zap
 from pipeline.checks.zap.report import Rules
 from pipeline.checks.zap.report import read_json_report as read_zap_json
 from pipeline.checks.zap.report import read_rules as read_zap_rules
@@ -261,7 +261,7 @@ def test_real_pypa_deliberately_old_pin_turns_the_check_to_fail(shared_fixtures:
                                                "osv_dir": str(shared_fixtures.joinpath(*PYPA))}}}
     result = run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
     assert result.status is Status.FAIL
-    finding = next(f for f in result.findings if f.id == "CVE-2018-18074")
+    finding = next(f for f in result.findings if f.id == "vulnerability:CVE-2018-18074")
     assert finding.location == "requests==2.19.0" and "fixed in 2.20.0" in finding.title
 
 
@@ -281,10 +281,11 @@ def test_real_pip_audit_reports(shared_fixtures: Path, name: str) -> None:
     assert (len(deps), len([d for d in deps if d.skip_reason]), len(vulns)) == PIP_AUDIT[name]
     # Every one of these reports skipped a dependency (or is empty): never a pass, and an error
     # even where vulnerabilities were found (a fail could be waived while azure-devops was never audited).
-    evaluation = evaluate_audit(AuditParsed("ingest", deps, vulns, ()), {})
+    evaluation = evaluate_audit(AuditParsed("ingest", deps, vulns, ()), AuditSettings.model_validate({}))
     assert evaluation.status is Status.ERROR
     assert len([f for f in evaluation.findings if f.failing]) == len(vulns)
-    allowed = evaluate_audit(AuditParsed("ingest", deps, vulns, ()), {"allow_unaudited": True})
+    allowed = evaluate_audit(AuditParsed("ingest", deps, vulns, ()),
+                             AuditSettings.model_validate({"allow_unaudited": True}))
     assert allowed.status is (Status.FAIL if vulns else Status.PASS if deps else Status.ERROR)
 
 
@@ -462,8 +463,8 @@ def test_real_zap_reports(shared_fixtures: Path, name: str) -> None:
     report = read_zap_json(path) if name.endswith(".json") else read_zap_xml(path)
     count, failing = ZAP[name]
     assert len(report.alerts) == count and report.sites
-    result = evaluate_zap(ZapParsed(report, Rules({}), None, None), {"fail_at": "medium"})
-    failed = {f.id for f in result.findings if f.failing}
+    result = evaluate_zap(ZapParsed(report, Rules({}), None, None), ZapSettings.model_validate({"fail_at": "medium"}))
+    failed = {f.id.removeprefix("alert:") for f in result.findings if f.failing}
     if failing is not None:
         assert failed == failing
     assert result.status is (Status.FAIL if failed else Status.PASS)
@@ -472,15 +473,15 @@ def test_real_zap_reports(shared_fixtures: Path, name: str) -> None:
 
 def test_real_high_alerts_fail_and_a_rules_file_ignoring_them_passes(shared_fixtures: Path, tmp_path: Path) -> None:
     report = shared_fixtures / "zap" / "json" / "sshniro-action-zap2.8.0-report_json-double-encoded.json"
-    body = {"version": 1, "checks": {"zap": {"report": str(report)}}}
+    body: dict[str, Any] = {"version": 1, "checks": {"zap": {"report": str(report)}}}
     failing = run_check("zap", config_from(tmp_path / "a", yaml.safe_dump(body)), tmp_path / "a" / "r", tmp_path)
-    assert failing.status is Status.FAIL and "10062" in {f.id for f in failing.findings if f.failing}
+    assert failing.status is Status.FAIL and "alert:10062" in {f.id for f in failing.findings if f.failing}
     rules = "".join(f"{pid}\tIGNORE\t(accepted)\n" for pid in ("10098", "90022", "10108", "10062"))
     (tmp_path / "rules.tsv").write_text(rules)
     body["checks"]["zap"]["rules"] = str(tmp_path / "rules.tsv")
     passing = run_check("zap", config_from(tmp_path / "b", yaml.safe_dump(body)), tmp_path / "b" / "r", tmp_path)
     assert passing.status is Status.PASS
-    assert {f.details["action"] for f in passing.findings if f.id == "10062"} == {"IGNORE"}
+    assert {f.details["action"] for f in passing.findings if f.id == "alert:10062"} == {"IGNORE"}
 
 
 @pytest.mark.parametrize(("name", "actions"), [
@@ -512,7 +513,7 @@ def test_sarif_with_real_zap_and_audit_findings_validates(shared_fixtures: Path,
     sarif = json.loads((tmp_path / "reports" / "readiness.sarif").read_text())
     jsonschema.Draft7Validator(sarif_schema).validate(sarif)
     rules = {r["ruleId"] for r in sarif["runs"][0]["results"]}
-    assert "zap/10098" in rules and "audit/CVE-2018-18074" in rules
+    assert "zap/alert:10098" in rules and "audit/vulnerability:CVE-2018-18074" in rules
 
 
 @pytest.mark.parametrize("name", ["defectdojo-gitleaks_7.5.0.sarif", "defectdojo-dockle_0_3_15.sarif"])

@@ -137,7 +137,7 @@ def test_docker_path_runs_zap_baseline_with_the_right_command_mount_and_network(
     assert seen == host_interfaces
     assert result.tool.mode == "docker" and result.tool.exit_code == 1
     assert result.status is Status.FAIL  # the rules file makes 10055 (medium, CSP) a FAIL
-    assert [f.id for f in result.findings if f.failing] == ["10055", "10098"]
+    assert [f.id for f in result.findings if f.failing] == ["alert:10055", "alert:10098"]
     assert "PASS: 40" in (work / "zap.log").read_text()
     assert docker_engine.containers.list(all=True, filters={"ancestor": image}) == []
 

@@ -5,16 +5,17 @@ as versions: ``1.0`` is ``1.0.0``), or skipped it with a reason. Names are compa
 as an index knows them (PEP 503 for PyPI). A report that says nothing about a pin (cut
 short, made from another requirements file, or edited) proves nothing about it.
 npm audit lists only the vulnerable packages and counts the rest, so a lock is
-accounted for by that count.
+accounted for by that count. A vulnerability a report names is pointed at its pin (locate).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pipeline.checks.audit import osv
-from pipeline.checks.audit.reports import Dependency
+from pipeline.checks.audit.reports import Dependency, Vulnerability
 
 
 def unaccounted_pins(pins: Sequence[Dependency], reported: Sequence[Dependency] | None,
@@ -59,6 +60,24 @@ def unaccounted_lock(lock: Sequence[Dependency], counted: int | None, lock_name:
     return []
 
 
+def locate(vulnerabilities: Sequence[Vulnerability], written: Sequence[Dependency], ecosystem: str,
+           report: str) -> list[Vulnerability]:
+    """Each vulnerability pointed at the pin (or lock entry) of its package, else at the report that names it.
+
+    The same name at the same version is preferred (a package may be pinned in two files).
+    """
+    by_name: dict[str, list[Dependency]] = defaultdict(list)
+    for dep in written:
+        by_name[osv.normalise(ecosystem, dep.name)].append(dep)
+    found = []
+    for vuln in vulnerabilities:
+        candidates = by_name.get(osv.normalise(ecosystem, vuln.package), [])
+        same = [d for d in candidates if d.version is not None and _same(d.version, vuln.version, ecosystem)]
+        pin = next(iter(same or candidates), None)
+        found.append(replace(vuln, file=pin.file, line=pin.line) if pin else replace(vuln, file=report, line=None))
+    return found
+
+
 def pins_the_gate_skips(pins: Sequence[Dependency]) -> list[Dependency]:
     """Pins without a usable name (editable or URL requirements): skipped here, with a reason."""
     return [pin for pin in pins if not _nameable(pin)]
@@ -68,11 +87,12 @@ def _nameable(pin: Dependency) -> bool:
     return pin.name not in ("", "?")
 
 
-def _same(pinned: str, reported: str | None) -> bool:
+def _same(pinned: str, reported: str | None, ecosystem: str = osv.PYPI) -> bool:
+    """Whether two versions are the same version (``1.0`` is ``1.0.0``); text that is no version compares as text."""
     if reported is None:
         return False
     try:
-        return bool(osv.parse_version(osv.PYPI, pinned) == osv.parse_version(osv.PYPI, reported))
+        return bool(osv.parse_version(ecosystem, pinned) == osv.parse_version(ecosystem, reported))
     except ValueError:
         return pinned.strip() == reported.strip()
 

@@ -9,10 +9,13 @@ from pipeline.checks.audit.reports import (
     SEVERITY_RANK,
     Dependency,
     Vulnerability,
+    advisory_link,
     canonical_ids,
     normalise_label,
     severity_from_vector,
 )
+
+MAX_LINKS = 10  # an advisory's references, advisories first; the rest are on its own page
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,10 @@ def match_offline(dependencies: tuple[Dependency, ...], database: osv.Database) 
             ids = canonical_ids({i for record in group for i in (record.id, *record.aliases)})
             severity, score = _group_severity(group)
             fixed = sorted({v for record in group for v in osv.fixed_versions(by_id[record.id][1])})
+            links = [url for record in group for url in record.references] or [advisory_link(ids[0])]
             found.append(Vulnerability(dep.name, dep.version, ids, group[0].summary, severity, score,
-                                       tuple(fixed), dep.source,
-                                       details={"records": sorted(record.source for record in group)}))
+                                       tuple(fixed), dep.file, dep.line, tuple(dict.fromkeys(links))[:MAX_LINKS],
+                                       records=tuple(sorted(record.source for record in group))))
     return Matched(found, undecided)
 
 

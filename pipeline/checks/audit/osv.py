@@ -64,6 +64,7 @@ class Record:
     database_specific: dict[str, Any]
     affected: tuple[dict[str, Any], ...]
     source: str
+    references: tuple[str, ...] = ()  # its links, advisories first
 
 
 @dataclass
@@ -173,7 +174,16 @@ def read_record(document: Any, source: str) -> Record | None:
         affected=tuple(_affected(entry, source, place)
                        for place, entry in evidence.objects(document.get("affected"), source, "affected")),
         source=source,
+        references=_references(document.get("references"), source),
     )
+
+
+def _references(value: Any, source: str) -> tuple[str, ...]:
+    """A record's reference URLs, each checked; the ADVISORY ones first (they say what to do)."""
+    found = [(evidence.text(entry.get("type"), source, f"{place}.type") != "ADVISORY",
+              evidence.text(entry.get("url"), source, f"{place}.url"))
+             for place, entry in evidence.objects(value, source, "references", optional=True)]
+    return tuple(dict.fromkeys(url for _, url in sorted(found, key=lambda pair: pair[0])))
 
 
 def _affected(entry: dict[str, Any], source: str, place: str) -> dict[str, Any]:

@@ -1,14 +1,16 @@
 """What the audit check works with: dependencies, vulnerabilities, severities, and the pins it reads.
 
 A dependency is audited, or skipped with a reason; a vulnerability is one problem of one
-installed package, with all its ids. The tools' own reports are read in audit_json.
+installed package, with all its ids. The tools' own reports are read in tool_reports.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
@@ -30,8 +32,16 @@ class Dependency:
     ecosystem: str
     name: str
     version: str | None
-    source: str  # file:line
+    file: str  # the file it is written in (a requirements file, a lock, a report)
+    line: int | None = None  # its line there, when known
     skip_reason: str | None = None
+    entry: str = ""  # its key in a lock (node_modules/x), which names it better than a line
+
+    @property
+    def source(self) -> str:
+        """Where it is written, as the reasons name it: ``requirements.txt:3``, ``package-lock.json:node_modules/x``."""
+        where = self.entry or (str(self.line) if self.line else "")
+        return f"{Path(self.file).name}:{where}" if where else Path(self.file).name
 
 
 @dataclass(frozen=True)
@@ -45,9 +55,11 @@ class Vulnerability:
     severity: str  # critical | high | medium | low | unknown
     score: float | None
     fixed: tuple[str, ...]
-    source: str
-    url: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    file: str = ""  # where the vulnerable package is pinned (or the report that names it), once known
+    line: int | None = None
+    references: tuple[str, ...] = ()  # advisory links
+    tags: tuple[str, ...] = ()  # CWE-n
+    records: tuple[str, ...] = ()  # offline: the advisory files it was read from
 
 
 def canonical_ids(ids: set[str]) -> tuple[str, ...]:
@@ -88,6 +100,11 @@ def normalise_label(label: str) -> str:
     return {"moderate": "medium", "important": "high", "informational": "low", "info": "low"}.get(label, label)
 
 
+def advisory_link(vulnerability_id: str) -> str:
+    """The OSV page of an advisory id (PYSEC, GHSA and CVE ids all have one)."""
+    return f"https://osv.dev/vulnerability/{quote(vulnerability_id, safe='')}"
+
+
 def read_requirements(path: Path) -> list[Dependency]:
     """Pinned requirements (``name==version``), following ``-r`` includes; others are skipped with why."""
     if not path.is_file():
@@ -105,17 +122,18 @@ def read_requirements(path: Path) -> list[Dependency]:
 
 def _pin(req: Any, path: Path) -> Dependency:
     line = req.requirement_line
-    where = f"{Path(line.filename).name}:{line.line_number}" if line else str(path)
+    where = {"file": str(line.filename), "line": line.line_number} if line else {"file": str(path)}
     pins = [s.version for s in req.specifier or () if s.operator in ("==", "===") and "*" not in s.version]
     if req.is_editable or not req.name:
-        return Dependency(PYPI, req.name or "?", None, where, "an editable or URL requirement")
+        return Dependency(PYPI, req.name or "?", None, **where, skip_reason="an editable or URL requirement")
     if len(pins) != 1:
-        return Dependency(PYPI, req.name, None, where, f"not pinned to one version ({req.specifier or 'no version'})")
+        return Dependency(PYPI, req.name, None, **where,
+                          skip_reason=f"not pinned to one version ({req.specifier or 'no version'})")
     try:
         osv.parse_version(PYPI, pins[0])
     except ValueError as exc:
-        return Dependency(PYPI, req.name, pins[0], where, f"pinned to {exc}, so it cannot be compared")
-    return Dependency(PYPI, req.name, pins[0], where)
+        return Dependency(PYPI, req.name, pins[0], **where, skip_reason=f"pinned to {exc}, so it cannot be compared")
+    return Dependency(PYPI, req.name, pins[0], **where)
 
 
 def read_package_lock(path: Path) -> list[Dependency]:
@@ -124,6 +142,7 @@ def read_package_lock(path: Path) -> list[Dependency]:
     if "packages" not in document:
         raise ParseError(path, "packages", "is missing: lockfileVersion 2 or 3 is needed (npm 7 or later)")
     found = []
+    lines = _lock_lines(path)
     for location, body in evidence.mapping(document["packages"], path, "packages").items():
         place = f"packages[{location!r}]"
         body = evidence.mapping(body, path, place)
@@ -132,7 +151,18 @@ def read_package_lock(path: Path) -> list[Dependency]:
         name = (evidence.optional_text(body.get("name"), path, f"{place}.name")
                 or location.rsplit("node_modules/", 1)[-1])
         version = evidence.optional_text(body.get("version"), path, f"{place}.version")
-        found.append(Dependency(NPM, name, version or None, f"{path.name}:{location}", _npm_skip(version)))
+        found.append(Dependency(NPM, name, version or None, str(path), lines.get(location), _npm_skip(version),
+                                location))
+    return found
+
+
+def _lock_lines(path: Path) -> dict[str, int]:
+    """The line of each ``"node_modules/...": {`` key of a lock, so a finding can point at the package."""
+    keys = re.compile(r'"((?:[^"\\]|\\.)*node_modules/(?:[^"\\]|\\.)*)"\s*:\s*\{')
+    found: dict[str, int] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        for match in keys.finditer(line):
+            found.setdefault(match.group(1), number)
     return found
 
 

@@ -19,6 +19,7 @@ from pipeline.checks.audit.osv import NPM, PYPI
 from pipeline.checks.audit.reports import (
     Dependency,
     Vulnerability,
+    advisory_link,
     canonical_ids,
     label_for_score,
     normalise_label,
@@ -64,16 +65,17 @@ def pip_audit_contents(document: Any, path: Path) -> ReportContents:
         if entry.get("skip_reason") is not None:
             reason = evidence.text(entry["skip_reason"], path, f"{place}.skip_reason")
             version = evidence.optional_text(entry.get("version"), path, f"{place}.version") or None
-            dependencies.append(Dependency(PYPI, name, version, path.name, reason))
+            dependencies.append(Dependency(PYPI, name, version, str(path), skip_reason=reason))
             continue
         version = _version(PYPI, entry.get("version"), path, f"{place}.version")
-        dependencies.append(Dependency(PYPI, name, version, path.name))
+        dependencies.append(Dependency(PYPI, name, version, str(path)))
         for at, vuln in evidence.objects(entry.get("vulns"), path, f"{place}.vulns", optional=True):
-            ids = canonical_ids({evidence.text(vuln.get("id"), path, f"{at}.id"),
-                                 *evidence.texts(vuln.get("aliases"), path, f"{at}.aliases")})
+            own_id = evidence.text(vuln.get("id"), path, f"{at}.id")
+            ids = canonical_ids({own_id, *evidence.texts(vuln.get("aliases"), path, f"{at}.aliases")})
             fixed = tuple(evidence.texts(vuln.get("fix_versions"), path, f"{at}.fix_versions"))
             summary = _first_line(evidence.optional_text(vuln.get("description"), path, f"{at}.description"))
-            vulns.append(Vulnerability(name, version, ids, summary, "unknown", None, fixed, path.name))
+            vulns.append(Vulnerability(name, version, ids, summary, "unknown", None, fixed,
+                                       references=(advisory_link(own_id),)))
     return ReportContents("pip", tuple(dependencies), tuple(vulns))
 
 
@@ -118,7 +120,7 @@ def _npm_v2(document: dict[str, Any], path: Path) -> ReportContents:
         evidence.texts(body.get("effects"), path, f"{place}.effects")
         for at, via in _vias(body.get("via"), path, f"{place}.via"):
             vulns.append(_npm_advisory(name, via, package_range, fixed, path, at))
-        dependencies.append(Dependency(NPM, name, None, path.name))
+        dependencies.append(Dependency(NPM, name, None, str(path)))
     return ReportContents("npm", tuple(dependencies), tuple(vulns), _npm_v2_counted(document, len(listed), path))
 
 
@@ -145,7 +147,8 @@ def _npm_advisory(name: str, via: dict[str, Any], package_range: str, fixed: tup
     return Vulnerability(name, evidence.optional_text(via.get("range"), path, f"{at}.range") or package_range,
                          (ghsa if ghsa.startswith("GHSA-") else f"npm-{source_id}",),
                          evidence.optional_text(via.get("title"), path, f"{at}.title"), severity, score, fixed,
-                         path.name, url, {"cwe": evidence.texts(via.get("cwe"), path, f"{at}.cwe")})
+                         references=(url,) if url else (),
+                         tags=tuple(evidence.texts(via.get("cwe"), path, f"{at}.cwe")))
 
 
 def _npm_severity(via: dict[str, Any], path: Path, at: str) -> tuple[str, float | None]:
@@ -200,15 +203,15 @@ def _npm_v1(document: dict[str, Any], path: Path) -> ReportContents:
         versions = sorted({_version(NPM, finding.get("version"), path, f"{where}.version")
                            for where, finding in evidence.objects(advisory.get("findings"), path, f"{at}.findings")})
         patched = evidence.optional_text(advisory.get("patched_versions"), path, f"{at}.patched_versions")
+        url = evidence.optional_text(advisory.get("url"), path, f"{at}.url")
         vulns.append(Vulnerability(module, ", ".join(versions) or "?", ids,
                                    evidence.optional_text(advisory.get("title"), path, f"{at}.title"),
                                    normalise_label(_npm_label(advisory.get("severity"), path, f"{at}.severity")),
-                                   None, (patched,) if patched else (), path.name,
-                                   evidence.optional_text(advisory.get("url"), path, f"{at}.url")))
+                                   None, (patched,) if patched else (), references=(url,) if url else ()))
     metadata = evidence.mapping(document.get("metadata") or {}, path, "metadata")
     total = metadata.get("totalDependencies")
     counted = None if total is None else evidence.count(total, path, "metadata.totalDependencies")
-    return ReportContents("npm", tuple(Dependency(NPM, v.package, v.version, path.name) for v in vulns),
+    return ReportContents("npm", tuple(Dependency(NPM, v.package, v.version, str(path)) for v in vulns),
                           tuple(vulns), counted)
 
 

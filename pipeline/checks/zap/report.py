@@ -16,41 +16,41 @@ from typing import Any
 from pipeline import evidence
 from pipeline.errors import ParseError
 from pipeline.evidence import load_json_file, load_json_text
+from pipeline.model import Instance
 from pipeline.xmlsafe import parse_xml_file
 
 RISKS = ("informational", "low", "medium", "high")
 CONFIDENCES = ("false positive", "low", "medium", "high", "confirmed")
 ACTIONS = ("IGNORE", "INFO", "WARN", "FAIL")
-MAX_INSTANCES = 20
+MAX_INSTANCES = 20  # instances kept with their details; every instance's URL is kept
+MAX_URI = 500
 MAX_TEXT = 2000
-
-
-@dataclass(frozen=True)
-class Instance:
-    method: str
-    uri: str
-    param: str
-    evidence: str
+MAX_REFERENCES = 20
 
 
 @dataclass(frozen=True)
 class Alert:
+    """One ZAP alert (a plugin's finding on a site) with every field the check uses, checked and capped."""
+
     plugin_id: str
     name: str
     risk: int  # 0 informational .. 3 high
     confidence: int  # 0 false positive .. 4 confirmed
     site: str
-    instances: tuple[Instance, ...]
+    instances: tuple[Instance, ...]  # the first MAX_INSTANCES, with method, parameter and evidence
+    urls: tuple[str, ...]  # the URL of every listed instance
     count: int
     description: str
     solution: str
-    reference: str
+    references: tuple[str, ...]  # ZAP's reference links, one per paragraph
     cwe: str
     wasc: str
 
 
 @dataclass(frozen=True)
 class ZapReport:
+    """A ZAP traditional report: ZAP's version, the scanned sites and their alerts."""
+
     version: str
     sites: tuple[str, ...]
     alerts: tuple[Alert, ...]
@@ -102,22 +102,36 @@ def _alert(raw: dict[str, Any], site: str, path: Path, place: str) -> Alert:
         raise ParseError(path, place, f"riskcode {risk} (0-3) or confidence {confidence} (0-4) is out of range")
     plugin_id = evidence.text(raw.get("pluginid"), path, f"{place}.pluginid").strip()
     listed = raw["instances"]
-    instances = tuple(Instance(*(_raw(evidence.optional_text(i.get(key), path, f"{place}.instances[{n}].{key}"), cap)
-                                 for key, cap in (("method", 16), ("uri", 500), ("param", 200), ("evidence", 500))))
-                      for n, i in enumerate(listed[:MAX_INSTANCES]))
+    instances = tuple(_instance(i, path, f"{place}.instances[{n}]") for n, i in enumerate(listed[:MAX_INSTANCES]))
+    # Every listed URL, not only the detailed instances: scope rules and URL-narrowed waivers must see them all.
+    urls = tuple(_raw(evidence.optional_text(i.get("uri"), path, f"{place}.instances[{n}].uri"), MAX_URI)
+                 for n, i in enumerate(listed))
     count = raw.get("count")
     text = {key: evidence.optional_text(raw.get(key), path, f"{place}.{key}")
             for key in ("alert", "name", "desc", "solution", "reference", "cweid", "wascid")}
-    return Alert(plugin_id, _raw(text["alert"] or text["name"], 300), risk, confidence, site, instances,
+    return Alert(plugin_id, _raw(text["alert"] or text["name"], 300), risk, confidence, site, instances, urls,
                  len(listed) if count in (None, "") else evidence.count(count, path, f"{place}.count", text_ok=True),
-                 _text(text["desc"]), _text(text["solution"]), _text(text["reference"]), text["cweid"],
-                 text["wascid"])
+                 _text(text["desc"]), _text(text["solution"]), _references(text["reference"]),
+                 text["cweid"].strip(), text["wascid"].strip())
+
+
+def _instance(raw: dict[str, Any], path: Path, place: str) -> Instance:
+    """Where an alert was seen, with what was seen there (literal text from the site, capped)."""
+    def field(key: str, cap: int) -> str:
+        return _raw(evidence.optional_text(raw.get(key), path, f"{place}.{key}"), cap)
+    return Instance(method=field("method", 16), uri=field("uri", MAX_URI), param=field("param", 200),
+                    evidence=field("evidence", 500))
 
 
 def _raw(value: Any, limit: int) -> str:
     """Literal text from the site (evidence, URLs, names): kept as is, escaped only when rendered; capped."""
     text = str(value).strip()
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _references(value: str) -> tuple[str, ...]:
+    """ZAP's reference field: one link per paragraph (``<p>https://...</p>``), each kept as written."""
+    return tuple(line.strip() for line in _text(value).splitlines() if line.strip())[:MAX_REFERENCES]
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -129,6 +143,8 @@ def _text(value: Any, limit: int = MAX_TEXT) -> str:
 
 @dataclass(frozen=True)
 class Rule:
+    """One line of a rules file: what to do with a plugin's alerts."""
+
     plugin_id: str
     action: str
     name: str
@@ -142,6 +158,7 @@ class Rules:
     out_of_scope: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     def in_scope(self, plugin_id: str, uri: str) -> bool:
+        """Whether an instance of this plugin's alert at ``uri`` counts (no OUTOFSCOPE pattern matches it)."""
         return not any(pid in ("*", plugin_id) and pattern.search(uri) for pid, pattern in self.out_of_scope)
 
 
