@@ -124,6 +124,7 @@ class Finding:
     instances: tuple[Instance, ...] = ()
     file: str = ""  # the file it is about, relative to the project (a requirements pin, a rule file)
     line: int | None = None  # its line in ``file``, when known
+    measurement: str = ""  # the measurement this finding restates (a failed threshold), if any
 
     def identities(self) -> set[str]:
         """The finding's id and its aliases: the names a waiver may use."""
@@ -152,6 +153,7 @@ class Finding:
             "instances": [i.to_dict() for i in self.instances],
             "file": self.file,
             "line": self.line,
+            "measurement": self.measurement,
             "details": self.details,
         }
 
@@ -176,6 +178,7 @@ class Finding:
             instances=tuple(Instance.from_dict(i) for i in data.get("instances", ())),
             file=data.get("file", ""),
             line=data.get("line"),
+            measurement=data.get("measurement", ""),
         )
 
 

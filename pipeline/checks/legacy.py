@@ -32,7 +32,7 @@ def typed_finding(finding: Finding) -> Finding:
     return replace(finding, aliases=texts("aliases"), urls=texts("urls"), fixed=texts("fixed"), instances=instances,
                    message=str(details.get("message") or ""), remediation=str(details.get("solution") or ""),
                    references=references + ((url,) if url else ()), tags=tags,
-                   file="" if "://" in artifact else artifact)
+                   file="" if "://" in artifact else artifact, measurement=str(details.get("measurement") or ""))
 
 
 

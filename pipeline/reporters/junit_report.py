@@ -66,14 +66,14 @@ def _suite(result: CheckResult) -> TestSuite:
         suite.add_testcase(case)
     for f in result.findings:
         # A finding that restates a failed threshold already has its testcase above.
-        if not f.failing or (f.details.get("measurement") and not f.waived_by):
+        if not f.failing or (f.measurement and not f.waived_by):
             continue
         case = TestCase(_x(f.id), classname=classname)
         if f.waived_by:
             case.result = [Skipped(_x(f"waived by {f.waived_by}"))]
         else:
             message = _x(f"{f.title} [{f.severity}] {f.location}".strip())
-            detail = f.details.get("message") if isinstance(f.details, dict) else None
+            detail = f.message
             case.result = [Failure(message, "finding")]
             if detail:
                 case.result[0].text = _x(detail)

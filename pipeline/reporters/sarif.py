@@ -39,8 +39,7 @@ def render(report: VerdictReport) -> str:
                 "ruleId": rule_id,
                 "level": LEVELS.get(f.severity.lower(), "warning"),
                 "message": {"text": text(f"{f.title} ({f.severity})")},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": artifact_uri(f.file or next(iter(f.urls), f.location))}}}],
+                "locations": [{"physicalLocation": _physical_location(f)}],
                 "partialFingerprints": {"readinessFindingId": plain(f"{check.check}:{f.id}:{f.location}")},
             }
             if f.waived_by:
@@ -74,6 +73,15 @@ def text(value: object, limit: int | None = None) -> str:
     cleaned = _BACKSLASHES_BEFORE_BRACKET.sub("", plain(value))[:limit]
     return (cleaned.replace("[", "\\[").replace("]", "\\]")
             .replace("{", "{{").replace("}", "}}"))
+
+
+def _physical_location(finding: Finding) -> dict[str, Any]:
+    """Where code scanning points: the finding's file (and line), else where it was seen."""
+    location: dict[str, Any] = {"artifactLocation": {
+        "uri": artifact_uri(finding.file or next(iter(finding.urls), finding.location))}}
+    if finding.file and finding.line:
+        location["region"] = {"startLine": finding.line}
+    return location
 
 
 def artifact_uri(value: object) -> str:
