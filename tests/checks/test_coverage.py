@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.checks.coverage import CoverageCheck, CoverageParsed, evaluate_coverage
+from pipeline.checks.coverage import CoverageCheck, CoverageParsed, CoverageSettings, evaluate_coverage
 from pipeline.checks.coverage.reports import CaseOutcome, CoverageReport, FileCoverage
 from pipeline.checks.coverage.sources import Completeness
 from pipeline.model import Status
 from pipeline.runner import run_check
+from pipeline.views import Bars
 from tests.conftest import cobertura_xml, config_from, junit_xml, python_test_command
 
 
@@ -26,6 +27,9 @@ def parsed(covered: int, valid: int, tests: tuple[CaseOutcome, ...] = (), junit_
     files = (FileCoverage("pkg/a.py", "pkg", valid, covered, branches[1], branches[0]),)
     return CoverageParsed(CoverageReport("cov.xml", "cobertura", files), tests, junit_files,
                           exit_code)
+
+
+DEFAULTS = CoverageSettings.model_validate({})
 
 
 def outcome(name: str, result: str) -> CaseOutcome:
@@ -43,36 +47,36 @@ def outcome(name: str, result: str) -> CaseOutcome:
     (10, 10, 1.0, Status.PASS),
 ])
 def test_line_rate_edges(covered: int, valid: int, minimum: float, status: Status) -> None:
-    evaluation = evaluate_coverage(parsed(covered, valid), {"min_line_rate": minimum})
+    evaluation = evaluate_coverage(parsed(covered, valid), CoverageSettings.model_validate({"min_line_rate": minimum}))
     assert evaluation.status is status
     line_rate = next(m for m in evaluation.measurements if m.name == "line_rate")
     assert line_rate.ok is (status is Status.PASS)
 
 
 def test_default_minimum_is_ninety_percent_and_display_never_rounds_up() -> None:
-    evaluation = evaluate_coverage(parsed(89999, 100000), {})
+    evaluation = evaluate_coverage(parsed(89999, 100000), DEFAULTS)
     assert evaluation.status is Status.FAIL
     assert "89.99%" in evaluation.summary and "90.00%" not in evaluation.summary
 
 
 def test_failing_test_fails_even_with_full_coverage() -> None:
     tests = (outcome("test_ok", "passed"), outcome("test_bad", "failed"))
-    evaluation = evaluate_coverage(parsed(10, 10, tests, 1), {})
+    evaluation = evaluate_coverage(parsed(10, 10, tests, 1), DEFAULTS)
     assert evaluation.status is Status.FAIL
     ids = [f.id for f in evaluation.findings]
     assert ids == ["test:suite::tests.t::test_bad"]
-    assert evaluation.findings[0].details["message"] == "msg test_bad"
+    assert evaluation.findings[0].message == "msg test_bad"
 
 
 def test_erroring_test_fails_and_skipped_does_not() -> None:
     tests = (outcome("a", "skipped"), outcome("b", "error"))
-    assert evaluate_coverage(parsed(10, 10, tests, 1), {}).status is Status.FAIL
+    assert evaluate_coverage(parsed(10, 10, tests, 1), DEFAULTS).status is Status.FAIL
     tests = (outcome("a", "skipped"), outcome("b", "passed"))
-    assert evaluate_coverage(parsed(10, 10, tests, 1), {}).status is Status.PASS
+    assert evaluate_coverage(parsed(10, 10, tests, 1), DEFAULTS).status is Status.PASS
 
 
 def test_junit_without_tests_is_an_error() -> None:
-    evaluation = evaluate_coverage(parsed(10, 10, (), junit_files=1), {})
+    evaluation = evaluate_coverage(parsed(10, 10, (), junit_files=1), DEFAULTS)
     assert evaluation.status is Status.ERROR
     assert "did not really run" in evaluation.summary
 
@@ -81,23 +85,24 @@ def test_junit_without_tests_is_an_error() -> None:
     ((79, 100), 0.8, Status.FAIL), ((80, 100), 0.8, Status.PASS), ((1, 100), None, Status.PASS)])
 def test_branch_rate_gated_only_when_set(branches: tuple[int, int], minimum: float | None,
                                          status: Status) -> None:
-    settings: dict[str, Any] = {} if minimum is None else {"min_branch_rate": minimum}
-    evaluation = evaluate_coverage(parsed(10, 10, branches=branches), settings)
+    typed = CoverageSettings.model_validate({"min_branch_rate": minimum})
+    evaluation = evaluate_coverage(parsed(10, 10, branches=branches), typed)
     assert evaluation.status is status
     assert any(m.name == "branch_rate" for m in evaluation.measurements)
 
 
 def test_non_zero_exit_without_failing_test_is_not_a_pass() -> None:
     tests = (outcome("a", "passed"),)
-    evaluation = evaluate_coverage(parsed(10, 10, tests, 1, exit_code=4), {})
+    evaluation = evaluate_coverage(parsed(10, 10, tests, 1, exit_code=4), DEFAULTS)
     assert evaluation.status is Status.ERROR
 
 
 def test_groups_list_lowest_coverage_first() -> None:
     files = (FileCoverage("a/x.py", "a", 10, 10), FileCoverage("b/y.py", "b", 10, 5))
     data = CoverageParsed(CoverageReport("c", "cobertura", files), (), 0, None)
-    groups = evaluate_coverage(data, {}).details["groups"]
-    assert [g["name"] for g in groups] == ["b", "a"]
+    (bars,) = evaluate_coverage(data, DEFAULTS).views
+    assert isinstance(bars, Bars)
+    assert [row.label for row in bars.rows] == ["b", "a"]
 
 
 # --- collect against the real tools ------------------------------------------------------
@@ -229,7 +234,7 @@ def test_check_class_names() -> None:
 
 def test_every_test_skipped_is_an_error_not_a_pass() -> None:
     tests = (outcome("a", "skipped"), outcome("b", "skipped"))
-    evaluation = evaluate_coverage(parsed(10, 10, tests, 1), {})
+    evaluation = evaluate_coverage(parsed(10, 10, tests, 1), DEFAULTS)
     assert evaluation.status is Status.ERROR
     assert evaluation.summary == "All 2 tests were skipped: the suite did not really run."
 
@@ -238,29 +243,29 @@ def test_a_junit_file_where_no_test_ran_is_an_error() -> None:
     ran = CaseOutcome("s", "c", "a", "passed", "", "backend.xml")
     idle = CaseOutcome("s", "c", "b", "skipped", "", "frontend.xml")
     data = replace(parsed(10, 10, (ran, idle), 2), junit_paths=("backend.xml", "frontend.xml"))
-    evaluation = evaluate_coverage(data, {})
+    evaluation = evaluate_coverage(data, DEFAULTS)
     assert evaluation.status is Status.ERROR and "No test ran in frontend.xml" in evaluation.summary
     both = replace(data, tests=(ran, replace(idle, outcome="passed")))
-    assert evaluate_coverage(both, {}).status is Status.PASS
+    assert evaluate_coverage(both, DEFAULTS).status is Status.PASS
 
 
 def test_missing_source_files_are_an_error_unless_a_test_failed() -> None:
     completeness = Completeness("configured", ("pkg",), 3, ("pkg/b.py", "pkg/c.py"))
     data = replace(parsed(10, 10, (outcome("a", "passed"),), 1), completeness=completeness)
-    evaluation = evaluate_coverage(data, {})
+    evaluation = evaluate_coverage(data, DEFAULTS)
     assert evaluation.status is Status.ERROR and "lacks 2 source file(s)" in evaluation.summary
     assert any("pkg/b.py, pkg/c.py" in r for r in evaluation.reasons)
     assert any("checks.coverage.omit" in r for r in evaluation.reasons)
     missing = next(m for m in evaluation.measurements if m.name == "source_files_missing")
     assert (missing.value, missing.ok) == (2, False)
     failed = replace(data, tests=(outcome("a", "failed"),))
-    assert evaluate_coverage(failed, {}).status is Status.FAIL  # a failing test is a definite no
+    assert evaluate_coverage(failed, DEFAULTS).status is Status.FAIL  # a failing test is a definite no
 
 
 def test_low_coverage_with_missing_files_is_an_error_not_a_fail() -> None:
     # The missing files could hold enough covered lines to lift the figure: nothing is proven.
     data = replace(parsed(10, 100), completeness=Completeness("report", ("pkg",), 2, ("pkg/b.py",)))
-    assert evaluate_coverage(data, {}).status is Status.ERROR
+    assert evaluate_coverage(data, DEFAULTS).status is Status.ERROR
 
 
 # --- the report is compared with the files that must be there (real pytest + coverage.py) ---

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.openapi import OpenApiCheck, SpecRaw, evaluate_openapi, served_url, sla_problems
+from pipeline.checks.openapi import OpenApiCheck, OpenApiSettings, SpecRaw, evaluate_openapi, served_url, sla_problems
 from pipeline.checks.openapi.spec import load, operations, require_openapi3
 from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
@@ -46,7 +46,7 @@ def test_missing_error_response_and_sla_are_findings(tmp_path: Path) -> None:
     del spec["paths"]["/orders"]["post"]["x-sla"]
     result = check(tmp_path, spec)
     assert result.status is Status.FAIL
-    assert {f.id for f in result.findings} == {"GET /orders:responses", "POST /orders:sla"}
+    assert {f.id for f in result.findings} == {"responses:GET:/orders", "sla:POST:/orders"}
     assert "GET /orders does not document 401" in result.reasons
 
 
@@ -65,7 +65,9 @@ def test_invalid_spec_fails_with_the_path_of_the_error(tmp_path: Path) -> None:
     spec["paths"]["/orders"]["get"]["responses"]["200"] = {"content": {}}
     result = check(tmp_path, spec)
     assert result.status is Status.FAIL
-    assert any("paths//orders/get/responses/200" in f.title and "description" in f.title for f in result.findings)
+    (invalid,) = (f for f in result.findings if f.id.startswith("invalid-spec:"))
+    assert invalid.id == "invalid-spec:#/paths/~1orders/get/responses/200"
+    assert "#/paths/~1orders/get/responses/200" in invalid.title and "description" in invalid.title
 
 
 @pytest.mark.parametrize(("text", "words"), [
@@ -132,7 +134,7 @@ def test_sla_that_is_not_a_finite_positive_number_is_a_finding(tmp_path: Path, p
     spec["paths"]["/orders"]["get"]["x-sla"]["p95_ms"] = p95
     result = check(tmp_path, spec)  # JSON: NaN and Infinity are what Python writes and reads
     assert result.status is Status.FAIL
-    sla = next(f for f in result.findings if f.id == "GET /orders:sla")
+    sla = next(f for f in result.findings if f.id == "sla:GET:/orders")
     assert problem in sla.title
 
 
@@ -142,7 +144,7 @@ def test_yaml_nan_and_infinity_are_findings_too(tmp_path: Path) -> None:
     spec["paths"]["/orders"]["post"]["x-sla"]["p95_ms"] = float("-inf")
     result = check(tmp_path, spec, as_yaml=True)
     assert "p95_ms: .nan" in (tmp_path / "spec.yaml").read_text()
-    assert {f.id for f in result.findings} == {"GET /orders:sla", "POST /orders:sla"}
+    assert {f.id for f in result.findings} == {"sla:GET:/orders", "sla:POST:/orders"}
 
 
 @pytest.mark.parametrize(("error_rate", "ok"), [(0.001, True), (0, True), (1, True), (1.5, False),
@@ -219,7 +221,7 @@ def test_operations_only_in_the_file_are_findings(tmp_path: Path, spec_server: _
     spec_server.bodies["/v2/openapi.json"] = json.dumps(served).encode()
     result = check(tmp_path, SPEC, served_spec="/v2/openapi.json", base_url=spec_server.url)
     assert result.status is Status.FAIL
-    assert [f.id for f in result.findings] == ["POST /orders:not_served"]
+    assert [f.id for f in result.findings] == ["drift:POST:/orders"]
     assert result.details["only_served"] == []
 
 
@@ -248,8 +250,9 @@ def test_served_spec_that_cannot_be_used_is_an_error(tmp_path: Path, spec_server
 
 
 def test_served_spec_url_is_joined_to_the_base_url() -> None:
-    assert served_url("http://h:1/o.json", {"base_url": "http://x"}) == "http://h:1/o.json"
-    assert served_url("/openapi.json", {"base_url": "http://x:8/"}) == "http://x:8/openapi.json"
+    assert served_url("http://h:1/o.json", "http://x") == "http://h:1/o.json"
+    assert served_url("/openapi.json", "http://x:8/") == "http://x:8/openapi.json"
+    assert served_url("openapi.json", None) == "http://127.0.0.1:8000/openapi.json"
 
 
 # --- property tests: hostile documents give a result or a ParseError, nothing else -----------
@@ -305,7 +308,7 @@ def test_mutated_specs_give_a_result_or_a_parse_error(data: st.DataObject) -> No
         parsed = OpenApiCheck().parse(SpecRaw("spec", document, "served", served))
     except ParseError:
         return
-    evaluation = evaluate_openapi(parsed, {})
+    evaluation = evaluate_openapi(parsed, OpenApiSettings.model_validate({}))
     assert evaluation.status in (Status.PASS, Status.FAIL, Status.ERROR)
 
 

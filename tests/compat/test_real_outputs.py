@@ -18,7 +18,7 @@ from pipeline.checks.audit import AuditParsed, AuditSettings, evaluate_audit, os
 from pipeline.checks.audit.offline import match_offline
 from pipeline.checks.audit.reports import SEVERITY_RANK, Dependency, read_requirements
 from pipeline.checks.audit.tool_reports import read_report
-from pipeline.checks.coverage import CoverageParsed, evaluate_coverage
+from pipeline.checks.coverage import CoverageParsed, CoverageSettings, evaluate_coverage
 from pipeline.checks.coverage.reports import read_cobertura, read_junit, read_lcov
 from pipeline.checks.dashboards import promtool as promtool
 from pipeline.checks.dashboards.monitoring import read_dashboard, read_exposition, read_rule_file, read_rules
@@ -54,13 +54,15 @@ def test_real_cobertura_counts(shared_fixtures: Path, name: str) -> None:
     report = read_cobertura(shared_fixtures / "coverage" / "cobertura" / name)
     assert (report.lines_covered, report.lines_valid) == COBERTURA[name]
     # The tools round their attribute; the exact count agrees to that precision.
+    assert report.tool_line_rate is not None
     assert abs(report.lines_covered / report.lines_valid - report.tool_line_rate) < 0.0001
 
 
 def test_coveragepy_branch_gold_has_branches(shared_fixtures: Path) -> None:
     report = read_cobertura(shared_fixtures / "coverage/cobertura/coveragepy-gold-y_xml_branch.xml")
     assert report.branches_valid > 0
-    evaluation = evaluate_coverage(CoverageParsed(report, (), 0, None), {"min_branch_rate": 0.0})
+    typed = CoverageSettings.model_validate({"min_branch_rate": 0.0})
+    evaluation = evaluate_coverage(CoverageParsed(report, (), 0, None), typed)
     assert any(m.name == "branch_rate" for m in evaluation.measurements)
 
 
@@ -109,7 +111,7 @@ def test_real_jest_errors_report_fails_the_check(shared_fixtures: Path) -> None:
 
     outcomes = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit.xml")
     report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))
-    evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 1), {})
+    evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 1), CoverageSettings.model_validate({}))
     assert evaluation.status is Status.FAIL
     assert any(f.id.startswith("test:") for f in evaluation.findings)
 
@@ -119,7 +121,7 @@ def test_empty_jest_suite_is_an_error_not_a_pass(shared_fixtures: Path) -> None:
 
     outcomes = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit-empty-testsuite.xml")
     report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))
-    evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 0), {})
+    evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 0), CoverageSettings.model_validate({}))
     assert evaluation.status is Status.ERROR
 
 

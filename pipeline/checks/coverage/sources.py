@@ -64,10 +64,10 @@ def check_completeness(report: CoverageReport, configured: Iterable[Path], omit:
         basis, roots, expected = "report", declared, _walk(declared, {".py", ".pyw"}, packages_only=True)
     listed = _listed(report, (*configured, *declared, cwd, project_dir))
     missing = sorted(
-        _shown(path, project_dir) for path in expected
+        shown_path(path, project_dir) for path in expected
         if not _is_listed(path, project_dir, listed) and not _omitted(path, roots, project_dir, omit)
         and _has_code(path))
-    return Completeness(basis, tuple(_shown(r, project_dir) for r in roots), len(expected), tuple(missing))
+    return Completeness(basis, tuple(shown_path(r, project_dir) for r in roots), len(expected), tuple(missing))
 
 
 def _why_unchecked(report: CoverageReport, roots: tuple[Path, ...]) -> str:
@@ -133,15 +133,15 @@ def _listed(report: CoverageReport, roots: tuple[Path, ...]) -> tuple[set[Path],
 
 def _is_listed(path: Path, project_dir: Path, listed: tuple[set[Path], set[str]]) -> bool:
     resolved, tails = listed
-    return Path(os.path.normpath(path)) in resolved or _shown(path, project_dir) in tails
+    return Path(os.path.normpath(path)) in resolved or shown_path(path, project_dir) in tails
 
 
 def _omitted(path: Path, roots: tuple[Path, ...], project_dir: Path, omit: tuple[str, ...]) -> bool:
-    names = {_shown(path, project_dir), *(path.relative_to(r).as_posix() for r in roots if path.is_relative_to(r))}
+    names = {shown_path(path, project_dir), *(path.relative_to(r).as_posix() for r in roots if path.is_relative_to(r))}
     return any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in omit)
 
 
-def _shown(path: Path, project_dir: Path) -> str:
+def shown_path(path: Path, project_dir: Path) -> str:
     """The path relative to the project when it is inside it, as the user would write it."""
     try:
         return Path(os.path.normpath(path)).relative_to(os.path.normpath(project_dir)).as_posix()

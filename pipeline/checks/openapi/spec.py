@@ -1,4 +1,4 @@
-"""Read OpenAPI documents: load the text, list the operations, compare two documents.
+"""Read OpenAPI documents: load the text, validate it, list the operations, compare two documents.
 
 A spec file cut at a line still parses as YAML; comparing its operations with those the
 running service serves shows what it lacks.
@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 import yaml
+from openapi_spec_validator.validation import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
 from pipeline.errors import CheckError, ParseError
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 FETCH_TIMEOUT_S = 15
 _PARAMETER = re.compile(r"\{[^}/]*\}")
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """One problem openapi-spec-validator found: where (a JSON pointer into the document) and what."""
+
+    pointer: str  # "#/paths/~1orders/get/responses/200" (RFC 6901, as in a $ref)
+    message: str
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,23 @@ def fetch(url: str, what: str) -> str:
     return answer.text
 
 
+def validate(spec: dict[str, Any], version: str, source: str) -> tuple[SpecError, ...]:
+    """openapi-spec-validator's findings; ParseError when it cannot process the document at all."""
+    validator = OpenAPIV31SpecValidator if version.startswith("3.1") else OpenAPIV30SpecValidator
+    try:
+        return tuple(SpecError(_pointer(e.path), e.message) for e in validator(spec).iter_errors())
+    # The validator trusts the document's shape and fails on hostile ones with whatever it
+    # meets (KeyError, TypeError, an unresolvable $ref...); none of that may crash the check.
+    except Exception as exc:
+        raise ParseError(source, "", f"openapi-spec-validator cannot process it ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})", "Fix the document's structure (a $ref pointing nowhere, "
+                         "a list where a mapping belongs) and run the gate again.") from None
+
+
+def _pointer(path: Any) -> str:
+    return "#" + "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
 def require_openapi3(spec: Any, source: str) -> str:
     """The document's ``openapi`` version; ParseError if it is not an OpenAPI 3 document."""
     if not isinstance(spec, dict) or not str(spec.get("openapi", "")).startswith("3."):
@@ -83,10 +110,15 @@ def _responses(op: dict[str, Any]) -> Any:
     return responses if isinstance(responses, dict) else {}
 
 
-def compare(documented: tuple[Operation, ...], served: tuple[Operation, ...]) -> tuple[list[str], list[str]]:
-    """Operations only the served spec lists, and operations only the document lists (as written)."""
+def compare(documented: tuple[Operation, ...],
+            served: tuple[Operation, ...]) -> tuple[tuple[Operation, ...], tuple[Operation, ...]]:
+    """Operations only the served spec lists, and operations only the document lists (sorted, each once)."""
     documented_keys = {op.key for op in documented}
     served_keys = {op.key for op in served}
-    only_served = sorted({f"{op.method} {op.path}" for op in served if op.key not in documented_keys})
-    only_documented = sorted({f"{op.method} {op.path}" for op in documented if op.key not in served_keys})
-    return only_served, only_documented
+    return (_distinct(op for op in served if op.key not in documented_keys),
+            _distinct(op for op in documented if op.key not in served_keys))
+
+
+def _distinct(found: Iterable[Operation]) -> tuple[Operation, ...]:
+    """Sorted by method and path as written, one operation per method and path."""
+    return tuple({(op.method, op.path): op for op in sorted(found, key=lambda op: (op.method, op.path))}.values())

@@ -1,0 +1,64 @@
+"""``checks.coverage``: every key of the coverage check, with its default and meaning.
+
+The defaults live here and nowhere else. A ``command`` written as one string is split like
+a shell would split it (never run through a shell); one that cannot be split, or splits
+into nothing, is a configuration error naming the key.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator
+
+from pipeline.checks.interface import CheckSettings
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+class CoverageSettings(CheckSettings):
+    """The coverage check's configuration."""
+
+    command: NonEmpty | Annotated[tuple[str, ...], Field(min_length=1)] | None = Field(
+        None, description="the test command: a list, or a string split like a shell (never run through one); "
+                          "unset: ingest the reports only")
+    cobertura: str | None = Field(None, description="the Cobertura XML coverage report to read")
+    lcov: str | None = Field(None, description="the LCOV tracefile to read (when cobertura is not set)")
+    junit: str | tuple[str, ...] | None = Field(None, description="JUnit XML report(s) of the test run")
+    cwd: str = Field(".", description="where the command runs; relative <source> paths of the report start here")
+    env: dict[str, str] = Field(default_factory=dict, description="variables added to the command's environment")
+    min_line_rate: float = Field(0.90, ge=0, le=1, allow_inf_nan=False,
+                                 description="minimum line coverage, from the line counts (never a rounded rate)")
+    min_branch_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                          description="minimum branch coverage; unset: not gated")
+    sources: tuple[NonEmpty, ...] = Field(
+        (), description="folders whose source files (with the report's extensions) must all be in the report; "
+                        "default: the folders coverage.py names in <sources>")
+    omit: tuple[NonEmpty, ...] = Field(
+        (), description="globs (relative to the project or to a source folder) of files that need not be "
+                        "in the report")
+
+    @field_validator("command")
+    @classmethod
+    def _splittable(cls, command: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        if isinstance(command, str):
+            try:
+                words = shlex.split(command)
+            except ValueError as exc:
+                raise ValueError(f"cannot be split like a shell would: {exc}") from None
+            if not words:
+                raise ValueError("holds no word to run")
+        return command
+
+    def argv(self) -> tuple[str, ...]:
+        """The test command as an argument list (empty: ingest mode)."""
+        if self.command is None:
+            return ()
+        return tuple(shlex.split(self.command)) if isinstance(self.command, str) else self.command
+
+    def junit_files(self) -> tuple[str, ...]:
+        """``junit`` as a list of paths."""
+        if self.junit is None:
+            return ()
+        return (self.junit,) if isinstance(self.junit, str) else self.junit
