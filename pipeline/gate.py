@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import config as config_module
-from pipeline.checks.interface import CheckSettings, LegacySettings
+from pipeline.checks.interface import CheckSettings
 from pipeline.checks.registry import registry
 from pipeline.config import Config, ConfigError
 
@@ -24,13 +24,9 @@ from pipeline.config import Config, ConfigError
 def _composed_schema() -> dict[str, Any]:
     schema = config_module.config_schema()
     checks = schema["properties"]["checks"]
-    base_sections = checks.get("properties", {})
     sections: dict[str, Any] = {}
     definitions = schema.setdefault("$defs", {})
     for check in registry().checks:
-        if issubclass(check.Settings, LegacySettings) and check.name in base_sections:
-            sections[check.name] = base_sections[check.name]
-            continue
         section = check.Settings.model_json_schema(ref_template=f"#/$defs/{check.name}.{{model}}")
         for name, definition in section.pop("$defs", {}).items():
             definitions[f"{check.name}.{name}"] = definition
@@ -55,12 +51,9 @@ def load_config(path: Path | None = None, profile: str | None = None,
     return loaded
 
 
-def check_settings(config: Config, name: str) -> Any:
-    """What check ``name`` receives: its typed settings (a plain mapping for a check not yet typed)."""
-    check = registry().get(name)
+def check_settings(config: Config, name: str) -> CheckSettings:
+    """What check ``name`` receives: its typed settings."""
     data = config.check_settings(name)
-    if issubclass(check.Settings, LegacySettings):
-        return data
     try:
         settings: CheckSettings = registry().settings(name, data)
     except ValueError as exc:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import gate, proc
-from pipeline.checks import legacy
 from pipeline.checks.interface import INGESTED_DIR, CheckContext, Evaluation, is_inside
 from pipeline.checks.registry import registry
 from pipeline.config import Config
@@ -129,7 +128,7 @@ def _finish(name: str, evaluation: Evaluation, ctx: CheckContext, started: dt.da
         finished_at=now_utc(),
         details=evaluation.details,
         ingested=tuple(ctx.ingested),
-        views=evaluation.views or legacy.views(evaluation.details),
+        views=evaluation.views,
     )
     # Waivers are judged on the UTC day the check finished, as the verdict judges them.
     day = today or result.finished_at.date()
@@ -143,7 +142,6 @@ def _finish(name: str, evaluation: Evaluation, ctx: CheckContext, started: dt.da
 
 def _catalogued(name: str, finding: Finding) -> Finding:
     """The finding with its remediation: the tool's own advice, else the check's catalogue entry."""
-    finding = legacy.typed_finding(finding)
     if finding.remediation or name not in registry().names():
         return finding
     return replace(finding, remediation=registry().get(name).remediation(finding.id))

@@ -16,39 +16,47 @@ import yaml
 
 from pipeline import runner
 from pipeline.checks import registry
-from pipeline.checks.interface import Check, CheckContext, Evaluation, LegacySettings
+from pipeline.checks.interface import Check, CheckContext, CheckSettings, Evaluation
 from pipeline.config import Config
 from pipeline.errors import ToolFailed
 from pipeline.model import CheckResult, Finding, Status, Waiver
 from tests.conftest import config_from
 
 
-class FakeCheck(Check[Any, dict[str, Any], dict[str, Any]]):
+class FakeSettings(CheckSettings):
+    """What the fake is told to do."""
+
+    behaviour: str = ""
+    findings: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+
+
+class FakeCheck(Check[FakeSettings, FakeSettings, FakeSettings]):
     """A test double that subclasses the real base class; its behaviour comes from settings."""
 
     name = "openapi"
     title = "fake"
     order = 20
-    Settings = LegacySettings
+    Settings = FakeSettings
 
-    def collect(self, settings: dict[str, Any], ctx: CheckContext) -> dict[str, Any]:
-        if settings.get("behaviour") == "tool-fails":
+    def collect(self, settings: FakeSettings, ctx: CheckContext) -> FakeSettings:
+        if settings.behaviour == "tool-fails":
             raise ToolFailed("spec-tool exited with 2", "read evidence/spec.log")
-        if settings.get("behaviour") == "crash":
+        if settings.behaviour == "crash":
             raise ZeroDivisionError("division by zero")
-        if settings.get("behaviour") == "hang":
+        if settings.behaviour == "hang":
             time.sleep(60)
-        for name in settings.get("evidence", []):
+        for name in settings.evidence:
             ctx.add_evidence(ctx.resolve(name))
         return settings
 
-    def parse(self, raw: dict[str, Any]) -> dict[str, Any]:
+    def parse(self, raw: FakeSettings) -> FakeSettings:
         return raw
 
-    def evaluate(self, parsed: dict[str, Any], settings: dict[str, Any]) -> Evaluation:
-        findings = tuple(Finding(i, "high", f"finding {i}") for i in parsed.get("findings", []))
+    def evaluate(self, parsed: FakeSettings, settings: FakeSettings) -> Evaluation:
+        findings = tuple(Finding(i, "high", f"finding {i}") for i in parsed.findings)
         status = Status.FAIL if findings else Status.PASS
-        if parsed.get("behaviour") == "lies":  # a defect: pass over a failing finding
+        if parsed.behaviour == "lies":  # a defect: pass over a failing finding
             status = Status.PASS
         return Evaluation(status, f"{len(findings)} findings", findings=findings)
 

@@ -120,16 +120,6 @@ class CheckSettings(BaseModel):
                                     description="time budget of this check (default: defaults.timeout_s)")
 
 
-class LegacySettings(CheckSettings):
-    """Transitional: a check that reads its config section as a plain mapping (not yet typed).
-
-    Its keys are validated by the section the committed config schema holds for it; the
-    runner hands the check a ``dict``.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
-
-
 @dataclass(frozen=True)
 class FindingKind:
     """One kind of finding a check can report: what it means and what to do about it.

@@ -62,7 +62,7 @@ def evaluate_coverage(parsed: CoverageParsed, settings: CoverageSettings) -> Eva
     if line_rate < min_line:
         findings.append(Finding("line-rate:total", "high", f"Line coverage {_pct(line_rate)} is below "
                                 f"{_pct(min_line)}", report.source, aliases=("coverage:line_rate",),
-                                details={"measurement": "line_rate"}))
+                                measurement="line_rate"))
     _judge_branches(report, settings.min_branch_rate, measurements, findings)
     findings += _test_findings(parsed.tests) + _incomplete_findings(parsed)
     measurements += _test_measurements(parsed) + completeness_measurements(parsed.completeness)
@@ -95,7 +95,7 @@ def _judge_branches(report: CoverageReport, min_branch: float | None, measuremen
     if minimum is not None and not branch_ok:
         findings.append(Finding("branch-rate:total", "high", f"Branch coverage {_pct(branch_rate)} is below "
                                 f"{_pct(minimum)}", report.source, aliases=("coverage:branch_rate",),
-                                details={"measurement": "branch_rate"}))
+                                measurement="branch_rate"))
 
 
 def _status(parsed: CoverageParsed, line_rate: Fraction, findings: list[Finding]) -> tuple[Status, str]:
@@ -164,9 +164,7 @@ def _test_findings(tests: tuple[CaseOutcome, ...]) -> list[Finding]:
         findings.append(Finding(f"test:{_id_part(spelled)}", "high",
                                 f"{'Test error' if t.outcome == 'error' else 'Test failed'}: {t.name}",
                                 t.classname or t.suite, aliases=_spelled(f"test:{spelled}"),
-                                message=t.message[:2000],
-                                # The JUnit reporter still reads the message from details.
-                                details={"message": t.message[:2000], "junit": t.source}))
+                                message=t.message[:2000], details={"junit": t.source}))
     return findings
 
 
