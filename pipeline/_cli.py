@@ -31,8 +31,9 @@ from pipeline.interrupts import deferred_signals
 from pipeline.model import now_utc
 from pipeline.redact import redact, register_environment, terminal_safe
 from pipeline.reporters import console
+from pipeline.results import gather
 from pipeline.runner import run_check
-from pipeline.verdict import decide, gather
+from pipeline.verdict import decide
 
 EXIT_USAGE = 3
 

@@ -40,7 +40,7 @@ from pipeline.model import (
     write_json_atomic,
 )
 from pipeline.redact import redact_text_file, redact_tree
-from pipeline.verdict import inconsistency
+from pipeline.results import inconsistency
 
 # How long an interrupted tool gets to write its last output (k6 writes its summary then).
 INTERRUPT_GRACE_S = 30.0

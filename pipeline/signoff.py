@@ -24,7 +24,8 @@ from typing import Any
 from pipeline.config import DEFAULT_CONFIG
 from pipeline.gate import load_config
 from pipeline.model import Verdict, now_utc, write_json_atomic
-from pipeline.verdict import VerdictReport, decide, gather
+from pipeline.results import gather
+from pipeline.verdict import VerdictReport, decide
 
 SIGNOFF_SCHEMA = "readiness.signoff/1"
 # Sign-off records live beside the reports; they are the only files a record does not cover.

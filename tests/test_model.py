@@ -20,7 +20,7 @@ from pipeline.model import (
     Waiver,
     write_json_atomic,
 )
-from pipeline.verdict import _schema
+from pipeline.results import shipped_schema
 
 STAMP = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
@@ -40,7 +40,7 @@ def full_result() -> CheckResult:
 def test_result_round_trips_and_validates() -> None:
     original = full_result()
     data = json.loads(json.dumps(original.to_dict()))
-    jsonschema.validate(data, _schema("result.schema.json"))
+    jsonschema.validate(data, shipped_schema("result.schema.json"))
     assert CheckResult.from_dict(data) == original
     assert data["duration_s"] == 2.5
 

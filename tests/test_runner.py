@@ -207,7 +207,7 @@ def test_evidence_outside_the_project_keeps_its_whole_path(tmp_path: Path) -> No
 
 @pytest.mark.usefixtures("fake_check")
 def test_what_the_runner_waives_the_verdict_accepts(tmp_path: Path) -> None:
-    from pipeline.verdict import read_result
+    from pipeline.results import read_result
 
     waiver = "waivers:\n  - {check: openapi, id: A, reason: accepted, owner: ann, expires: 2099-12-31}\n"
     result = run(tmp_path, "{findings: [A]}", waiver)

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.model import CheckResult, Finding, Measurement, Status, Verdict, Waiver
+from pipeline.results import gather, inconsistency, load_results, read_result
 from pipeline.runner import write_result
-from pipeline.verdict import decide, gather, inconsistency, load_results, read_result, validate_verdict
+from pipeline.verdict import decide, validate_verdict
 from tests.conftest import MANDATORY, result
 
 ALL_PASS = {name: Status.PASS for name in MANDATORY}

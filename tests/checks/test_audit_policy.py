@@ -19,8 +19,9 @@ from pipeline.checks.registry import registry
 from pipeline.errors import ToolNotFound
 from pipeline.model import Status
 from pipeline.reporters import write_all
+from pipeline.results import load_results
 from pipeline.runner import run_check
-from pipeline.verdict import decide, load_results
+from pipeline.verdict import decide
 from tests.checks.json_mutations import budget
 from tests.checks.test_audit import (
     HIGH_VECTOR,

@@ -22,8 +22,9 @@ from pipeline.checks.zap.report import Rules, read_json_report, read_rules, read
 from pipeline.errors import ParseError, ToolFailed
 from pipeline.model import Status
 from pipeline.reporters import write_all
+from pipeline.results import load_results
 from pipeline.runner import run_check
-from pipeline.verdict import decide, load_results
+from pipeline.verdict import decide
 from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from
 

@@ -19,7 +19,8 @@ from pipeline.checks.zap.report import CONFIDENCES, RISKS, Alert, Rules, ZapRepo
 from pipeline.errors import ArtifactMissing
 from pipeline.model import Instance, Status
 from pipeline.reporters import write_all
-from pipeline.verdict import decide, load_results
+from pipeline.results import load_results
+from pipeline.verdict import decide
 from tests.checks.json_mutations import budget
 from tests.checks.test_zap import alert, ingest, report, typed
 from tests.conftest import write_config

@@ -34,8 +34,9 @@ from pipeline.checks.zap.report import read_xml_report as read_zap_xml
 from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.reporters import write_all
+from pipeline.results import load_results
 from pipeline.runner import run_check
-from pipeline.verdict import decide, load_results
+from pipeline.verdict import decide
 from tests.conftest import REPO, SHARED_FIXTURES, config_from
 
 COBERTURA = {

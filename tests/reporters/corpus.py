@@ -12,7 +12,8 @@ import datetime as dt
 from collections.abc import Callable
 
 from pipeline.model import CheckResult, Finding, Instance, Measurement, Status, ToolInfo, Waiver
-from pipeline.verdict import Merge, VerdictReport, decide
+from pipeline.results import Merge
+from pipeline.verdict import VerdictReport, decide
 from pipeline.views import Bar, Bars, Facts, Plan, PlanNode, View
 
 PAYLOADS = (
