@@ -22,8 +22,8 @@ from pipeline.checks.audit_reports import Dependency, Vulnerability, read_requir
 from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.runner import run_check
-from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from, need_tool
+from tests.fuzzing import budget, mutated
 
 HIGH_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"  # 7.5
 MEDIUM_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N"  # 5.3

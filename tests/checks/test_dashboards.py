@@ -37,8 +37,8 @@ from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.target import running_target
-from tests.checks.json_mutations import budget, mutated
 from tests.conftest import REPO, config_from, example_start_settings, need_example_service, need_tool
+from tests.fuzzing import budget, mutated
 
 MONITORING = REPO / "configs" / "monitoring"
 ALERTS = ["OrdersServiceHighLatency", "OrdersServiceHighErrorRate", "OrdersServicePoolSaturated", "OrdersServiceDown"]

@@ -24,8 +24,8 @@ from pipeline.model import Status
 from pipeline.reporters import write_all
 from pipeline.runner import run_check
 from pipeline.verdict import decide, load_results
-from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from
+from tests.fuzzing import budget, mutated
 
 
 def alert(plugin: str, risk: int, confidence: int = 2, uris: tuple[str, ...] = ("http://127.0.0.1/a",),

@@ -1,0 +1,100 @@
+"""What every fuzz test of a parser of foreign input shares: one budget, hostile documents, one rule.
+
+The rule: whatever bytes or document a parser is given, only the gate's own typed errors
+(``pipeline.errors.CheckError`` and its family: ParseError, ArtifactMissing...) may come out;
+anything else (KeyError, TypeError, RecursionError...) would make the check "crash".
+
+The budget: ``@fuzz(n)`` runs ``n`` examples, or ``READINESS_FUZZ_EXAMPLES`` of them for a long
+run; that variable is read here and nowhere else. Fuzz tests also carry the ``fuzz`` marker,
+so ``pytest -m fuzz`` selects all of them.
+
+The documents: ``mutated(document)`` is a valid, real-shaped document with a few values
+replaced by any JSON value or removed. Mutating a realistic document reaches far deeper into
+a reader than random values do, because most of it still has the expected shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+FUZZ_EXAMPLES_VARIABLE = "READINESS_FUZZ_EXAMPLES"
+T = TypeVar("T", bound=Callable[..., Any])
+_ROOT = object()
+
+
+def budget(default: int) -> int:
+    """Examples per fuzz test: ``default`` (bounded, in every run), or READINESS_FUZZ_EXAMPLES for a long run."""
+    return int(os.environ.get(FUZZ_EXAMPLES_VARIABLE) or default)
+
+
+def fuzz(default: int) -> Callable[[T], T]:
+    """Hypothesis settings for a fuzz test (``budget(default)`` examples, no deadline) and the ``fuzz`` marker."""
+    def apply(test: T) -> T:
+        limited = settings(max_examples=budget(default), deadline=None,
+                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])(test)
+        marked: T = pytest.mark.fuzz(limited)
+        return marked
+    return apply
+
+
+scalars = (st.none() | st.booleans() | st.integers(-(10**6), 10**6)
+           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12))
+
+json_values: st.SearchStrategy[Any] = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _slots(document: Any) -> Iterator[tuple[Any, Any]]:
+    """(container, key) for every value inside ``document``, the root as (_ROOT, None)."""
+    yield _ROOT, None
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            yield node, key
+            stack.append(value)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, document: Any, max_changes: int = 3) -> Any:
+    """``document`` with one to ``max_changes`` values replaced by any JSON value, or removed."""
+    document = copy.deepcopy(document)
+    for _ in range(draw(st.integers(1, max_changes))):
+        slots = list(_slots(document))
+        container, key = draw(st.sampled_from(slots))
+        replacement = draw(json_values)
+        if container is _ROOT:
+            document = replacement
+        elif draw(st.booleans()):
+            container[key] = replacement
+        elif isinstance(container, dict):
+            del container[key]
+        else:
+            container.pop(key)
+    return document
+
+
+def cut(data: bytes | str, at: int) -> Any:
+    """``data`` cut at ``at`` (modulo its length): a file whose writer was killed, or a full disk."""
+    return data[: at % (len(data) + 1)]
+
+
+def alias_bomb(name: str = "l", levels: int = 9, indent: str = "") -> tuple[str, str]:
+    """YAML anchors whose last one stands for 9**levels values, and the alias naming it.
+
+    Returns (lines defining the anchors as a mapping, ``*<name><levels - 1>``).
+    """
+    lines = [f"{indent}{name}0: &{name}0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{indent}{name}{i}: &{name}{i} [{', '.join([f'*{name}{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines), f"*{name}{levels - 1}"
