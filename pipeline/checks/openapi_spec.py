@@ -14,6 +14,7 @@ from typing import Any
 import requests
 import yaml
 
+from pipeline import yamlsafe
 from pipeline.errors import CheckError, ParseError
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -39,7 +40,7 @@ class Operation:
 def load(text: str, source: str) -> Any:
     """The decoded JSON or YAML document; ParseError names the line."""
     try:
-        return json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+        return json.loads(text) if text.lstrip().startswith("{") else yamlsafe.load(text, source)
     except json.JSONDecodeError as exc:
         raise ParseError(source, f"line {exc.lineno} column {exc.colno}", f"is not valid JSON ({exc.msg})") from None
     except yaml.YAMLError as exc:

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.runner import run_check
 from tests.conftest import config_from, need_tool
-from tests.fuzzing import budget, mutated
+from tests.fuzzing import alias_bomb, budget, mutated
 
 HIGH_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"  # 7.5
 MEDIUM_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N"  # 5.3
@@ -146,6 +147,18 @@ def test_malformed_record_is_named_and_the_others_still_count(tmp_path: Path) ->
     hit = audit(tmp_path, "pkg==1.0\n", records)
     assert hit.status is Status.ERROR and hit.findings[0].id == "PYSEC-8" and hit.findings[0].failing
     assert "1 vulnerability at or above high" in hit.summary
+
+
+def test_an_osv_record_holding_an_alias_bomb_is_named_and_refused_at_once(tmp_path: Path) -> None:
+    """Like the spec and the rule files (found by the fault matrix): an OSV record is foreign YAML too."""
+    records = [record("PYSEC-8", "pkg", [{"introduced": "0"}])]
+    write_db(tmp_path / "osv", records)
+    anchors, alias = alias_bomb()
+    (tmp_path / "osv" / "BOMB-1.yaml").write_text(f"{anchors}\nid: BOMB-1\naffected: {alias}\n")
+    started = time.monotonic()
+    result = audit(tmp_path, "other==1.0\n", records)
+    assert result.status is Status.ERROR and time.monotonic() - started < 5
+    assert any("BOMB-1.yaml" in r and "an alias bomb" in r for r in result.reasons), result.reasons
 
 
 def test_unpinned_requirement_is_not_audited_and_cannot_pass(tmp_path: Path) -> None:

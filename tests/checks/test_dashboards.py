@@ -38,7 +38,7 @@ from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.target import running_target
 from tests.conftest import REPO, config_from, example_start_settings, need_example_service, need_tool
-from tests.fuzzing import budget, mutated
+from tests.fuzzing import alias_bomb, budget, mutated
 
 MONITORING = REPO / "configs" / "monitoring"
 ALERTS = ["OrdersServiceHighLatency", "OrdersServiceHighErrorRate", "OrdersServicePoolSaturated", "OrdersServiceDown"]
@@ -393,6 +393,19 @@ def test_an_unreadable_rule_file_is_an_error_naming_the_line(tmp_path: Path, mon
     result = check(tmp_path, alert_rule_files=[str(tmp_path / "y.yml")])
     assert result.status is Status.ERROR
     assert any(said in r for r in result.reasons), result.reasons
+
+
+def test_a_rule_file_holding_an_alias_bomb_is_an_error_at_once(tmp_path: Path) -> None:
+    """Found by the fault matrix (dashboards x hostile): a label value aliasing 9**9 values made the gate's
+    own reader quote it in full in its error message (minutes, gigabytes) after promtool had refused it."""
+    anchors, alias = alias_bomb(indent="  ")
+    rules = (MONITORING / "alerts.yml").read_text().replace("severity: page", f"severity: {alias}", 1)
+    (tmp_path / "y.yml").write_text(f"x-anchors:\n{anchors}\n{rules}")
+    started = time.monotonic()
+    with pytest.raises(ParseError, match=r"y\.yml: line 1: YAML aliases expand it to [\d,]+ values"):
+        read_rule_file(tmp_path / "y.yml")
+    result = check(tmp_path, alert_rule_files=[str(tmp_path / "y.yml")])
+    assert result.status is Status.ERROR and time.monotonic() - started < 5
 
 
 def test_a_rule_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
