@@ -36,6 +36,8 @@ class CaseOutcome:
     source: str
 
 
+# Real JUnit reports nest suites a few levels deep (Surefire, nested jest describes); far deeper is forged.
+MAX_SUITE_DEPTH = 100
 # coverage.py, istanbul and the JaCoCo converters all write "50% (1/2)".
 _CONDITION = re.compile(r"^\s*\d+(?:\.\d+)?%\s*\((\d+)/(\d+)\)\s*$")
 
@@ -192,19 +194,26 @@ def read_junit(path: Path) -> tuple[CaseOutcome, ...]:
     if root.tag not in ("testsuites", "testsuite"):
         raise ParseError(path, f"root element <{root.tag}>", "not a JUnit XML report "
                          "(expected <testsuites> or <testsuite>)")
+    return tuple(_walk_suites(root, path))
+
+
+def _walk_suites(root: Element, path: Path) -> list[CaseOutcome]:
+    """Every test case in document order, under its innermost suite (a stack, not recursion)."""
     outcomes: list[CaseOutcome] = []
-    _walk_suite(root, "", path, outcomes)
-    return tuple(outcomes)
-
-
-def _walk_suite(elem: Element, parents: str, path: Path, out: list[CaseOutcome]) -> None:
-    name = elem.get("name", "") if elem.tag == "testsuite" else ""
-    suite = "/".join(p for p in (parents, name) if p)
-    for child in elem:
-        if child.tag in ("testsuite", "testsuites"):
-            _walk_suite(child, suite, path, out)
-        elif child.tag == "testcase":
-            out.append(_outcome(TestCase.fromelem(child), suite, str(path)))
+    pending: list[tuple[Element, str, int]] = [(root, "", 0)]  # (element, the suite it sits in, depth)
+    while pending:
+        elem, parents, depth = pending.pop()
+        if elem.tag == "testcase":
+            outcomes.append(_outcome(TestCase.fromelem(elem), parents, str(path)))
+            continue
+        if depth > MAX_SUITE_DEPTH:
+            raise ParseError(path, f"<{elem.tag} name=\"{elem.get('name', '')[:80]}\">",
+                             f"suites nested more than {MAX_SUITE_DEPTH} deep: not a genuine report")
+        name = elem.get("name", "") if elem.tag == "testsuite" else ""
+        suite = "/".join(p for p in (parents, name) if p)
+        pending.extend((child, suite, depth + 1) for child in reversed(elem)
+                       if child.tag in ("testsuite", "testsuites", "testcase"))
+    return outcomes
 
 
 def _outcome(case: TestCase, suite: str, source: str) -> CaseOutcome:
