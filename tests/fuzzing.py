@@ -9,14 +9,17 @@ run; that variable is read here and nowhere else. Fuzz tests also carry the ``fu
 so ``pytest -m fuzz`` selects all of them.
 
 The documents: ``mutated(document)`` is a valid, real-shaped document with a few values
-replaced by any JSON value or removed. Mutating a realistic document reaches far deeper into
-a reader than random values do, because most of it still has the expected shape.
+replaced by any JSON value or removed; ``mutated_bytes(seed)`` changes a valid file's bytes
+(hostile fragments, deleted or repeated spans, numbers no tool writes, a cut end). Mutating
+a realistic document reaches far deeper into a reader than random input does, because most
+of it still has the expected shape.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -98,3 +101,48 @@ def alias_bomb(name: str = "l", levels: int = 9, indent: str = "") -> tuple[str,
     lines = [f"{indent}{name}0: &{name}0 [x, x, x, x, x, x, x, x, x]"]
     lines += [f"{indent}{name}{i}: &{name}{i} [{', '.join([f'*{name}{i - 1}'] * 9)}]" for i in range(1, levels)]
     return "\n".join(lines), f"*{name}{levels - 1}"
+
+
+# Fragments a hostile or broken file holds: markup and entity tricks, numbers no tool writes,
+# bytes that are not UTF-8, nesting far deeper than any real report.
+HOSTILE_FRAGMENTS = (
+    b"<", b">", b"&", b"&amp;", b"&#0;", b"&#xD800;", b"]]>", b"<!--", b'"', b"'", b"\x00", b"\xff\xfe", b"\xc3",
+    b'<!DOCTYPE r [<!ENTITY e "x">]>', b'<!ENTITY e SYSTEM "file:///etc/passwd">', b"&e;", b"<a:b>", b"\r",
+    b"NaN", b"-1", b"1e400", b"-0", b"true", b"null", b"0x10", b"99999999999999999999999", b"\xef\xbc\x91",
+    b"{", b"}", b"[", b"]", b":", b",", b"\n", b"\t", b"  ", b"- ", b"*a", b"&a ", b"!!python/object:os.system",
+    b"%", b"\\", b"\\u0000", b"\xe2\x80\xae", b"\x1b[31m",
+    b"<x>" * 1200 + b"</x>" * 1200, b"[" * 1200 + b"]" * 1200, b"{\"a\":" * 1200 + b"1" + b"}" * 1200,
+    b"- " * 600 + b"x",
+)
+HOSTILE_NUMBERS = (b"NaN", b"nan", b"Infinity", b"-1", b"-0.5", b"1e400", b"1.5", b"", b"true", b"0x1F",
+                   b"99999999999999999999999999", b"\xd9\xa3", b"1_000", b" 7 ")
+
+
+@st.composite
+def mutated_bytes(draw: st.DrawFn, seed: bytes, max_changes: int = 4) -> bytes:
+    """``seed`` (a valid document) with a few byte-level changes: a hostile fragment inserted, a span
+    deleted or repeated, one of its elements nested thousands deep, a number replaced by one no
+    tool writes, or the end cut off."""
+    data = seed
+    for _ in range(draw(st.integers(1, max_changes))):
+        at = draw(st.integers(0, len(data)))
+        action = draw(st.sampled_from(("insert", "delete", "repeat", "nest", "number", "cut")))
+        if action == "insert":
+            data = data[:at] + draw(st.sampled_from(HOSTILE_FRAGMENTS) | st.binary(max_size=8)) + data[at:]
+        elif action == "delete":
+            data = data[:at] + data[at + draw(st.integers(1, 40)):]
+        elif action == "repeat":
+            span = data[at:at + draw(st.integers(1, 60))]
+            data = data[:at] + span * draw(st.integers(2, 30)) + data[at:]
+        elif action == "nest":
+            tags = re.findall(rb"<([A-Za-z][\w:.-]{0,30})[\s>]", data) or [b"x"]
+            tag, depth = draw(st.sampled_from(tags)), draw(st.sampled_from((30, 1500)))
+            data = data[:at] + b"<%s>" % tag * depth + b"</%s>" % tag * depth + data[at:]
+        elif action == "number":
+            numbers = [m.span() for m in re.finditer(rb"-?\d+(?:\.\d+)?", data)]
+            if numbers:
+                start, end = draw(st.sampled_from(numbers))
+                data = data[:start] + draw(st.sampled_from(HOSTILE_NUMBERS)) + data[end:]
+        else:
+            data = data[:at]
+    return data

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.checks import dashboards, monitoring_live
@@ -38,7 +38,7 @@ from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.target import running_target
 from tests.conftest import REPO, config_from, example_start_settings, need_example_service, need_tool
-from tests.fuzzing import alias_bomb, budget, mutated
+from tests.fuzzing import alias_bomb, fuzz, mutated
 
 MONITORING = REPO / "configs" / "monitoring"
 ALERTS = ["OrdersServiceHighLatency", "OrdersServiceHighErrorRate", "OrdersServicePoolSaturated", "OrdersServiceDown"]
@@ -273,6 +273,7 @@ def test_metric_names_in_promql(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
 
 
+@fuzz(100)
 @given(st.text(max_size=200))
 def test_exposition_reader_never_crashes_on_hostile_bodies(body: str) -> None:
     try:
@@ -584,7 +585,7 @@ EXPOSITION = ("# HELP http_requests_total Requests.\n# TYPE http_requests_total 
               'h_bucket{le="+Inf"} 2\nh_count 2\nh_sum 0.3\n')
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(st.text(alphabet=st.sampled_from(list('# {}="\\\n\t ,_ahlmTYPEHELP01.+-eNaInf')), max_size=60),
        st.integers(0, len(EXPOSITION)))
 def test_exposition_with_hostile_insertions_raises_only_parse_errors(insert: str, at: int) -> None:
@@ -601,7 +602,7 @@ RULES_DOCUMENT = {"groups": [{"name": "g", "rules": [
      "annotations": {"summary": "s", "runbook_url": "u"}}, {"record": "r:x", "expr": "sum(up)"}]}]}
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(st.one_of(mutated(RULES_DOCUMENT).map(lambda d: yaml.safe_dump(d, allow_unicode=True)),
                  st.text(max_size=120)))
 def test_mutated_rule_files_raise_only_parse_errors(text: str) -> None:
@@ -623,14 +624,14 @@ DASHBOARD_DOCUMENT = {"title": "T", "uid": "t", "templating": {"list": [{"name":
                       "rows": [{"panels": [{"id": 3, "title": "r"}]}]}
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(DASHBOARD_DOCUMENT))
 def test_mutated_dashboards_raise_only_parse_errors(document: Any) -> None:
     with contextlib.suppress(ParseError):
         dashboard_model(document, "d.json")
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(TARGETS_OK["data"]), mutated(RULES_OK["data"]))
 def test_mutated_prometheus_answers_raise_only_parse_errors(targets: Any, rules: Any) -> None:
     with contextlib.suppress(ParseError):
@@ -639,7 +640,7 @@ def test_mutated_prometheus_answers_raise_only_parse_errors(targets: Any, rules:
         monitoring_live.prometheus_alerts(rules, "http://p/api/v1/rules")
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(DASHBOARD), mutated([{"uid": "u", "title": "t"}]), mutated({"database": "ok"}))
 def test_mutated_grafana_answers_raise_only_parse_errors(dashboard: Any, search: Any, health: Any) -> None:
     with contextlib.suppress(ParseError):
@@ -650,7 +651,7 @@ def test_mutated_grafana_answers_raise_only_parse_errors(dashboard: Any, search:
         monitoring_live.grafana_health(health, 200, "http://g/api/health")
 
 
-@settings(max_examples=budget(100), deadline=None)
+@fuzz(100)
 @given(st.binary(max_size=300), st.sampled_from(["d.json", "r.yml"]))
 def test_any_bytes_as_a_monitoring_file_raise_only_parse_errors(data: bytes, name: str) -> None:
     with tempfile.TemporaryDirectory() as folder:

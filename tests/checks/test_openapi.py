@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.checks.openapi import OpenApiCheck, SpecRaw, evaluate_openapi, served_url, sla_problems
@@ -23,7 +23,7 @@ from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from tests.conftest import REPO, config_from
-from tests.fuzzing import alias_bomb
+from tests.fuzzing import alias_bomb, fuzz
 
 SPEC = json.loads((REPO / "examples" / "orders-service" / "openapi.json").read_text())
 
@@ -257,7 +257,7 @@ def test_served_spec_url_is_joined_to_the_base_url() -> None:
 # --- property tests: hostile documents give a result or a ParseError, nothing else -----------
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200)
 @given(st.text(max_size=200))
 def test_arbitrary_text_loads_or_is_a_parse_error(text: str) -> None:
     with contextlib.suppress(ParseError):
@@ -298,7 +298,7 @@ def _mutated(data: st.DataObject) -> Any:
     return document
 
 
-@settings(max_examples=40, deadline=None)
+@fuzz(40)
 @given(data=st.data())
 def test_mutated_specs_give_a_result_or_a_parse_error(data: st.DataObject) -> None:
     # openapi-spec-validator raises KeyError, TypeError, PointerToNowhere... on such documents.
@@ -311,7 +311,7 @@ def test_mutated_specs_give_a_result_or_a_parse_error(data: st.DataObject) -> No
     assert evaluation.status in (Status.PASS, Status.FAIL, Status.ERROR)
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz(300)
 @given(data=st.data())
 def test_operations_and_slas_of_mutated_specs_never_crash(data: st.DataObject) -> None:
     document = _mutated(data)

@@ -1,0 +1,416 @@
+"""Every parser of foreign input as a fuzz target: bytes in, the gate's own typed error or a result out.
+
+One table (``TARGETS``) serves both fuzzers: the hypothesis tests (tests/test_fuzz_targets.py,
+in every test run) and the atheris harness (fuzz/run.py, for long coverage-guided runs).
+A target reads its input the way the check reads a tool's output (a file for the readers
+that take a path) and goes on through what the check does next with it (walking a plan,
+matching an OSV record, listing a spec's operations), so the whole path is fuzzed.
+
+The seeds are small documents in each tool's real shape (written here after the formats;
+the real tool outputs live in ../shared/fixtures/real and feed tests/compat).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.checks import (
+    audit_json,
+    coverage_reports,
+    explain_plan,
+    k6_summary,
+    monitoring,
+    monitoring_live,
+    openapi_spec,
+    osv,
+    zap_report,
+)
+from pipeline.checks import openapi as openapi_check
+from pipeline.checks.audit_offline import match_offline
+from pipeline.checks.audit_reports import Dependency
+from pipeline.checks.shapes import load_json_text
+from pipeline.errors import CheckError
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parser of foreign input: its name, real-shaped seeds, and how the gate reads bytes with it."""
+
+    name: str
+    seeds: tuple[bytes, ...]
+    read: Callable[[bytes], object]
+
+
+def only_typed_errors(target: Target, data: bytes) -> None:
+    """Read ``data`` with ``target``; the gate's typed errors are answers, anything else escapes (a bug)."""
+    with contextlib.suppress(CheckError):
+        target.read(data)
+
+
+_SCRATCH = Path(tempfile.gettempdir()) / f"readiness-fuzz-{os.getpid()}"
+
+
+def _file(data: bytes, name: str) -> Path:
+    """``data`` as a file named ``name`` (readers that take a path get one; one folder per process)."""
+    _SCRATCH.mkdir(exist_ok=True)
+    path = _SCRATCH / name
+    path.write_bytes(data)
+    return path
+
+
+def _text(data: bytes) -> str:
+    # What a reader of an HTTP body or a decoded file gets: undecodable bytes replaced.
+    return data.decode("utf-8", errors="replace")
+
+
+def _cobertura(data: bytes) -> object:
+    path = _file(data, "coverage.xml")
+    coverage_reports.report_tool(path, "cobertura")
+    return coverage_reports.read_cobertura(path)
+
+
+def _osv(data: bytes) -> object:
+    folder = _SCRATCH / "osv"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "PYSEC-0000-0.yaml").write_bytes(data)
+    database = osv.load_database(folder)
+    if database.problems:  # what the audit check does with an unreadable record: an error, named
+        raise CheckError(database.problems[0])
+    pins = (Dependency("PyPI", "requests", "2.19.0", "requirements.txt:1"),
+            Dependency("PyPI", "requests", "2.20.0", "requirements.txt:2"))
+    return match_offline(pins, database)
+
+
+def _plan(data: bytes) -> object:
+    plan = explain_plan.read_plan(_text(data), "plan.json")
+    return list(explain_plan.walk(plan.root)), explain_plan.plan_shape(plan.root)
+
+
+def _openapi(data: bytes) -> object:
+    document = openapi_spec.load(_text(data), "openapi.yaml")
+    version = openapi_spec.require_openapi3(document, "openapi.yaml")
+    errors = openapi_check.validate(document, version, "openapi.yaml")
+    found = openapi_spec.operations(document)
+    for op in found:
+        openapi_check.sla_problems(op.sla, f"{op.method} {op.path}")
+    return errors, openapi_spec.compare(found, found)
+
+
+def _prometheus(data: bytes) -> object:
+    answer = load_json_text(data, "http://prometheus/api/v1/targets")
+    if not isinstance(answer, dict):
+        raise CheckError("not an object")
+    url = "http://prometheus/api/v1"
+    return (monitoring_live.prometheus_targets(answer.get("targets"), f"{url}/targets"),
+            monitoring_live.prometheus_alerts(answer.get("rules"), f"{url}/rules"))
+
+
+def _grafana(data: bytes) -> object:
+    answer = load_json_text(data, "http://grafana/api")
+    if not isinstance(answer, dict):
+        raise CheckError("not an object")
+    url = "http://grafana/api"
+    return (monitoring_live.grafana_dashboard(answer.get("dashboard"), f"{url}/dashboards/uid/matrix", "matrix"),
+            monitoring_live.grafana_search(answer.get("search"), f"{url}/search", "matrix"),
+            monitoring_live.grafana_health(answer.get("health"), 200, f"{url}/health"))
+
+
+def _seed(document: Any) -> bytes:
+    return json.dumps(document, indent=1).encode()
+
+
+COBERTURA = b"""<?xml version="1.0" ?>
+<coverage version="7.4.0" timestamp="1700000000000" lines-valid="4" lines-covered="3" line-rate="0.75" \
+branches-covered="1" branches-valid="2" branch-rate="0.5" complexity="0">
+\t<!-- Generated by coverage.py: https://coverage.readthedocs.io/en/7.4.0 -->
+\t<sources>
+\t\t<source>/nonexistent/src</source>
+\t</sources>
+\t<packages>
+\t\t<package name="app" line-rate="0.75" branch-rate="0.5" complexity="0">
+\t\t\t<classes>
+\t\t\t\t<class name="api.py" filename="app/api.py" complexity="0" line-rate="0.75" branch-rate="0.5">
+\t\t\t\t\t<methods/>
+\t\t\t\t\t<lines>
+\t\t\t\t\t\t<line number="1" hits="1"/>
+\t\t\t\t\t\t<line number="2" hits="3" branch="true" condition-coverage="50% (1/2)" missing-branches="4"/>
+\t\t\t\t\t\t<line number="3" hits="1"/>
+\t\t\t\t\t\t<line number="4" hits="0"/>
+\t\t\t\t\t</lines>
+\t\t\t\t</class>
+\t\t\t</classes>
+\t\t</package>
+\t</packages>
+</coverage>
+"""
+
+JUNIT = (b'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="1" '
+         b'skipped="1" tests="5" time="0.52" timestamp="2024-05-01T10:00:00" hostname="ci">'
+         b'<testcase classname="tests.test_api" name="test_ok" time="0.1"/>'
+         b'<testcase classname="tests.test_api" name="test_fail" time="0.1"><failure message="assert 1 == 2">'
+         b"def test_fail():\n&gt;       assert 1 == 2</failure></testcase>"
+         b'<testcase classname="tests.test_api" name="test_error" time="0.1"><error message="fixture db failed">'
+         b"trace</error></testcase>"
+         b'<testcase classname="tests.test_api" name="test_skip" time="0.0"><skipped type="pytest.skip" '
+         b'message="later">skip</skipped></testcase>'
+         b'<testsuite name="nested"><testcase classname="inner" name="test_inner" time="0.01">'
+         b"<system-out>out</system-out></testcase></testsuite></testsuite></testsuites>")
+
+LCOV = b"""TN:
+SF:src/app.js
+FN:1,main
+FNDA:2,main
+FNF:1
+FNH:1
+DA:1,2
+DA:2,0
+DA:3,1
+BRDA:2,0,0,1
+BRDA:2,0,1,-
+BRF:2
+BRH:1
+LF:3
+LH:2
+end_of_record
+"""
+
+ZAP_ALERT = {"pluginid": "10038", "alertRef": "10038-1", "alert": "Content Security Policy (CSP) Header Not Set",
+             "name": "Content Security Policy (CSP) Header Not Set", "riskcode": "2", "confidence": "3",
+             "riskdesc": "Medium (High)", "desc": "<p>CSP is an added layer of security.</p>",
+             "instances": [{"uri": "http://127.0.0.1:8000/", "method": "GET", "param": "", "attack": "",
+                            "evidence": "", "otherinfo": ""}],
+             "count": "1", "solution": "<p>Set the header.</p>", "otherinfo": "",
+             "reference": "<p>https://developer.mozilla.org/</p>", "cweid": "693", "wascid": "15", "sourceid": "1"}
+ZAP_JSON = {"@programName": "ZAP", "@version": "2.14.0", "@generated": "Mon, 1 Apr 2024 10:00:00",
+            "site": [{"@name": "http://127.0.0.1:8000", "@host": "127.0.0.1", "@port": "8000", "@ssl": "false",
+                      "alerts": [ZAP_ALERT, {**ZAP_ALERT, "pluginid": "10021", "riskcode": "1", "count": "2"}]}]}
+ZAP_XML = b"""<?xml version="1.0"?><OWASPZAPReport programName="ZAP" version="2.14.0" generated="Mon, 1 Apr 2024">
+<site name="http://127.0.0.1:8000" host="127.0.0.1" port="8000" ssl="false"><alerts>
+<alertitem><pluginid>10038</pluginid><alertRef>10038-1</alertRef><alert>CSP Header Not Set</alert>
+<name>CSP Header Not Set</name><riskcode>2</riskcode><confidence>3</confidence><riskdesc>Medium (High)</riskdesc>
+<desc>&lt;p&gt;CSP&lt;/p&gt;</desc><instances><instance><uri>http://127.0.0.1:8000/</uri><method>GET</method>
+<param></param><attack></attack><evidence></evidence></instance></instances><count>1</count>
+<solution>&lt;p&gt;Set it.&lt;/p&gt;</solution><reference>https://developer.mozilla.org/</reference>
+<cweid>693</cweid><wascid>15</wascid><sourceid>1</sourceid></alertitem></alerts></site></OWASPZAPReport>
+"""
+ZAP_RULES = (b"# zap-baseline rule configuration\n10038\tWARN\t(Content Security Policy Header Not Set)\n"
+             b"10021\tFAIL\t(X-Content-Type-Options Header Missing)\n10049\tIGNORE\t(Storable)\n"
+             b"*\tOUTOFSCOPE\thttp://127.0.0.1:8000/static/.*\n10038\tOUTOFSCOPE\t.*/health$\n")
+
+K6_EXPORT = {
+    "root_group": {"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e", "groups": {}, "checks": {
+        "status is 200": {"name": "status is 200", "path": "::status is 200", "id": "1", "passes": 99, "fails": 1}}},
+    "options": {"summaryTrendStats": ["avg", "min", "med", "max", "p(90)", "p(95)"], "summaryTimeUnit": "",
+                "noColor": False},
+    "state": {"isStdOutTTY": False, "isStdErrTTY": False, "testRunDurationMs": 1003.5},
+    "metrics": {
+        "http_req_duration": {"avg": 12.5, "min": 1.2, "med": 9.8, "max": 80.1, "p(90)": 20.3, "p(95)": 31.4,
+                              "thresholds": {"p(95)<200": False}},
+        "http_req_duration{name:items}": {"avg": 12.5, "min": 1.2, "med": 9.8, "max": 80.1, "p(90)": 20.3,
+                                          "p(95)": 31.4, "thresholds": {"p(95)<200": False}},
+        "http_req_failed": {"passes": 1, "fails": 99, "value": 0.01, "thresholds": {"rate<0.05": False}},
+        "http_reqs": {"count": 100, "rate": 99.65},
+        "checks": {"passes": 99, "fails": 1, "value": 0.99},
+        "vus": {"value": 1, "min": 1, "max": 1},
+        "iterations": {"count": 100, "rate": 99.65},
+        "data_received": {"count": 23400, "rate": 23318.2},
+    },
+}
+K6_HANDLE_SUMMARY = {
+    "state": {"isStdOutTTY": False, "testRunDurationMs": 1003.5},
+    "root_group": {"name": "", "path": "", "id": "d41d8", "groups": [], "checks": [
+        {"name": "status is 200", "path": "::status is 200", "id": "1", "passes": 99, "fails": 1}]},
+    "metrics": {
+        "http_req_duration": {"type": "trend", "contains": "time", "values": {
+            "avg": 12.5, "min": 1.2, "med": 9.8, "max": 80.1, "p(90)": 20.3, "p(95)": 31.4},
+            "thresholds": {"p(95)<200": {"ok": True}}},
+        "http_req_failed": {"type": "rate", "contains": "default", "values": {"rate": 0.01, "passes": 1, "fails": 99},
+                            "thresholds": {"rate<0.05": {"ok": True}}},
+        "http_reqs": {"type": "counter", "contains": "default", "values": {"count": 100, "rate": 99.65}},
+        "vus": {"type": "gauge", "contains": "default", "values": {"value": 1, "min": 1, "max": 1}},
+    },
+}
+
+PIP_AUDIT = {"dependencies": [
+    {"name": "requests", "version": "2.19.0", "vulns": [
+        {"id": "PYSEC-2018-28", "fix_versions": ["2.20.0"], "aliases": ["CVE-2018-18074", "GHSA-x84v-xcm2-53pg"],
+         "description": "Requests sends an HTTP Authorization header to an http URI upon redirect."}]},
+    {"name": "idna", "version": "3.7", "vulns": []},
+    {"name": "private-pkg", "skip_reason": "Dependency not found on PyPI and could not be audited: private-pkg (1.0)"}],
+    "fixes": [{"name": "requests", "version": "2.19.0", "new_version": "2.20.0"}]}
+NPM_AUDIT = {"auditReportVersion": 2, "vulnerabilities": {"minimist": {
+    "name": "minimist", "severity": "critical", "isDirect": True, "via": [{
+        "source": 1097677, "name": "minimist", "dependency": "minimist", "title": "Prototype Pollution in minimist",
+        "url": "https://github.com/advisories/GHSA-xvch-5gv4-984h", "severity": "critical", "cwe": ["CWE-1321"],
+        "cvss": {"score": 9.8, "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}, "range": "<0.2.4"}],
+    "effects": [], "range": "<0.2.4", "nodes": ["node_modules/minimist"], "fixAvailable": True}},
+    "metadata": {"vulnerabilities": {"info": 0, "low": 0, "moderate": 0, "high": 0, "critical": 1, "total": 1},
+                 "dependencies": {"prod": 3, "dev": 0, "optional": 0, "peer": 0, "peerOptional": 0, "total": 2}}}
+
+OSV_RECORD = b"""id: PYSEC-2018-28
+details: Requests sends an HTTP Authorization header to an http URI upon receiving a redirect.
+aliases:
+- CVE-2018-18074
+- GHSA-x84v-xcm2-53pg
+modified: '2021-06-10T06:51:37.378755Z'
+published: '2018-10-09T17:29:00Z'
+references:
+- type: ADVISORY
+  url: https://github.com/advisories/GHSA-x84v-xcm2-53pg
+affected:
+- package:
+    name: requests
+    ecosystem: PyPI
+    purl: pkg:pypi/requests
+  ranges:
+  - type: ECOSYSTEM
+    events:
+    - introduced: '0'
+    - fixed: 2.20.0
+  versions:
+  - 2.19.0
+severity:
+- type: CVSS_V3
+  score: CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N
+"""
+
+PLAN = [{"Plan": {
+    "Node Type": "Limit", "Parallel Aware": False, "Async Capable": False, "Startup Cost": 8.17, "Total Cost": 8.18,
+    "Plan Rows": 1, "Plan Width": 10, "Actual Startup Time": 0.031, "Actual Total Time": 0.032, "Actual Rows": 1,
+    "Actual Loops": 1, "Shared Hit Blocks": 2, "Shared Read Blocks": 0, "Temp Read Blocks": 0, "Plans": [{
+        "Node Type": "Sort", "Parent Relationship": "Outer", "Startup Cost": 8.17, "Total Cost": 8.18,
+        "Plan Rows": 1, "Plan Width": 10, "Actual Startup Time": 0.03, "Actual Total Time": 0.03, "Actual Rows": 1,
+        "Actual Loops": 1, "Sort Key": ["name"], "Sort Method": "quicksort", "Sort Space Used": 25,
+        "Sort Space Type": "Memory", "Shared Hit Blocks": 2, "Plans": [{
+            "Node Type": "Index Scan", "Parent Relationship": "Outer", "Scan Direction": "Forward",
+            "Index Name": "items_pkey", "Relation Name": "items", "Alias": "items", "Startup Cost": 0.14,
+            "Total Cost": 8.16, "Plan Rows": 1, "Plan Width": 10, "Actual Startup Time": 0.01,
+            "Actual Total Time": 0.011, "Actual Rows": 1, "Actual Loops": 1, "Index Cond": "(id = 1)",
+            "Rows Removed by Index Recheck": 0, "Shared Hit Blocks": 2}]}]},
+    "Settings": {"work_mem": "4MB"}, "Planning": {"Shared Hit Blocks": 0},
+    "Planning Time": 0.104, "Triggers": [], "Execution Time": 0.052}]
+PSQL_PLAN = ("                 QUERY PLAN\n--------------------------------------------\n "
+             + json.dumps(PLAN).replace("\n", " ") + "\n(1 row)\n").encode()
+
+EXPOSITION = b"""# HELP http_requests_total Requests served.
+# TYPE http_requests_total counter
+http_requests_total{route="/items",status="200"} 41.0
+http_requests_total{route="/items/{id}",status="500",path="a\\"b\\\\c\\n"} 1.0 1700000000000
+# HELP pool_connections Connections in the pool.
+# TYPE pool_connections gauge
+pool_connections{state="idle"} 9
+# TYPE rpc_duration_seconds summary
+rpc_duration_seconds{quantile="0.5"} 0.01
+rpc_duration_seconds_sum 1.5
+rpc_duration_seconds_count 41
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{route="/items",le="0.1"} 40.0
+http_request_duration_seconds_bucket{route="/items",le="+Inf"} 41.0
+http_request_duration_seconds_count{route="/items"} 41.0
+http_request_duration_seconds_sum{route="/items"} 1.5
+"""
+
+RULES = b"""groups:
+  - name: service
+    interval: 30s
+    rules:
+      - record: job:http_requests:rate5m
+        expr: sum by (job) (rate(http_requests_total[5m]))
+      - alert: HighLatency
+        expr: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m]))) > 0.2
+        for: 5m
+        labels:
+          severity: page
+          team: 7
+        annotations:
+          summary: p95 above 200 ms
+          runbook_url: https://runbooks.example/latency
+"""
+
+DASHBOARD = {"__inputs": [{"name": "DS_PROMETHEUS", "type": "datasource", "pluginId": "prometheus"}],
+             "uid": "matrix", "title": "matrix", "schemaVersion": 39, "templating": {"list": [
+                 {"name": "datasource", "type": "datasource", "query": "prometheus"}]},
+             "panels": [{"id": 1, "type": "row", "title": "Latency", "panels": [
+                 {"id": 2, "title": "p95", "type": "timeseries", "datasource": {"type": "prometheus",
+                                                                               "uid": "${datasource}"},
+                  "targets": [{"expr": "histogram_quantile(0.95, sum by (le) "
+                                       "(rate(http_request_duration_seconds_bucket[5m])))", "refId": "A"}]}]},
+                 {"id": 3, "title": "Errors", "type": "stat", "datasource": "${DS_PROMETHEUS}",
+                  "targets": [{"expr": "sum(rate(http_requests_total{status=~\"5..\"}[5m]))"}]}],
+             "rows": []}
+
+PROMETHEUS = {"targets": {"activeTargets": [
+    {"labels": {"job": "service", "instance": "127.0.0.1:8000"}, "scrapeUrl": "http://127.0.0.1:8000/metrics",
+     "health": "up", "lastError": ""}], "droppedTargets": []},
+    "rules": {"groups": [{"name": "service", "file": "/etc/prometheus/alerts.yml", "rules": [
+        {"type": "alerting", "name": "HighLatency", "query": "up == 0", "state": "inactive", "health": "ok"},
+        {"type": "recording", "name": "job:http_requests:rate5m", "query": "sum(rate(x[5m]))", "health": "ok"}]}]}}
+GRAFANA = {"dashboard": {"dashboard": {"uid": "matrix", "title": "matrix", "panels": []},
+                         "meta": {"slug": "matrix"}},
+           "search": [{"uid": "matrix", "title": "matrix", "type": "dash-db"}],
+           "health": {"database": "ok", "version": "10.4.0"}}
+
+OPENAPI = b"""openapi: 3.0.3
+info: {title: orders, version: '1.0'}
+paths:
+  /orders:
+    get:
+      parameters: [{name: limit, in: query, schema: {type: integer, minimum: 1}}]
+      responses:
+        '200': {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Orders'}}}}
+        '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Error'}
+        '500': {$ref: '#/components/responses/Error'}
+      x-sla: {p95_ms: 200, error_rate: 0.001}
+  /orders/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses:
+        '200': {description: ok}
+        '400': {$ref: '#/components/responses/Error'}
+        '401': {$ref: '#/components/responses/Error'}
+        '500': {$ref: '#/components/responses/Error'}
+      x-sla: {p95_ms: 150}
+components:
+  responses:
+    Error: {description: an error, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+  schemas:
+    Error: {type: object, required: [code, message], properties: {code: {type: string}, message: {type: string}}}
+    Orders: {type: array, items: {type: object, properties: {id: {type: integer}}}}
+"""
+
+
+def _targets() -> tuple[Target, ...]:
+    path = _file
+    return (
+        Target("cobertura", (COBERTURA,), _cobertura),
+        Target("junit", (JUNIT,), lambda d: coverage_reports.read_junit(path(d, "junit.xml"))),
+        Target("lcov", (LCOV,), lambda d: coverage_reports.read_lcov(path(d, "lcov.info"))),
+        Target("zap-json", (_seed(ZAP_JSON), _seed(json.dumps(ZAP_JSON))),
+               lambda d: zap_report.read_json_report(path(d, "report.json"))),
+        Target("zap-xml", (ZAP_XML,), lambda d: zap_report.read_xml_report(path(d, "report.xml"))),
+        Target("zap-rules", (ZAP_RULES,), lambda d: zap_report.read_rules(path(d, "rules.tsv"))),
+        Target("k6-summary", (_seed(K6_EXPORT), _seed(K6_HANDLE_SUMMARY)),
+               lambda d: k6_summary.read_summary(path(d, "k6-summary.json"))),
+        Target("osv-record", (OSV_RECORD,), _osv),
+        Target("pip-audit", (_seed(PIP_AUDIT),), lambda d: audit_json.read_report(path(d, "pip-audit.json"))),
+        Target("npm-audit", (_seed(NPM_AUDIT),), lambda d: audit_json.read_report(path(d, "npm-audit.json"))),
+        Target("explain-plan", (_seed(PLAN), PSQL_PLAN), _plan),
+        Target("exposition", (EXPOSITION,), lambda d: monitoring.read_exposition(_text(d), "http://svc/metrics")),
+        Target("rules", (RULES,), lambda d: monitoring.read_rule_file(path(d, "alerts.yml"))),
+        Target("grafana-dashboard", (_seed(DASHBOARD),), lambda d: monitoring.read_dashboard(path(d, "dash.json"))),
+        Target("prometheus-api", (_seed(PROMETHEUS),), _prometheus),
+        Target("grafana-api", (_seed(GRAFANA),), _grafana),
+        Target("openapi", (OPENAPI,), _openapi),
+    )
+
+
+TARGETS = _targets()
+BY_NAME = {target.name: target for target in TARGETS}
