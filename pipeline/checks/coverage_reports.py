@@ -57,8 +57,7 @@ def read_cobertura(path: Path) -> CoverageReport:
     lines: dict[str, dict[int, bool]] = {}
     branches: dict[str, dict[int, tuple[int, int]]] = {}
     groups: dict[str, str] = {}
-    # istanbul sometimes puts <class> straight under <packages>, with no <package> around it.
-    package_of = {id(k): p.get("name") or "." for p in root.iter("package") for k in p.iter("class")}
+    package_of = _packages_of_classes(root)
     for klass in root.iter("class"):
         filename = klass.get("filename") or klass.get("name") or "?"
         groups.setdefault(filename, package_of.get(id(klass), "."))
@@ -88,6 +87,22 @@ def read_cobertura(path: Path) -> CoverageReport:
                             _sources(path, root))
     _check_root_totals(path, root, report)
     return report
+
+
+def _packages_of_classes(root: Element) -> dict[int, str]:
+    """The innermost <package> around each <class>, in one walk (istanbul sometimes puts <class>
+    straight under <packages>, with no <package> around it: "."). Asking each package for its
+    classes instead costs the square of the nesting depth, which a forged report makes huge."""
+    found: dict[int, str] = {}
+    pending: list[tuple[Element, str]] = [(root, ".")]
+    while pending:
+        elem, package = pending.pop()
+        if elem.tag == "package":
+            package = elem.get("name") or "."
+        elif elem.tag == "class":
+            found[id(elem)] = package
+        pending.extend((child, package) for child in elem)
+    return found
 
 
 def _line_number(path: Path, line: Element, filename: str) -> int:

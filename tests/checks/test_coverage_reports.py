@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,19 @@ def test_cobertura_counts_match_what_was_written(tmp_path_factory: pytest.TempPa
     folder = tmp_path_factory.mktemp("prop")
     report = read_cobertura(write(folder, "c.xml", cobertura_xml(covered, valid)))
     assert (report.lines_covered, report.lines_valid) == (covered, valid)
+
+
+def test_cobertura_with_packages_nested_deep_is_read_in_linear_time(tmp_path: Path) -> None:
+    """Found by tests/test_fuzz_targets.py (cobertura, nested documents): each <package> was asked for its
+    classes, so 20,000 nested packages (380 KB) took 7 s and a few MB would take the check's budget."""
+    depth = 20_000
+    xml = ('<coverage><packages>' + '<package name="outer">' * depth + '<package name="inner"><classes>'
+           '<class filename="a.py"><lines><line number="1" hits="1"/></lines></class></classes></package>'
+           + "</package>" * depth + "</packages></coverage>")
+    started = time.monotonic()
+    report = read_cobertura(write(tmp_path, "c.xml", xml))
+    assert time.monotonic() - started < 2
+    assert [(f.path, f.group) for f in report.files] == [("a.py", "inner")]  # the innermost package
 
 
 @pytest.mark.parametrize(("text", "problem"), [
