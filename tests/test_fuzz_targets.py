@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fuzz.targets import TARGETS, Target, only_typed_errors
-from tests.fuzzing import fuzz, mutated_bytes
+from tests.fuzzing import fuzz, mutated_bytes, nested_bytes
 
 PARSERS = [pytest.param(target, id=target.name) for target in TARGETS]
 
@@ -29,6 +29,14 @@ def test_every_seed_is_a_valid_document(target: Target) -> None:
 def test_mutated_documents_give_a_result_or_a_typed_error(target: Target, data: st.DataObject) -> None:
     seed = data.draw(st.sampled_from(target.seeds), label="seed")
     only_typed_errors(target, data.draw(mutated_bytes(seed), label="input"))
+
+
+@pytest.mark.parametrize("target", PARSERS)
+@fuzz(15)
+@given(data=st.data())
+def test_deeply_nested_documents_give_a_result_or_a_typed_error(target: Target, data: st.DataObject) -> None:
+    seed = data.draw(st.sampled_from(target.seeds), label="seed")
+    only_typed_errors(target, data.draw(nested_bytes(seed), label="input"))
 
 
 @pytest.mark.parametrize("target", PARSERS)
