@@ -88,11 +88,6 @@ def mutated(draw: st.DrawFn, document: Any, max_changes: int = 3) -> Any:
     return document
 
 
-def cut(data: bytes | str, at: int) -> Any:
-    """``data`` cut at ``at`` (modulo its length): a file whose writer was killed, or a full disk."""
-    return data[: at % (len(data) + 1)]
-
-
 def alias_bomb(name: str = "l", levels: int = 9, indent: str = "") -> tuple[str, str]:
     """YAML anchors whose last one stands for 9**levels values, and the alias naming it.
 
