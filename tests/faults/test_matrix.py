@@ -88,6 +88,8 @@ from pipeline.model import MANDATORY_CHECKS
 from tests.faults.cells import healthy, plan
 from tests.faults.lab import Lab, Outcome, Plan
 
+pytestmark = pytest.mark.faults
+
 FAULTS = ("tool missing", "crash", "hang", "truncated", "empty", "hostile", "target down", "SIGTERM")
 EXIT_CODES = {"not_ready": 1, "incomplete": 2}
 # What a check's cells need in the lab (a fault named: that cell only); without it they skip with the reason.
