@@ -35,6 +35,11 @@ def parse_xml_file(path: Path, what: str) -> Element:
             f"({type(exc).__name__}); a genuine report never does",
             "Regenerate the report with the tool itself; do not accept it from an untrusted source.",
         ) from None
+    except (LookupError, ValueError) as exc:  # expat reads few encodings: "bogus", "shift_jis"...
+        raise ParseError(
+            path, "XML declaration", f"the {what} declares an encoding the XML parser cannot read ({exc})",
+            "Write the report in UTF-8 (every coverage, test and ZAP tool does by default).",
+        ) from None
     except ExpatError as exc:
         line, column = exc.position
         raise ParseError(

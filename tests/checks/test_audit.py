@@ -6,12 +6,13 @@ import contextlib
 import datetime as dt
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from packaging.version import Version
 
@@ -21,8 +22,8 @@ from pipeline.checks.audit.tool_reports import npm_audit_contents, pip_audit_con
 from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.runner import run_check
-from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from, need_tool
+from tests.fuzzing import alias_bomb, fuzz, mutated
 
 HIGH_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"  # 7.5
 MEDIUM_VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:L/A:N"  # 5.3
@@ -150,6 +151,18 @@ def test_malformed_record_is_named_and_the_others_still_count(tmp_path: Path) ->
     hit = audit(tmp_path, "pkg==1.0\n", records)
     assert hit.status is Status.ERROR and hit.findings[0].id == "vulnerability:PYSEC-8" and hit.findings[0].failing
     assert "1 vulnerability at or above high" in hit.summary
+
+
+def test_an_osv_record_holding_an_alias_bomb_is_named_and_refused_at_once(tmp_path: Path) -> None:
+    """Like the spec and the rule files (found by the fault matrix): an OSV record is foreign YAML too."""
+    records = [record("PYSEC-8", "pkg", [{"introduced": "0"}])]
+    write_db(tmp_path / "osv", records)
+    anchors, alias = alias_bomb()
+    (tmp_path / "osv" / "BOMB-1.yaml").write_text(f"{anchors}\nid: BOMB-1\naffected: {alias}\n")
+    started = time.monotonic()
+    result = audit(tmp_path, "other==1.0\n", records)
+    assert result.status is Status.ERROR and time.monotonic() - started < 5
+    assert any("BOMB-1.yaml" in r and "an alias bomb" in r for r in result.reasons), result.reasons
 
 
 def test_unpinned_requirement_is_not_audited_and_cannot_pass(tmp_path: Path) -> None:
@@ -505,7 +518,7 @@ def test_online_npm_audit_past_its_budget_is_an_error(tmp_path: Path) -> None:
 # --- Hypothesis: hostile reports raise only ParseError ------------------------------------------------
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(pip_report(pip_dep("requests", "2.19.0", "PYSEC-2018-28"),
                           {"name": "x", "skip_reason": "not found"})))
 def test_mutated_pip_audit_reports_raise_only_parse_errors(document: Any) -> None:
@@ -513,14 +526,14 @@ def test_mutated_pip_audit_reports_raise_only_parse_errors(document: Any) -> Non
         pip_audit_contents(document, Path("pip-audit.json"))
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(st.one_of(mutated(npm_report()), mutated(NPM_V1)))
 def test_mutated_npm_audit_reports_raise_only_parse_errors(document: Any) -> None:
     with contextlib.suppress(ParseError):
         npm_audit_contents(document, Path("npm-audit.json"))
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(record("GHSA-x", "pkg", [{"introduced": "1.0"}, {"fixed": "2.0"}], aliases=["CVE-1"],
                       severity=[{"type": "CVSS_V3", "score": HIGH_VECTOR}], versions=["1.0"],
                       database_specific={"severity": "HIGH"})), st.sampled_from(["1.5", "0.1", "2.0", "1.0"]))
@@ -536,7 +549,7 @@ def test_mutated_osv_records_raise_only_parse_errors_and_match_cleanly(document:
             assert "version" in str(exc)
 
 
-@settings(max_examples=budget(150), deadline=None)
+@fuzz(150)
 @given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
                  st.sampled_from([b"NaN", b"[" * 5000, b'{"dependencies": 1e999}', b"\xff\xfe{", b""])))
 def test_any_bytes_as_a_report_raise_only_parse_errors(data: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from pipeline.checks.coverage.reports import read_cobertura, read_junit, read_lcov, report_tool
 from pipeline.errors import ArtifactMissing, ParseError
 from tests.conftest import cobertura_xml, junit_xml
+from tests.fuzzing import fuzz
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -46,6 +48,19 @@ def test_cobertura_counts_match_what_was_written(tmp_path_factory: pytest.TempPa
     folder = tmp_path_factory.mktemp("prop")
     report = read_cobertura(write(folder, "c.xml", cobertura_xml(covered, valid)))
     assert (report.lines_covered, report.lines_valid) == (covered, valid)
+
+
+def test_cobertura_with_packages_nested_deep_is_read_in_linear_time(tmp_path: Path) -> None:
+    """Found by tests/test_fuzz_targets.py (cobertura, nested documents): each <package> was asked for its
+    classes, so 20,000 nested packages (380 KB) took 7 s and a few MB would take the check's budget."""
+    depth = 20_000
+    xml = ('<coverage><packages>' + '<package name="outer">' * depth + '<package name="inner"><classes>'
+           '<class filename="a.py"><lines><line number="1" hits="1"/></lines></class></classes></package>'
+           + "</package>" * depth + "</packages></coverage>")
+    started = time.monotonic()
+    report = read_cobertura(write(tmp_path, "c.xml", xml))
+    assert time.monotonic() - started < 2
+    assert [(f.path, f.group) for f in report.files] == [("a.py", "inner")]  # the innermost package
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -140,6 +155,7 @@ def test_lcov_bad_input(tmp_path: Path, text: str, where: str, problem: str) -> 
     assert problem in str(err.value) and where in str(err.value)
 
 
+@fuzz(100)
 @given(st.text(max_size=200))
 def test_lcov_never_crashes_on_arbitrary_text(text: str) -> None:
     import tempfile
@@ -152,6 +168,21 @@ def test_lcov_never_crashes_on_arbitrary_text(text: str) -> None:
         except ParseError:
             return
         assert report.lines_valid > 0
+
+
+@pytest.mark.parametrize(("depth", "cases"), [(100, 1), (101, None), (3000, None)])
+def test_junit_nested_beyond_any_real_report_is_a_parse_error_not_a_crash(tmp_path: Path, depth: int,
+                                                                         cases: int | None) -> None:
+    """Found while fuzzing the JUnit reader: 3,000 nested suites made its recursive walk raise
+    RecursionError, so the coverage check 'crashed'."""
+    text = ("<testsuites>" + '<testsuite name="s">' * depth + '<testcase classname="c" name="t"/>'
+            + "</testsuite>" * depth + "</testsuites>")
+    path = write(tmp_path, "deep.xml", text)
+    if cases is None:
+        with pytest.raises(ParseError, match=r"deep\.xml: <testsuite name=\"s\">: suites nested more than 100 deep"):
+            read_junit(path)
+    else:
+        assert [o.suite.count("/") + 1 for o in read_junit(path)] == [depth]
 
 
 def test_junit_outcomes(tmp_path: Path) -> None:
@@ -277,7 +308,7 @@ _VALUES = st.one_of(st.sampled_from(["-1", "0", "1", "2", "1.5", "nan", "inf", "
                     st.text(max_size=8))
 
 
-@settings(max_examples=150, deadline=None)
+@fuzz(150)
 @given(hits=_VALUES, number=_VALUES, condition=_VALUES, rate=_VALUES, valid=_VALUES)
 def test_cobertura_mutated_numbers_never_crash(hits: str, number: str, condition: str, rate: str,
                                                valid: str) -> None:
@@ -304,7 +335,7 @@ _LCOV_LINE = st.builds(
     st.lists(_VALUES, min_size=0, max_size=5))
 
 
-@settings(max_examples=150, deadline=None)
+@fuzz(150)
 @given(st.lists(st.one_of(_LCOV_LINE, st.just("end_of_record"), st.just("SF:a.js")), max_size=25))
 def test_lcov_mutated_records_never_crash(lines: list[str]) -> None:
     import tempfile

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.checks import dashboards
@@ -38,8 +38,8 @@ from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.target import running_target
-from tests.checks.json_mutations import budget, mutated
 from tests.conftest import REPO, config_from, example_start_settings, need_example_service, need_tool
+from tests.fuzzing import alias_bomb, fuzz, mutated
 
 MONITORING = REPO / "configs" / "monitoring"
 ALERTS = ["OrdersServiceHighLatency", "OrdersServiceHighErrorRate", "OrdersServicePoolSaturated", "OrdersServiceDown"]
@@ -274,6 +274,7 @@ def test_metric_names_in_promql(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
 
 
+@fuzz(100)
 @given(st.text(max_size=200))
 def test_exposition_reader_never_crashes_on_hostile_bodies(body: str) -> None:
     try:
@@ -394,6 +395,19 @@ def test_an_unreadable_rule_file_is_an_error_naming_the_line(tmp_path: Path, mon
     result = check(tmp_path, alert_rule_files=[str(tmp_path / "y.yml")])
     assert result.status is Status.ERROR
     assert any(said in r for r in result.reasons), result.reasons
+
+
+def test_a_rule_file_holding_an_alias_bomb_is_an_error_at_once(tmp_path: Path) -> None:
+    """Found by the fault matrix (dashboards x hostile): a label value aliasing 9**9 values made the gate's
+    own reader quote it in full in its error message (minutes, gigabytes) after promtool had refused it."""
+    anchors, alias = alias_bomb(indent="  ")
+    rules = (MONITORING / "alerts.yml").read_text().replace("severity: page", f"severity: {alias}", 1)
+    (tmp_path / "y.yml").write_text(f"x-anchors:\n{anchors}\n{rules}")
+    started = time.monotonic()
+    with pytest.raises(ParseError, match=r"y\.yml: line 1: YAML aliases expand it to [\d,]+ values"):
+        read_rule_file(tmp_path / "y.yml")
+    result = check(tmp_path, alert_rule_files=[str(tmp_path / "y.yml")])
+    assert result.status is Status.ERROR and time.monotonic() - started < 5
 
 
 def test_a_rule_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
@@ -572,7 +586,7 @@ EXPOSITION = ("# HELP http_requests_total Requests.\n# TYPE http_requests_total 
               'h_bucket{le="+Inf"} 2\nh_count 2\nh_sum 0.3\n')
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(st.text(alphabet=st.sampled_from(list('# {}="\\\n\t ,_ahlmTYPEHELP01.+-eNaInf')), max_size=60),
        st.integers(0, len(EXPOSITION)))
 def test_exposition_with_hostile_insertions_raises_only_parse_errors(insert: str, at: int) -> None:
@@ -589,7 +603,7 @@ RULES_DOCUMENT = {"groups": [{"name": "g", "rules": [
      "annotations": {"summary": "s", "runbook_url": "u"}}, {"record": "r:x", "expr": "sum(up)"}]}]}
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(st.one_of(mutated(RULES_DOCUMENT).map(lambda d: yaml.safe_dump(d, allow_unicode=True)),
                  st.text(max_size=120)))
 def test_mutated_rule_files_raise_only_parse_errors(text: str) -> None:
@@ -611,14 +625,14 @@ DASHBOARD_DOCUMENT = {"title": "T", "uid": "t", "templating": {"list": [{"name":
                       "rows": [{"panels": [{"id": 3, "title": "r"}]}]}
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(DASHBOARD_DOCUMENT))
 def test_mutated_dashboards_raise_only_parse_errors(document: Any) -> None:
     with contextlib.suppress(ParseError):
         dashboard_model(document, "d.json")
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(TARGETS_OK["data"]), mutated(RULES_OK["data"]))
 def test_mutated_prometheus_answers_raise_only_parse_errors(targets: Any, rules: Any) -> None:
     with contextlib.suppress(ParseError):
@@ -627,7 +641,7 @@ def test_mutated_prometheus_answers_raise_only_parse_errors(targets: Any, rules:
         monitoring_live.prometheus_alerts(rules, "http://p/api/v1/rules")
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(DASHBOARD), mutated([{"uid": "u", "title": "t"}]), mutated({"database": "ok"}))
 def test_mutated_grafana_answers_raise_only_parse_errors(dashboard: Any, search: Any, health: Any) -> None:
     with contextlib.suppress(ParseError):
@@ -638,7 +652,7 @@ def test_mutated_grafana_answers_raise_only_parse_errors(dashboard: Any, search:
         monitoring_live.grafana_health(health, 200, "http://g/api/health")
 
 
-@settings(max_examples=budget(100), deadline=None)
+@fuzz(100)
 @given(st.binary(max_size=300), st.sampled_from(["d.json", "r.yml"]))
 def test_any_bytes_as_a_monitoring_file_raise_only_parse_errors(data: bytes, name: str) -> None:
     with tempfile.TemporaryDirectory() as folder:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.checks.explain.history import HISTORY_SCHEMA, read_history
@@ -22,6 +22,7 @@ from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.views import Plan
 from tests.conftest import config_from
+from tests.fuzzing import fuzz
 
 PLAN: dict[str, Any] = {
     "Plan": {"Node Type": "Hash Join", "Actual Rows": 5, "Actual Loops": 1, "Plan Rows": 5, "Actual Total Time": 0.5,
@@ -118,7 +119,7 @@ _json = st.recursive(
     max_leaves=30)
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz(300)
 @given(output=_json)
 def test_any_json_is_a_plan_or_a_parse_error(output: Any) -> None:
     try:
@@ -134,7 +135,7 @@ def test_any_json_is_a_plan_or_a_parse_error(output: Any) -> None:
     assert result.status in (Status.PASS, Status.FAIL)
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200)
 @given(text=st.text(max_size=200))
 def test_any_text_is_a_plan_or_a_parse_error(text: str) -> None:
     with pytest.raises(ParseError):
@@ -191,7 +192,7 @@ def test_a_malformed_or_missing_baseline_is_an_error(tmp_path: Path) -> None:
     assert read_history(tmp_path / "absent.json", required=False) == ({}, None)
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200)
 @given(content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_history_file_is_shapes_or_a_note(tmp_path_factory: pytest.TempPathFactory, content: bytes) -> None:
     path = tmp_path_factory.mktemp("history") / "explain-plans.json"

@@ -19,6 +19,7 @@ from pipeline.checks.k6.thresholds import OPERATORS, Recomputed, parse_expressio
 from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.views import Bar
+from tests.fuzzing import fuzz
 
 REQUESTS = 100_000
 
@@ -377,7 +378,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz(300)
 @given(shape=st.sampled_from([EXPORT, HANDLE_SUMMARY]), data=st.data())
 def test_mutated_summaries_give_a_summary_or_a_parse_error(shape: str, data: st.DataObject) -> None:
     document = export_doc(12.5, 0.002, {"rate": True}) if shape == EXPORT else handle_doc(12.5, 0.002, {})
@@ -401,7 +402,7 @@ def test_mutated_summaries_give_a_summary_or_a_parse_error(shape: str, data: st.
             assert threshold.observed is not None
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200)
 @given(st.text(max_size=300))
 def test_arbitrary_text_never_crashes_the_reader(text: str) -> None:
     import tempfile

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.checks.openapi import OpenApiCheck, OpenApiSettings, SpecRaw, evaluate_openapi, served_url, sla_problems
@@ -22,6 +23,7 @@ from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from tests.conftest import REPO, config_from
+from tests.fuzzing import alias_bomb, fuzz
 
 SPEC = json.loads((REPO / "examples" / "orders-service" / "openapi.json").read_text())
 
@@ -258,7 +260,7 @@ def test_served_spec_url_is_joined_to_the_base_url() -> None:
 # --- property tests: hostile documents give a result or a ParseError, nothing else -----------
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz(200)
 @given(st.text(max_size=200))
 def test_arbitrary_text_loads_or_is_a_parse_error(text: str) -> None:
     with contextlib.suppress(ParseError):
@@ -299,7 +301,7 @@ def _mutated(data: st.DataObject) -> Any:
     return document
 
 
-@settings(max_examples=40, deadline=None)
+@fuzz(40)
 @given(data=st.data())
 def test_mutated_specs_give_a_result_or_a_parse_error(data: st.DataObject) -> None:
     # openapi-spec-validator raises KeyError, TypeError, PointerToNowhere... on such documents.
@@ -312,7 +314,7 @@ def test_mutated_specs_give_a_result_or_a_parse_error(data: st.DataObject) -> No
     assert evaluation.status in (Status.PASS, Status.FAIL, Status.ERROR)
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz(300)
 @given(data=st.data())
 def test_operations_and_slas_of_mutated_specs_never_crash(data: st.DataObject) -> None:
     document = _mutated(data)
@@ -324,3 +326,17 @@ def test_operations_and_slas_of_mutated_specs_never_crash(data: st.DataObject) -
         return
     for op in operations(document):
         assert all(isinstance(problem, str) for problem in sla_problems(op.sla, op.key))
+
+
+def test_a_spec_holding_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    """Found by the fault matrix (openapi x hostile): nine anchors of nine aliases as a schema's enum made
+    openapi-spec-validator spell out 387 million values in one message; the check ran past its budget."""
+    anchors, alias = alias_bomb(indent="  ")
+    spec = yaml.safe_dump(SPEC).replace("components:\n", f"x-anchors:\n{anchors}\ncomponents:\n", 1)
+    spec = spec.replace("paths:\n", f"x-enum: {alias}\npaths:\n", 1)
+    (tmp_path / "spec.yaml").write_text(spec)
+    started = time.monotonic()
+    result = run_check("openapi", config_from(tmp_path, "version: 1\nchecks: {openapi: {spec: spec.yaml}}\n"),
+                       tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR and "an alias bomb" in result.summary
+    assert "spec.yaml" in result.summary and time.monotonic() - started < 5

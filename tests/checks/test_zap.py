@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline import docker_run
@@ -25,8 +25,8 @@ from pipeline.reporters import write_all
 from pipeline.results import load_results
 from pipeline.runner import run_check
 from pipeline.verdict import decide
-from tests.checks.json_mutations import budget, mutated
 from tests.conftest import config_from
+from tests.fuzzing import fuzz, mutated
 
 
 def typed(**keys: Any) -> ZapSettings:
@@ -151,6 +151,7 @@ def test_no_docker_and_no_zap_is_an_error_with_the_commands(tmp_path: Path, monk
     assert "docker pull ghcr.io/zaproxy/zaproxy:stable" in hint and "zap-baseline.py" in hint
 
 
+@fuzz(100)
 @given(st.lists(st.text(max_size=20), max_size=6))
 def test_rules_reader_accepts_good_lines_or_names_the_bad_one(lines: list[str]) -> None:
     import tempfile
@@ -277,7 +278,7 @@ def read_xml_report_ok(tmp_path: Path, document: str) -> Any:
 # --- Hypothesis: hostile reports raise only ParseError ------------------------------------------------
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(mutated(report(alert("10020", 3, uris=("http://127.0.0.1/a", "http://127.0.0.1/b")), alert("10021", 1))))
 def test_mutated_json_reports_raise_only_parse_errors(document: Any) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -307,7 +308,7 @@ XML_SHAPE = {"site": [{"alerts": {"alertitem": [
     {"pluginid": "10021", "alert": "B", "riskcode": "1", "confidence": "3", "uri": "http://127.0.0.1/c"}]}}]}
 
 
-@settings(max_examples=budget(150), deadline=None)
+@fuzz(150)
 @given(mutated(XML_SHAPE), st.sampled_from(['name="http://127.0.0.1"', ""]))
 def test_mutated_xml_reports_raise_only_parse_errors(document: Any, site_name: str) -> None:
     body = _xml_from(document, "OWASPZAPReport").replace("<site>", f"<site {site_name}>")
@@ -320,7 +321,7 @@ def test_mutated_xml_reports_raise_only_parse_errors(document: Any, site_name: s
             assert exc.path == str(path)
 
 
-@settings(max_examples=budget(150), deadline=None)
+@fuzz(150)
 @given(st.binary(max_size=300), st.sampled_from(["r.json", "r.xml", "rules.tsv"]))
 def test_any_bytes_as_a_zap_file_raise_only_parse_errors(data: bytes, name: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -339,7 +340,7 @@ _rule_lines = st.one_of(
 )
 
 
-@settings(max_examples=budget(200), deadline=None)
+@fuzz(200)
 @given(st.lists(_rule_lines, max_size=6))
 def test_rules_tsv_mixtures_raise_only_parse_errors_naming_the_line(lines: list[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:

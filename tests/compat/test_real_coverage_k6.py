@@ -20,6 +20,7 @@ from pipeline.checks.k6 import K6Parsed, K6Settings, evaluate_k6
 from pipeline.checks.k6.summary import parse_summary, read_summary
 from pipeline.errors import ParseError
 from pipeline.model import Status
+from tests.fuzzing import budget
 
 COBERTURA_TOOLS = {
     "coveragepy-gold-x_xml.xml": ("coverage.py", "5.0a2"),
@@ -73,12 +74,13 @@ _HOSTILE = st.sampled_from(["-1", "1.5", "nan", "inf", "-inf", "true", "", "1e40
                             "150% (3/2)", "50% (-1/2)", "0"])
 
 
+@pytest.mark.fuzz
 def test_real_cobertura_with_one_hostile_number_is_refused_or_still_consistent(shared_fixtures: Path) -> None:
     text = (shared_fixtures / "coverage/cobertura/coveragepy-gold-y_xml_branch.xml").read_text()
     attributes = list(re.finditer(r'(hits|number|condition-coverage|line-rate|lines-valid|lines-covered|'
                                   r'branches-valid|branches-covered)="([^"]*)"', text))
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=budget(60), deadline=None)
     @given(index=st.integers(min_value=0, max_value=len(attributes) - 1), value=_HOSTILE)
     def edit_one(index: int, value: str) -> None:
         match = attributes[index]

@@ -21,7 +21,7 @@ import semver
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from pipeline import evidence
+from pipeline import evidence, yamlsafe
 from pipeline.errors import ParseError
 from pipeline.evidence import load_json_text
 
@@ -114,7 +114,7 @@ def _load(text: str, source: str) -> Any:
     if source.endswith(".json"):
         return load_json_text(text, source)
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yamlsafe.load(text, source, _Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ParseError(source, f"line {mark.line + 1}" if mark else "", f"is not valid YAML ({_first_line(exc)})") \

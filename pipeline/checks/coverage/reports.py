@@ -36,6 +36,8 @@ class CaseOutcome:
     source: str
 
 
+# Real JUnit reports nest suites a few levels deep (Surefire, nested jest describes); far deeper is forged.
+MAX_SUITE_DEPTH = 100
 # coverage.py, istanbul and the JaCoCo converters all write "50% (1/2)".
 _CONDITION = re.compile(r"^\s*\d+(?:\.\d+)?%\s*\((\d+)/(\d+)\)\s*$")
 
@@ -55,8 +57,7 @@ def read_cobertura(path: Path) -> CoverageReport:
     lines: dict[str, dict[int, bool]] = {}
     branches: dict[str, dict[int, tuple[int, int]]] = {}
     groups: dict[str, str] = {}
-    # istanbul sometimes puts <class> straight under <packages>, with no <package> around it.
-    package_of = {id(k): p.get("name") or "." for p in root.iter("package") for k in p.iter("class")}
+    package_of = _packages_of_classes(root)
     for klass in root.iter("class"):
         filename = klass.get("filename") or klass.get("name") or "?"
         groups.setdefault(filename, package_of.get(id(klass), "."))
@@ -86,6 +87,22 @@ def read_cobertura(path: Path) -> CoverageReport:
                             _sources(path, root))
     _check_root_totals(path, root, report)
     return report
+
+
+def _packages_of_classes(root: Element) -> dict[int, str]:
+    """The innermost <package> around each <class>, in one walk (istanbul sometimes puts <class>
+    straight under <packages>, with no <package> around it: "."). Asking each package for its
+    classes instead costs the square of the nesting depth, which a forged report makes huge."""
+    found: dict[int, str] = {}
+    pending: list[tuple[Element, str]] = [(root, ".")]
+    while pending:
+        elem, package = pending.pop()
+        if elem.tag == "package":
+            package = elem.get("name") or "."
+        elif elem.tag == "class":
+            found[id(elem)] = package
+        pending.extend((child, package) for child in elem)
+    return found
 
 
 def _line_number(path: Path, line: Element, filename: str) -> int:
@@ -192,19 +209,26 @@ def read_junit(path: Path) -> tuple[CaseOutcome, ...]:
     if root.tag not in ("testsuites", "testsuite"):
         raise ParseError(path, f"root element <{root.tag}>", "not a JUnit XML report "
                          "(expected <testsuites> or <testsuite>)")
+    return tuple(_walk_suites(root, path))
+
+
+def _walk_suites(root: Element, path: Path) -> list[CaseOutcome]:
+    """Every test case in document order, under its innermost suite (a stack, not recursion)."""
     outcomes: list[CaseOutcome] = []
-    _walk_suite(root, "", path, outcomes)
-    return tuple(outcomes)
-
-
-def _walk_suite(elem: Element, parents: str, path: Path, out: list[CaseOutcome]) -> None:
-    name = elem.get("name", "") if elem.tag == "testsuite" else ""
-    suite = "/".join(p for p in (parents, name) if p)
-    for child in elem:
-        if child.tag in ("testsuite", "testsuites"):
-            _walk_suite(child, suite, path, out)
-        elif child.tag == "testcase":
-            out.append(_outcome(TestCase.fromelem(child), suite, str(path)))
+    pending: list[tuple[Element, str, int]] = [(root, "", 0)]  # (element, the suite it sits in, depth)
+    while pending:
+        elem, parents, depth = pending.pop()
+        if elem.tag == "testcase":
+            outcomes.append(_outcome(TestCase.fromelem(elem), parents, str(path)))
+            continue
+        if depth > MAX_SUITE_DEPTH:
+            raise ParseError(path, f"<{elem.tag} name=\"{elem.get('name', '')[:80]}\">",
+                             f"suites nested more than {MAX_SUITE_DEPTH} deep: not a genuine report")
+        name = elem.get("name", "") if elem.tag == "testsuite" else ""
+        suite = "/".join(p for p in (parents, name) if p)
+        pending.extend((child, suite, depth + 1) for child in reversed(elem)
+                       if child.tag in ("testsuite", "testsuites", "testcase"))
+    return outcomes
 
 
 def _outcome(case: TestCase, suite: str, source: str) -> CaseOutcome:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline import evidence
+from pipeline import evidence, yamlsafe
 from pipeline.errors import ParseError
 from pipeline.evidence import load_json_file
 
@@ -208,7 +208,7 @@ def read_rule_file(path: Path) -> RuleFile:
     try:
         text = path.read_text(encoding="utf-8")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
+        document = yamlsafe.load(text, path)
     except OSError as exc:
         raise ParseError(path, "", f"cannot be read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

@@ -16,6 +16,7 @@ import requests
 import yaml
 from openapi_spec_validator.validation import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
+from pipeline import yamlsafe
 from pipeline.errors import CheckError, ParseError
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -49,7 +50,7 @@ class Operation:
 def load(text: str, source: str) -> Any:
     """The decoded JSON or YAML document; ParseError names the line."""
     try:
-        return json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+        return json.loads(text) if text.lstrip().startswith("{") else yamlsafe.load(text, source)
     except json.JSONDecodeError as exc:
         raise ParseError(source, f"line {exc.lineno} column {exc.colno}", f"is not valid JSON ({exc.msg})") from None
     except yaml.YAMLError as exc:

@@ -1,0 +1,278 @@
+"""Each cell of the fault matrix as a plan: the faulted check's settings and the world's misbehaviour.
+
+A check's healthy settings pass (``test_matrix.test_without_faults_every_check_passes``);
+each fault changes one thing. The table in ``test_matrix``'s docstring says what each
+fault means for each check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.faults.lab import Lab, Plan
+from tests.faults.standins import crashing_after, damage_command, damaging_wrapper, pid_wrapper
+from tests.fuzzing import alias_bomb
+
+HANG_BUDGET_S = 4  # timeout_s of the hang cells
+NO_TOOLS_PATH = "/usr/bin:/bin"  # neither pytest, k6 nor pip-audit is there
+
+
+def healthy(lab: Lab, check: str, folder: Path) -> dict[str, Any]:
+    """Settings under which ``check`` passes in this lab, for the cell whose folder is ``folder``."""
+    url = lab.target.url(folder.name)
+    a = lab.assets
+    evidence = folder / "reports" / "evidence"
+    return {
+        "coverage": {"command": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=pkg",
+                                 f"--cov-report=xml:{evidence / 'coverage.xml'}",
+                                 f"--junitxml={evidence / 'junit.xml'}", "tests"],
+                     "cobertura": "reports/evidence/coverage.xml", "junit": ["reports/evidence/junit.xml"],
+                     "cwd": "project", "min_line_rate": 0.5, "timeout_s": 60,
+                     "env": {"SERVICE_URL": url, "COVERAGE_FILE": str(folder / ".coverage")}},
+        "openapi": {"spec": str(a["spec"]), "served_spec": f"{url}/openapi.json", "timeout_s": 20},
+        "zap": {"mode": "local", "zap_path": str(a["zap-baseline.py"]), "target": url, "fail_at": "high",
+                "timeout_s": 30},
+        "audit": {"requirements": [str(a["requirements.txt"])], "service": "pypi", "timeout_s": 60},
+        "k6": {"mode": "native", "script": str(a["load.js"]), "base_url": url, "vus": 1, "duration": "1s",
+               "thresholds": {"http_req_duration": ["p(95)<2000"], "http_req_failed": ["rate<0.01"]},
+               "timeout_s": 60},
+        "explain": {"dsn": lab.dsn or "", "runs": 1, "timeout_s": 30,
+                    "queries": [{"name": "item", "sql": str(a["item.sql"]), "params": {"id": 1}, "max_ms": 2000}]},
+        "dashboards": {"base_url": url, "max_response_ms": 5000, "timeout_s": 30,
+                       "require_metrics": [{"name": "http_request_duration_seconds", "type": "histogram",
+                                            "labels": ["route"]}],
+                       "dashboard_files": [str(a["dashboard.json"])], "require_dashboards": ["matrix"],
+                       "alert_rule_files": [str(a["alerts.yml"])], "require_alerts": ["MatrixHighLatency"]},
+    }[check]
+
+
+def plan(lab: Lab, check: str, fault: str) -> Plan:
+    """The plan of one cell."""
+    folder = lab.folder(check, fault)
+    settings = healthy(lab, check, folder)
+    return PLANNERS[check](lab, fault, folder, settings)
+
+
+def _busy(lab: Lab, folder: Path, route: str) -> Callable[[], bool]:
+    name = folder.name
+    return lambda: lab.cells.hit(name, route).is_set()
+
+
+def _first_on_path(folder: Path) -> dict[str, str]:
+    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def coverage(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    project = folder / "project"
+    extra: dict[str, str] = {}
+    add = {"crash": "import os, signal\n\ndef test_native_code():\n    os.kill(os.getpid(), signal.SIGSEGV)\n",
+           "hang": "import time\n\ndef test_waits_forever():\n    time.sleep(600)\n",
+           "SIGTERM": f"import pathlib, time\n\ndef test_busy():\n    pathlib.Path({str(folder / 'busy')!r})"
+                      ".write_text('running')\n    time.sleep(600)\n"}
+    if fault in add:
+        extra["tests/test_fault.py"] = add[fault]
+    expect, env, python, trigger = "error", {}, sys.executable, None
+    if fault == "tool missing":
+        s["command"] = ["pytest", *s["command"][3:]]
+        env, python = {"PATH": NO_TOOLS_PATH}, lab.bare_python
+    elif fault == "hang":
+        s["timeout_s"] = HANG_BUDGET_S
+    elif fault in ("truncated", "empty", "hostile"):
+        mode = {"hostile": "entity-bomb"}.get(fault, fault)
+        s["command"] = damage_command(mode, str(folder / "reports" / "evidence" / "coverage.xml"), *s["command"])
+    elif fault == "target down":
+        s["env"]["SERVICE_URL"], expect = lab.addresses["closed"], "fail"
+    elif fault == "SIGTERM":
+        trigger = (folder / "busy").exists
+
+    def prepare(cell: Path) -> None:
+        shutil.copytree(lab.assets["project"], project, dirs_exist_ok=True)
+        for name, text in extra.items():
+            (project / name).write_text(text)
+
+    return Plan("coverage", fault, s, expect, env, python, trigger=trigger, prepare=prepare)
+
+
+def openapi(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    spec = lab.assets["spec"].read_text()
+    written = {"tool missing": None, "crash": spec.replace("'200': {description: ok}",
+                                                           "'200': {$ref: '#/components/responses/Nowhere'}", 1),
+               "truncated": "\n".join(spec.splitlines()[: len(spec.splitlines()) // 2]) + "\n", "empty": "",
+               "hostile": alias_bomb_spec(spec)}
+    behaviour, expect, trigger = {}, "error", None
+    if fault in written:
+        s["spec"] = str(folder / "openapi.yaml")
+    if fault == "hang":
+        behaviour, s["timeout_s"] = {"openapi.json": "hang"}, HANG_BUDGET_S
+    elif fault == "target down":
+        s["served_spec"] = f"{lab.addresses['closed']}/openapi.json"
+    elif fault == "SIGTERM":
+        behaviour, trigger = {"openapi.json": "hang"}, _busy(lab, folder, "openapi.json")
+
+    def prepare(cell: Path) -> None:
+        if written.get(fault) is not None:
+            (cell / "openapi.yaml").write_text(written[fault] or "")
+
+    return Plan("openapi", fault, s, expect, behaviour=behaviour, trigger=trigger, prepare=prepare)
+
+
+def alias_bomb_spec(spec: str) -> str:
+    """The spec with a YAML alias bomb (9**9 values once expanded) as a schema's enum."""
+    anchors, alias = alias_bomb(indent="  ")
+    return (spec.replace("components:\n", f"x-anchors:\n{anchors}\ncomponents:\n", 1)
+            .replace("    Item:\n      type: object\n", f"    Item:\n      type: object\n      enum: {alias}\n", 1))
+
+
+def zap(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    env = {"READINESS_ZAP_STANDIN_MARKER": str(folder / "busy")}
+    trigger = None
+    if fault == "tool missing":
+        s["zap_path"] = str(folder / "zap-baseline.py")  # nothing there
+    elif fault == "target down":
+        s["target"] = lab.addresses["closed"]
+    else:
+        env["READINESS_ZAP_STANDIN_FAULT"] = fault.lower()
+    if fault == "hang":
+        s["timeout_s"] = HANG_BUDGET_S
+    elif fault == "SIGTERM":
+        trigger = (folder / "busy").exists
+    return Plan("zap", fault, s, "error", env, trigger=trigger)
+
+
+def audit(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    name = folder.name
+    assert lab.vulns is not None
+    env, python, behaviour, trigger = lab.vulns.env(name), sys.executable, {}, None
+    tools = folder / "bin"
+    real = str(lab.assets["pip-audit"])
+    prepare: Callable[[Path], None] | None = None
+    if fault == "tool missing":
+        env, python = {"PATH": NO_TOOLS_PATH, **env}, lab.bare_python
+    elif fault == "crash":
+        lab.cells.pid_files[name] = folder / "pids"
+        behaviour, env = {"vulnerability service": "crash-tool"}, {**env, **_first_on_path(tools)}
+
+        def prepare(cell: Path) -> None:
+            tools.mkdir()
+            pid_wrapper(tools / "pip-audit", real, folder / "pids")
+    elif fault == "hang":
+        behaviour, s["timeout_s"] = {"vulnerability service": "hang"}, HANG_BUDGET_S
+    elif fault in ("truncated", "empty", "hostile"):
+        env = {**env, **_first_on_path(tools)}
+        mode = {"hostile": "pip-audit-nan"}.get(fault, fault)
+
+        def prepare(cell: Path) -> None:
+            tools.mkdir()
+            damaging_wrapper(tools / "pip-audit", mode, "@--output", real)
+    elif fault == "target down":
+        closed = lab.addresses["closed"].removeprefix("http://")
+        env = {**env, "HTTPS_PROXY": f"http://{closed}", "https_proxy": f"http://{closed}"}
+    elif fault == "SIGTERM":
+        behaviour, trigger = {"vulnerability service": "hang"}, _busy(lab, folder, "vulnerability service")
+    return Plan("audit", fault, s, "error", env, python, behaviour, trigger, prepare=prepare)
+
+
+def k6(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    name = folder.name
+    env, python, behaviour, trigger, expect = {}, sys.executable, {}, None, "error"
+    real = str(lab.assets["k6"])
+    prepare: Callable[[Path], None] | None = None
+    if fault == "tool missing":
+        env, python = {"PATH": NO_TOOLS_PATH}, lab.bare_python
+    elif fault == "crash":
+        lab.cells.pid_files[name] = folder / "pids"
+        behaviour, s["binary"] = {"items": "crash-tool"}, str(folder / "k6")
+
+        def prepare(cell: Path) -> None:
+            pid_wrapper(cell / "k6", real, cell / "pids")
+    elif fault == "hang":
+        s["base_url"], s["timeout_s"] = lab.addresses["silent"], HANG_BUDGET_S
+    elif fault in ("truncated", "empty", "hostile"):
+        s["binary"] = str(folder / "k6")
+        mode = {"hostile": "k6-forged"}.get(fault, fault)
+
+        def prepare(cell: Path) -> None:
+            damaging_wrapper(cell / "k6", mode, "@--summary-export", real)
+    elif fault == "target down":
+        s["base_url"], expect = lab.addresses["closed"], "fail"
+    elif fault == "SIGTERM":
+        s["duration"], trigger = "60s", _busy(lab, folder, "items")
+    return Plan("k6", fault, s, expect, env, python, behaviour, trigger, prepare=prepare)
+
+
+def explain(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    query = s["queries"][0]
+    sleeping = {"crash": 20, "hang": 600, "SIGTERM": 60}
+    trigger, on_trigger = None, None
+    if fault in sleeping:
+        query["sql"] = str(folder / "sleep.sql")
+    if fault == "tool missing":
+        s["dsn"] = ""
+    elif fault == "crash":
+        trigger, on_trigger = (lambda: bool(lab.backends(folder.name))), (lambda: lab.terminate(folder.name))
+    elif fault == "hang":
+        s["timeout_s"] = HANG_BUDGET_S
+    elif fault in ("truncated", "empty", "hostile"):
+        query["plan"] = str(folder / "plan.json")
+    elif fault == "target down":
+        s["dsn"] = lab.addresses["closed-dsn"]
+    elif fault == "SIGTERM":
+        s["timeout_s"], trigger = 60, lambda: bool(lab.backends(folder.name))
+
+    def prepare(cell: Path) -> None:
+        if fault in sleeping:
+            (cell / "sleep.sql").write_text(f"SELECT pg_sleep({sleeping[fault]}), '{cell.name}' AS cell, name "
+                                            "FROM fault_items WHERE id = :id")
+        plan_text = lab.assets["plan.json"].read_text()
+        damaged = {"truncated": plan_text[: len(plan_text) // 2], "empty": "",
+                   "hostile": plan_text.replace('"Execution Time": ', '"Execution Time": -1, "Was": ', 1)}
+        if fault in damaged:
+            (cell / "plan.json").write_text(damaged[fault])
+
+    return Plan("explain", fault, s, "error", trigger=trigger, on_trigger=on_trigger, prepare=prepare)
+
+
+def dashboards(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    env, behaviour, trigger, expect = {}, {}, None, "error"
+    prepare: Callable[[Path], None] | None = None
+    if fault == "tool missing":
+        s["prometheus"] = {"url": lab.addresses["closed"], "job": "matrix", "wait_s": 1}
+    elif fault == "crash":
+        env = _first_on_path(folder / "bin")
+
+        def prepare(cell: Path) -> None:
+            (cell / "bin").mkdir()
+            crashing_after(cell / "bin" / "promtool", str(lab.assets["promtool"]))
+    elif fault == "hang":
+        behaviour, s["timeout_s"], expect = {"metrics": "hang"}, HANG_BUDGET_S, "fail"
+    elif fault in ("truncated", "empty"):
+        behaviour = {"metrics": fault}
+        expect = "fail" if fault == "empty" else "error"
+    elif fault == "hostile":
+        s["alert_rule_files"] = [str(folder / "alerts.yml")]
+
+        def prepare(cell: Path) -> None:
+            (cell / "alerts.yml").write_text(alias_bomb_rules(lab.assets["alerts.yml"].read_text()))
+    elif fault == "target down":
+        s["base_url"], expect = lab.addresses["closed"], "fail"
+    elif fault == "SIGTERM":
+        behaviour, trigger = {"metrics": "hang"}, _busy(lab, folder, "metrics")
+    return Plan("dashboards", fault, s, expect, env, behaviour=behaviour, trigger=trigger, prepare=prepare)
+
+
+def alias_bomb_rules(rules: str) -> str:
+    """The rule file with a YAML alias bomb as a label value (promtool refuses it; the gate must too)."""
+    anchors, alias = alias_bomb(indent="  ")
+    return f"x-anchors:\n{anchors}\n" + rules.replace("severity: page", f"severity: {alias}")
+
+
+PLANNERS: dict[str, Callable[[Lab, str, Path, dict[str, Any]], Plan]] = {
+    "coverage": coverage, "openapi": openapi, "zap": zap, "audit": audit, "k6": k6, "explain": explain,
+    "dashboards": dashboards,
+}
+
