@@ -159,7 +159,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (gate, tests, example service), mypy on pipeline/, actionlint on the workflows."""
     bin_dir = _ensure_env(ROOT / ".nox" / "_lint", "[lint,test]")
-    session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", "examples", "benchmarks",
+    session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", "examples", "benchmarks", "fuzz",
                 external=True)
     session.run(str(bin_dir / "mypy"), "pipeline", external=True)
     installed = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",

@@ -21,6 +21,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from pipeline import yamlsafe
+from pipeline.errors import ParseError
 from pipeline.model import Waiver
 from pipeline.redact import is_secret_name, redact, register_environment, register_secret
 
@@ -150,38 +152,11 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_yaml(text: str, path: Path) -> Any:
-    """Compose first, refuse an alias expansion over budget, then construct."""
-    loader = _StrictLoader(text)
+    """Strictly loaded (duplicate keys refused), aliases allowed to add at most MAX_EXPANDED_NODES values."""
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_size(node, path, {}, set())
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _expanded_size(node: yaml.Node, path: Path, sizes: dict[int, int], active: set[int]) -> int:
-    """How many nodes ``node`` stands for once every alias is expanded (shared nodes counted per use)."""
-    key = id(node)
-    if key in sizes:
-        return sizes[key]
-    if key in active:
-        raise ConfigError(f"{path}: line {node.start_mark.line + 1}: a YAML alias refers to itself")
-    active.add(key)
-    children: list[yaml.Node] = []
-    if isinstance(node, yaml.SequenceNode):
-        children = list(node.value)
-    elif isinstance(node, yaml.MappingNode):
-        children = [part for pair in node.value for part in pair]
-    size = 1 + sum(_expanded_size(child, path, sizes, active) for child in children)
-    active.discard(key)
-    if size > MAX_EXPANDED_NODES:
-        raise ConfigError(f"{path}: line {node.start_mark.line + 1}: YAML aliases expand this to more than "
-                          f"{MAX_EXPANDED_NODES} nodes; refused (an alias bomb?)")
-    sizes[key] = size
-    return size
+        return yamlsafe.load(text, path, loader=_StrictLoader, max_expansion=MAX_EXPANDED_NODES)
+    except ParseError as exc:
+        raise ConfigError(exc.reason) from None
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -22,11 +22,14 @@ from pipeline.errors import ParseError
 MAX_ALIAS_EXPANSION = 1_000_000
 
 
-def load(text: str, source: Path | str, loader: Any = yaml.SafeLoader) -> Any:
+def load(text: str, source: Path | str, loader: Any = yaml.SafeLoader,
+         max_expansion: int | None = None) -> Any:
     """The single YAML document in ``text`` (None when empty), built with ``loader``.
 
-    Raises ParseError when aliases expand it past the budget or an alias contains itself;
-    yaml.YAMLError (not YAML) and RecursionError (nested too deeply) go to the caller.
+    Raises ParseError when aliases add more than ``max_expansion`` values (default
+    MAX_ALIAS_EXPANSION) or an alias
+    contains itself; yaml.YAMLError (not YAML) and RecursionError (nested too deeply) go
+    to the caller.
     """
     parser = loader(text)
     try:
@@ -36,7 +39,7 @@ def load(text: str, source: Path | str, loader: Any = yaml.SafeLoader) -> Any:
         if "*" in text:  # no alias without a '*'
             sizes: dict[int, int] = {}
             expanded = _expanded_size(node, source, sizes, set())
-            if expanded - len(sizes) > MAX_ALIAS_EXPANSION:
+            if expanded - len(sizes) > (MAX_ALIAS_EXPANSION if max_expansion is None else max_expansion):
                 raise ParseError(source, f"line {node.start_mark.line + 1}",
                                  f"YAML aliases expand it to {expanded:,} values from {len(sizes):,}; refused "
                                  "(an alias bomb?)", "A genuine document repeats parts, it does not multiply them.")

@@ -149,7 +149,7 @@ def test_bad_configs_are_clean_errors(tmp_path: Path, body: str, expected: str) 
 def test_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
-    with pytest.raises(ConfigError, match=r"line \d+: YAML aliases expand this to more than 100000 nodes"):
+    with pytest.raises(ConfigError, match=r"line \d+: YAML aliases expand it to [\d,]+ values .*refused"):
         load_config(write_config(tmp_path, "\n".join(levels) + "\n"), env={})
 
 
