@@ -22,7 +22,6 @@ from pipeline.reporters import write_all
 from pipeline.results import load_results
 from pipeline.runner import run_check
 from pipeline.verdict import decide
-from tests.checks.json_mutations import budget
 from tests.checks.test_audit import (
     HIGH_VECTOR,
     NPM_VIA,
@@ -36,6 +35,7 @@ from tests.checks.test_audit import (
     write_db,
 )
 from tests.conftest import config_from, write_config
+from tests.fuzzing import budget
 
 TODAY = dt.date(2026, 11, 27)
 MERGED = [record("PYSEC-2099-1", "pkg", [{"introduced": "0"}, {"fixed": "2.0"}], aliases=["GHSA-aaaa-bbbb-cccc"],

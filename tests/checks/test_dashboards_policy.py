@@ -27,8 +27,8 @@ from pipeline.checks.interface import CheckContext
 from pipeline.checks.registry import registry
 from pipeline.model import Finding, Status
 from pipeline.runner import apply_waivers, run_check
-from tests.checks.json_mutations import budget
 from tests.conftest import config_from, write_config
+from tests.fuzzing import budget
 
 PROJECT = Path("/project")
 

@@ -21,9 +21,9 @@ from pipeline.model import Instance, Status
 from pipeline.reporters import write_all
 from pipeline.results import load_results
 from pipeline.verdict import decide
-from tests.checks.json_mutations import budget
 from tests.checks.test_zap import alert, ingest, report, typed
 from tests.conftest import write_config
+from tests.fuzzing import budget
 
 TODAY = dt.date(2026, 11, 27)
 
