@@ -41,20 +41,18 @@ from fuzz.seeds import (
     ZAP_RULES,
     ZAP_XML,
 )
-from pipeline.checks import (
-    audit_json,
-    coverage_reports,
-    explain_plan,
-    k6_summary,
-    monitoring,
-    monitoring_live,
-    openapi_spec,
-    osv,
-    zap_report,
-)
-from pipeline.checks import openapi as openapi_check
+from pipeline.checks.audit import osv
+from pipeline.checks.audit import tool_reports as audit_json
 from pipeline.checks.audit.offline import match_offline
 from pipeline.checks.audit.reports import Dependency
+from pipeline.checks.coverage import reports as coverage_reports
+from pipeline.checks.dashboards import live as monitoring_live
+from pipeline.checks.dashboards import monitoring
+from pipeline.checks.explain import plan as explain_plan
+from pipeline.checks.k6 import summary as k6_summary
+from pipeline.checks.openapi import policy as openapi_policy
+from pipeline.checks.openapi import spec as openapi_spec
+from pipeline.checks.zap import report as zap_report
 from pipeline.errors import CheckError
 from pipeline.evidence import load_json_text
 
@@ -116,10 +114,10 @@ def _plan(data: bytes) -> object:
 def _openapi(data: bytes) -> object:
     document = openapi_spec.load(_text(data), "openapi.yaml")
     version = openapi_spec.require_openapi3(document, "openapi.yaml")
-    errors = openapi_check.validate(document, version, "openapi.yaml")
+    errors = openapi_spec.validate(document, version, "openapi.yaml")
     found = openapi_spec.operations(document)
     for op in found:
-        openapi_check.sla_problems(op.sla, f"{op.method} {op.path}")
+        openapi_policy.sla_problems(op.sla, f"{op.method} {op.path}")
     return errors, openapi_spec.compare(found, found)
 
 

@@ -23,8 +23,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.model import MANDATORY_CHECKS
-from tests.conftest import REPO
+from tests.conftest import MANDATORY, REPO
 from tests.faults.standins import Cells, TargetService, VulnService
 
 RUN_LIMIT_S = 120.0  # no cell may take longer than this (the hang cells have budgets of seconds)
@@ -105,7 +104,7 @@ class Lab:
         if plan.prepare is not None:
             plan.prepare(folder)
         self.cells.behaviour[name] = plan.behaviour
-        checks: dict[str, Any] = {n: {"enabled": False} for n in MANDATORY_CHECKS}
+        checks: dict[str, Any] = {n: {"enabled": False} for n in MANDATORY}
         checks.update(plan.others if plan.others is not None else dict([self.companion(plan.check)]))
         checks[plan.check] = plan.settings
         (folder / "readiness.yaml").write_text(yaml.safe_dump({"version": 1, "service": {"name": "matrix"},

@@ -84,7 +84,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.model import MANDATORY_CHECKS
+from tests.conftest import MANDATORY
 from tests.faults.cells import healthy, plan
 from tests.faults.lab import Lab, Outcome, Plan
 
@@ -111,7 +111,7 @@ def need(lab: Lab, request: pytest.FixtureRequest, check: str, fault: str = "") 
 
 
 @pytest.mark.parametrize(("check", "fault"), [pytest.param(c, f, id=f"{c}-{f.replace(' ', '-')}")
-                                              for c in MANDATORY_CHECKS for f in FAULTS])
+                                              for c in MANDATORY for f in FAULTS])
 def test_cell(lab: Lab, request: pytest.FixtureRequest, check: str, fault: str) -> None:
     need(lab, request, check, fault)
     cell = plan(lab, check, fault)
@@ -151,8 +151,8 @@ def assert_cell(lab: Lab, cell: Plan, outcome: Outcome) -> None:
 def assert_others_intact(lab: Lab, cell: Plan, outcome: Outcome, statuses: dict[str, str]) -> None:
     """The companion passes and the disabled checks are skipped; after a SIGTERM, later checks never ran."""
     companion, _ = lab.companion(cell.check)
-    position = MANDATORY_CHECKS.index(cell.check)
-    for index, name in enumerate(MANDATORY_CHECKS):
+    position = MANDATORY.index(cell.check)
+    for index, name in enumerate(MANDATORY):
         if name == cell.check:
             continue
         expected = "pass" if name == companion else "skipped"
@@ -164,11 +164,11 @@ def assert_others_intact(lab: Lab, cell: Plan, outcome: Outcome, statuses: dict[
 
 def test_without_faults_every_check_passes(lab: Lab, request: pytest.FixtureRequest) -> None:
     """The control: the matrix's healthy settings give ``ready``, so each cell's fault alone makes it fail."""
-    for check in MANDATORY_CHECKS:
+    for check in MANDATORY:
         need(lab, request, check, "crash")
     control = plan(lab, "coverage", "none")
     folder = lab.folder("coverage", "none")
-    control.others = {name: healthy(lab, name, folder) for name in MANDATORY_CHECKS}
+    control.others = {name: healthy(lab, name, folder) for name in MANDATORY}
     assert lab.vulns is not None
     control.env = lab.vulns.env(folder.name)
     outcome = lab.run(control)
