@@ -16,7 +16,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -26,6 +26,9 @@ from pipeline.config import Config
 from pipeline.gate import load_config
 from pipeline.model import CheckResult, Measurement, Status, ToolInfo
 from pipeline.runner import write_result
+
+if TYPE_CHECKING:  # playwright is imported only by the fixture that starts Chromium
+    from playwright.sync_api import Browser
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
@@ -256,7 +259,8 @@ def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser():  # type: ignore[no-untyped-def]
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (the system's) for the session; skips where it is not installed."""
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
         pytest.skip("chromium is not installed here (.ci/run installs the Debian package)")

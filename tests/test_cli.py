@@ -113,7 +113,7 @@ def test_console_output_has_no_colour_when_piped(tmp_path: Path) -> None:
     assert "\033[" not in done.stdout
 
 
-def test_run_in_process_writes_every_report(tiny_project: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_run_in_process_writes_every_report(tiny_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import python_test_command
 
     monkeypatch.chdir(tiny_project)
@@ -129,7 +129,7 @@ def test_run_in_process_writes_every_report(tiny_project: Path, monkeypatch) -> 
     assert main(["check", "coverage", "--config", "readiness.yaml"]) == 0
 
 
-def test_verify_signoff_in_process(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_verify_signoff_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     reports = tmp_path / "reports"
     write_results(reports, {n: Status.PASS for n in MANDATORY})
     assert main(["verdict", "--reports-dir", str(reports)]) == 0

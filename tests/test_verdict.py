@@ -301,6 +301,8 @@ def test_an_interrupted_run_is_never_ready() -> None:
     assert decide([result("k6", Status.FAIL)], interrupted="x").verdict is Verdict.NOT_READY
 
 
+FINDING = {"id": "A", "severity": "high", "title": "t", "location": "", "failing": False, "waived_by": None}
+WAIVER = {"check": "k6", "id": "A", "reason": "r", "owner": "o", "expires": "2026-12-01"}
 FORGERIES: dict[str, Any] = {
     "unknown top-level field": lambda d: d.update(approved_by="me"),
     "unknown finding field": lambda d: d["findings"].append({**FINDING, "trusted": True}),
@@ -316,8 +318,6 @@ FORGERIES: dict[str, Any] = {
     "finished before it started": lambda d: d.update(started_at="2026-11-28T12:00:00+00:00"),
     "an expiry that is no date": lambda d: d.update(waivers={"applied": [{**WAIVER, "expires": "2026-13-01"}]}),
 }
-FINDING = {"id": "A", "severity": "high", "title": "t", "location": "", "failing": False, "waived_by": None}
-WAIVER = {"check": "k6", "id": "A", "reason": "r", "owner": "o", "expires": "2026-12-01"}
 
 
 @pytest.mark.parametrize("forgery", sorted(FORGERIES))

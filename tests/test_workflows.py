@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -14,10 +15,10 @@ def load(name: str) -> dict[object, object]:
     return data
 
 
-def steps(workflow: dict[object, object], job: str) -> list[dict[str, str]]:
+def steps(workflow: dict[object, object], job: str) -> list[dict[str, Any]]:
     jobs = workflow["jobs"]
     assert isinstance(jobs, dict)
-    found: list[dict[str, str]] = jobs[job]["steps"]
+    found: list[dict[str, Any]] = jobs[job]["steps"]
     return found
 
 
@@ -33,7 +34,7 @@ def test_readiness_workflow_summarises_uploads_and_fails_unless_ready() -> None:
     assert "GITHUB_STEP_SUMMARY" in text and "readiness.md" in text
     assert 'test "$verdict" = "ready"' in text
     upload = next(s for s in gate if s.get("uses", "").startswith("actions/upload-artifact"))
-    assert upload["with"]["path"] == "reports/"  # type: ignore[index]
+    assert upload["with"]["path"] == "reports/"
     assert all(s.get("if") == "always()" for s in gate[-3:])
 
 

@@ -27,6 +27,7 @@ from pipeline.checks.interface import CheckContext
 from pipeline.checks.registry import registry
 from pipeline.model import Finding, Status
 from pipeline.runner import apply_waivers, run_check
+from pipeline.views import Facts
 from tests.conftest import config_from, write_config
 from tests.fuzzing import budget
 
@@ -67,14 +68,15 @@ def test_defaults_live_in_the_settings_class() -> None:
     assert defaults.max_response_ms == 1000 and defaults.require_metrics == () and defaults.prometheus is None
     assert typed(grafana={"url": "http://g"}).grafana == typed(grafana={"url": "http://g", "token_env": "GRAFANA_TOKEN"
                                                                         }).grafana
-    assert typed(prometheus={"url": "http://p"}).prometheus is not None
-    assert typed(prometheus={"url": "http://p"}).prometheus.wait_s == 20  # type: ignore[union-attr]
+    prometheus = typed(prometheus={"url": "http://p"}).prometheus
+    assert prometheus is not None and prometheus.wait_s == 20
     assert [m.name for m in typed(require_metrics=["a_total", {"name": "b", "type": "gauge"}]).required_metrics()] \
         == ["a_total", "b"]
 
 
 def test_an_empty_prometheus_section_asks_no_prometheus_but_an_empty_url_is_an_error(tmp_path: Path) -> None:
-    assert not typed(prometheus={}).prometheus.configured()  # type: ignore[union-attr]
+    section = typed(prometheus={}).prometheus
+    assert section is not None and not section.configured()
     rules = Path(__file__).resolve().parents[2] / "configs" / "monitoring" / "alerts.yml"
     silent = run_check("dashboards", config_from(tmp_path / "a", yaml.safe_dump(
         {"version": 1, "checks": {"dashboards": {"alert_rule_files": [str(rules)], "prometheus": {}}}})),
@@ -169,7 +171,9 @@ def test_live_answers_are_judged() -> None:
                                         "prometheus:alert:B", "prometheus:target:down"]
     assert evaluation.details["grafana"] == {"url": "http://g", "healthy": False,
                                              "dashboards": {"deployed": True, "absent": False}}
-    facts = dict(evaluation.views[0].items)  # type: ignore[union-attr]
+    view = evaluation.views[0]
+    assert isinstance(view, Facts)
+    facts = dict(view.items)
     assert facts["Grafana"] == "http://g: NOT healthy; 1 of 2 dashboard(s) deployed"
 
 

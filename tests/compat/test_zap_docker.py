@@ -86,8 +86,8 @@ def stand_in_image(docker_engine: Any, stand_in_binary: Path, tmp_path_factory: 
         root = tmp_path_factory.mktemp("rootfs")
         for folder in ("usr/local/bin", "stand-in", "zap/wrk", "tmp"):
             (root / folder).mkdir(parents=True)
-        for folder in (root, *[p for p in root.rglob("*") if p.is_dir()]):
-            folder.chmod(0o755)  # the image runs as uid 1000, like ZAP's
+        for directory in (root, *[p for p in root.rglob("*") if p.is_dir()]):
+            directory.chmod(0o755)  # the image runs as uid 1000, like ZAP's
         shutil.copy2(stand_in_binary, root / "usr/local/bin/zap-baseline.py")
         shutil.copy2(report, root / "stand-in/report.json")
         (root / "stand-in/exit-code").write_text(str(exit_code))

@@ -157,7 +157,8 @@ def assert_others_intact(lab: Lab, cell: Plan, outcome: Outcome, statuses: dict[
             continue
         expected = "pass" if name == companion else "skipped"
         if cell.fault == "SIGTERM" and index > position:
-            assert name not in outcome.results and name in outcome.verdict["missing"], (name, outcome.verdict)  # type: ignore[index]
+            assert outcome.verdict is not None, (name, outcome.stderr)
+            assert name not in outcome.results and name in outcome.verdict["missing"], (name, outcome.verdict)
             continue
         assert outcome.results[name]["status"] == statuses[name] == expected, (name, outcome.results[name])
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,8 +27,14 @@ def gate(project: Path, command: list[str]) -> tuple[int, dict[str, object], str
     return done.returncode, verdict, done.stdout
 
 
+def checks(verdict: dict[str, object]) -> list[dict[str, Any]]:
+    listed = verdict["checks"]
+    assert isinstance(listed, list)
+    return listed
+
+
 def statuses(verdict: dict[str, object]) -> dict[str, str]:
-    return {c["check"]: c["status"] for c in verdict["checks"]}  # type: ignore[attr-defined]
+    return {c["check"]: c["status"] for c in checks(verdict)}
 
 
 def test_incomplete_when_only_coverage_can_run(tiny_project: Path) -> None:
@@ -62,5 +69,5 @@ def test_incomplete_when_the_report_is_broken(tiny_project: Path, broken: str) -
               "(p / 'junit.xml').write_text('<testsuite><testcase name=\"a\"/></testsuite>')")
     code, verdict, _ = gate(tiny_project, [sys.executable, "-c", script])
     assert code == 2
-    coverage = next(c for c in verdict["checks"] if c["check"] == "coverage")  # type: ignore[attr-defined]
+    coverage = next(c for c in checks(verdict) if c["check"] == "coverage")
     assert coverage["status"] == "error" and "coverage.xml" in coverage["summary"]

@@ -83,7 +83,12 @@ def open_page(browser: Any, path: Path, strip_csp: bool = False) -> tuple[Any, l
         path.write_text(page_html, encoding="utf-8")
     page = browser.new_page()
     events: list[str] = []
-    page.on("dialog", lambda d: (events.append(f"dialog {d.message}"), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        events.append(f"dialog {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("console", lambda m: events.append(f"console {m.text}") if "XSS" in m.text else None)
     page.on("pageerror", lambda e: events.append(f"error {e}"))
     page.on("request", lambda r: events.append(f"request {r.url}") if r.url != path.as_uri() else None)
@@ -120,7 +125,7 @@ def test_every_link_stays_in_the_report_or_on_http(browser: Any, reports: Path) 
     finally:
         page.close()
     inside = reports.as_uri() + "/"
-    kinds = collections.Counter()
+    kinds: collections.Counter[str] = collections.Counter()
     for tag, raw, resolved in links:
         assert tag == "a", (tag, raw)
         if raw.startswith("#"):
@@ -162,6 +167,7 @@ def rendered_markdown(text: str) -> _Tags:
     from markdown_it import MarkdownIt
 
     renderer = MarkdownIt("gfm-like", {"html": True, "linkify": True})
+    assert renderer.linkify is not None  # linkify-it-py is installed with markdown-it-py[linkify]
     renderer.linkify.set({"fuzzy_link": True, "fuzzy_email": True})
     parsed = _Tags()
     parsed.feed(renderer.render(text))

@@ -13,14 +13,14 @@ from junitparser import JUnitXml
 
 from pipeline.model import CheckResult, Finding, Measurement, Status
 from pipeline.reporters import REPORTS, html, junit_report, markdown, sarif, write_all
-from pipeline.verdict import decide
+from pipeline.verdict import VerdictReport, decide
 from pipeline.views import Facts
 from tests.conftest import result
 
 HOSTILE = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>'
 
 
-def hostile_report() -> object:
+def hostile_report() -> VerdictReport:
     finding = Finding("test:x::<b>", "high", f"Test failed: {HOSTILE}", "javascript:alert(1)",
                       details={"message": HOSTILE + "\n" + "A" * 5000})
     bad = CheckResult("coverage", Status.FAIL, f"summary {HOSTILE}", reasons=(HOSTILE,),
@@ -34,21 +34,21 @@ def hostile_report() -> object:
 
 
 def test_html_escapes_every_foreign_string() -> None:
-    page = html.render(hostile_report())  # type: ignore[arg-type]
+    page = html.render(hostile_report())
     assert "<script>document" not in page and "<img src=x" not in page
     assert "&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt;" in page
     assert 'href="javascript:' not in page
 
 
 def test_html_is_self_contained() -> None:
-    page = html.render(hostile_report())  # type: ignore[arg-type]
+    page = html.render(hostile_report())
     for marker in ("<link", "src=\"http", "href=\"http", "@import", "<script"):
         assert marker not in page
     assert "@media print" in page
 
 
 def test_junit_has_one_suite_per_check_and_failures_carry_reasons() -> None:
-    text = junit_report.render(hostile_report())  # type: ignore[arg-type]
+    text = junit_report.render(hostile_report())
     xml = JUnitXml.fromroot(SafeET.fromstring(text))
     suites = {s.name: s for s in xml}
     assert set(suites) >= {"coverage", "audit", "zap", "openapi"}
@@ -60,7 +60,7 @@ def test_junit_has_one_suite_per_check_and_failures_carry_reasons() -> None:
 
 
 def test_markdown_is_short_and_neutralises_html() -> None:
-    text = markdown.render(hostile_report())  # type: ignore[arg-type]
+    text = markdown.render(hostile_report())
     assert text.startswith("## Readiness: ❌ NOT READY")
     assert "<script>" not in text and "| missing |" not in text
     assert "❔ missing" in text
@@ -68,7 +68,7 @@ def test_markdown_is_short_and_neutralises_html() -> None:
 
 
 def test_sarif_holds_security_findings_only() -> None:
-    doc = json.loads(sarif.render(hostile_report()))  # type: ignore[arg-type]
+    doc = json.loads(sarif.render(hostile_report()))
     assert doc["version"] == "2.1.0"
     results = doc["runs"][0]["results"]
     assert [r["ruleId"] for r in results] == ["audit/PYSEC-1"]
@@ -76,20 +76,25 @@ def test_sarif_holds_security_findings_only() -> None:
 
 
 def test_write_all_writes_every_report(tmp_path: Path) -> None:
-    written = write_all(hostile_report(), tmp_path)  # type: ignore[arg-type]
+    written = write_all(hostile_report(), tmp_path)
     assert sorted(p.name for p in written) == sorted(REPORTS)
     data = json.loads((tmp_path / "readiness.json").read_text())
     assert data["verdict"] == "not_ready" and data["schema"] == "readiness.verdict/1"
 
 
-def test_html_opens_in_chromium_without_errors_and_runs_no_script(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    write_all(hostile_report(), tmp_path)  # type: ignore[arg-type]
+def test_html_opens_in_chromium_without_errors_and_runs_no_script(browser: Any, tmp_path: Path) -> None:
+    write_all(hostile_report(), tmp_path)
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     problems: list[str] = []
     dialogs: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("request", lambda r: problems.append(f"request {r.url}")
             if not r.url.startswith("file:") else None)
     page.goto((tmp_path / "readiness.html").as_uri())
@@ -103,7 +108,7 @@ def test_html_opens_in_chromium_without_errors_and_runs_no_script(browser, tmp_p
     page.close()
 
 
-def _one_finding_report(details: dict[str, object], evidence: tuple[str, ...] = (), **typed: Any) -> object:
+def _one_finding_report(details: dict[str, object], evidence: tuple[str, ...] = (), **typed: Any) -> VerdictReport:
     finding = Finding("10021", "medium", "X-Content-Type-Options header missing", "http://127.0.0.1/", details=details,
                       **typed)
     zap = CheckResult("zap", Status.FAIL, "one alert", findings=(finding,), evidence=evidence)
@@ -111,7 +116,7 @@ def _one_finding_report(details: dict[str, object], evidence: tuple[str, ...] = 
 
 
 def test_html_links_only_http_references_and_evidence_inside_reports() -> None:
-    page = html.render(_one_finding_report(  # type: ignore[arg-type]
+    page = html.render(_one_finding_report(
         {}, evidence=("evidence/zap.json", "../outside.log", "/abs/zap.log", "file:///etc/passwd"),
         remediation="Set the header.",
         references=("https://owasp.org/x", "javascript:alert(1)", "//evil.example/y", "data:text/html,x")))
@@ -135,7 +140,7 @@ def test_html_links_only_http_references_and_evidence_inside_reports() -> None:
     {"instances": ["GET /", {"uri": 5}], "fixed": "1.2", "aliases": None, "reference": 42, "cwe": {"a": 1}},
 ])
 def test_html_survives_malformed_details(details: dict[str, object]) -> None:
-    page = html.render(_one_finding_report(details))  # type: ignore[arg-type]
+    page = html.render(_one_finding_report(details))
     assert "X-Content-Type-Options header missing" in page
     styles = re.findall(r'style="([^"]*)"', page)
     assert styles and all(re.fullmatch(r"background: #[0-9a-f]{6}|padding-left: \d+px|font-weight:700", s)

@@ -59,6 +59,7 @@ def sla(p95_ms: int) -> dict[str, Any]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service, its pool, middleware and routes; settings from the environment unless given."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
 
@@ -106,6 +107,7 @@ class DelayMiddleware:
         self.delay_s = delay_s
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Wait ``delay_s`` (not on /health, /ready, /metrics), then pass the request on."""
         if scope["type"] == "http" and scope["path"] not in ("/health", "/ready", "/metrics"):
             await asyncio.sleep(self.delay_s)
         await self.app(scope, receive, send)
@@ -182,6 +184,7 @@ def _add_order_routes(app: FastAPI) -> None:
                           customer_id: Annotated[int | None, Query(gt=0)] = None,
                           status: OrderStatus | None = None) -> OrderPage:
         """The newest orders of a customer or in a status (one of the two filters is required)."""
+        params: dict[str, Any]
         if customer_id is not None:
             sql, params = db.query("orders_by_customer"), {"customer_id": customer_id, "limit": limit}
         elif status is not None:

@@ -26,6 +26,7 @@ class ApiError(Exception):
 
 
 def error_body(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The uniform error body, stamped with the time and the request's ID."""
     return {
         "code": code,
         "message": message,
@@ -36,6 +37,7 @@ def error_body(request: Request, code: str, message: str, details: Any = None) -
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Make every failure (raised, invalid request, unknown route, crash) answer with the uniform body."""
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(request, exc.code, exc.message, exc.details),

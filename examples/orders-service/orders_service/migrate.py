@@ -24,6 +24,8 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.up\.sql$")
 
 @dataclass(frozen=True)
 class Migration:
+    """One numbered migration and its up and down scripts."""
+
     version: int
     name: str
     up: Path
@@ -48,6 +50,7 @@ def discover(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def applied(conn: psycopg.Connection) -> set[int]:
+    """The versions already applied (creates the bookkeeping table on first use)."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                  "(version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
     conn.commit()
@@ -55,6 +58,7 @@ def applied(conn: psycopg.Connection) -> set[int]:
 
 
 def up(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[int]:
+    """Apply the missing migrations in order; the versions applied."""
     done = applied(conn)
     ran = []
     for migration in discover(folder):
@@ -69,6 +73,7 @@ def up(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[int]:
 
 
 def down(conn: psycopg.Connection, to_version: int = 0, folder: Path = MIGRATIONS_DIR) -> list[int]:
+    """Revert the applied migrations above ``to_version``, newest first; the versions reverted."""
     done = applied(conn)
     ran = []
     for migration in reversed(discover(folder)):
@@ -82,6 +87,7 @@ def down(conn: psycopg.Connection, to_version: int = 0, folder: Path = MIGRATION
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: migrate $DATABASE_URL up or down; the exit code."""
     parser = argparse.ArgumentParser(prog="python -m orders_service.migrate")
     parser.add_argument("direction", choices=("up", "down"))
     parser.add_argument("--to", type=int, default=0, help="down: the version to stop at")

@@ -11,15 +11,21 @@ OrderStatus = Literal["pending", "paid", "shipped", "cancelled"]
 
 
 class Strict(BaseModel):
+    """A request body that refuses unknown fields."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class CustomerIn(Strict):
+    """A new customer."""
+
     email: EmailStr
     name: str = Field(min_length=1, max_length=200)
 
 
 class Customer(BaseModel):
+    """A customer as stored."""
+
     id: int
     email: str
     name: str
@@ -27,17 +33,23 @@ class Customer(BaseModel):
 
 
 class OrderLineIn(Strict):
+    """One line of a new order: a product, how many, at what unit price."""
+
     sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
     quantity: int = Field(gt=0, le=1000)
     unit_price_cents: int = Field(ge=0, le=10_000_000)
 
 
 class OrderIn(Strict):
+    """A new order for a customer, with its lines."""
+
     customer_id: int = Field(gt=0)
     lines: list[OrderLineIn] = Field(min_length=1, max_length=100)
 
 
 class OrderLine(BaseModel):
+    """One line of an order as stored."""
+
     id: int
     sku: str
     quantity: int
@@ -45,6 +57,8 @@ class OrderLine(BaseModel):
 
 
 class Order(BaseModel):
+    """An order as stored, without its lines."""
+
     id: int
     customer_id: int
     status: OrderStatus
@@ -53,23 +67,33 @@ class Order(BaseModel):
 
 
 class OrderWithLines(Order):
+    """An order with its lines."""
+
     lines: list[OrderLine]
 
 
 class Page(BaseModel):
+    """One page of a listing, at most ``limit`` items."""
+
     items: list[Any]
     limit: int
 
 
 class CustomerPage(Page):
+    """One page of customers."""
+
     items: list[Customer]
 
 
 class OrderPage(Page):
+    """One page of orders."""
+
     items: list[Order]
 
 
 class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
     code: str
     message: str
     details: Any = None
@@ -78,4 +102,6 @@ class ErrorBody(BaseModel):
 
 
 class Health(BaseModel):
+    """The answer of the liveness probe (/health)."""
+
     status: str

@@ -57,6 +57,7 @@ class Metrics:
         self.pool_max = Gauge("db_pool_connections_max", "Pool size limit.", registry=self.registry)
 
     def observe_pool(self, stats: dict[str, int]) -> None:
+        """Set the pool gauges from the pool's statistics."""
         self.pool_size.set(stats.get("pool_size", 0))
         self.pool_available.set(stats.get("pool_available", 0))
         self.pool_waiting.set(stats.get("requests_waiting", 0))
@@ -67,6 +68,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the request ID when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         entry: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname.lower(),
@@ -82,6 +84,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
+    """Send the service's logs to stderr as JSON lines."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logger = logging.getLogger("orders_service")
@@ -91,12 +94,15 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 class ObservabilityMiddleware:
+    """Gives each request an ID and records its duration, status and log line."""
+
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
         self.log = logging.getLogger("orders_service.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request with its ID and the security headers on the answer; count, time and log it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -135,7 +141,7 @@ class ObservabilityMiddleware:
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _SAFE_REQUEST_ID.match(candidate):
                 return candidate
     return uuid.uuid4().hex

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 from orders_service.errors import ApiError
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, clock: object = time.monotonic) -> None:
+    """Token buckets per key, refilled continuously from ``clock``."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = float(per_minute)
         self.refill_per_s = per_minute / 60.0
         self._clock = clock
@@ -24,7 +27,7 @@ class RateLimiter:
 
     def take(self, key: str) -> None:
         """Spend one token for ``key`` or raise 429 with Retry-After."""
-        now = self._clock()  # type: ignore[operator]
+        now = self._clock()
         with self._lock:
             tokens, last = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.refill_per_s)

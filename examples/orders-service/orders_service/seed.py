@@ -14,6 +14,7 @@ from orders_service.db import query, run_command
 
 
 def seed(conn: psycopg.Connection, orders: int, customers: int) -> None:
+    """Replace every row with ``customers`` generated customers and ``orders`` orders."""
     # ClientCursor: the seed is several statements with parameters, sent as one script.
     with conn.transaction(), psycopg.ClientCursor(conn) as cur:
         cur.execute("TRUNCATE order_lines, orders, customers RESTART IDENTITY")
@@ -21,6 +22,7 @@ def seed(conn: psycopg.Connection, orders: int, customers: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: seed $DATABASE_URL; the exit code."""
     parser = argparse.ArgumentParser(prog="python -m orders_service.seed")
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=10_000)

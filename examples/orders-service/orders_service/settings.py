@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Settings:
+    """What the service needs to run; see ``from_env`` for the variable names."""
+
     database_url: str
     jwt_secret: str
     jwt_audience: str = "orders-service"
@@ -20,6 +22,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """The settings from ``env`` (default: the process environment); refuses without the required ones."""
         env = dict(os.environ if env is None else env)
         missing = [name for name in ("DATABASE_URL", "JWT_SECRET") if not env.get(name)]
         if missing:

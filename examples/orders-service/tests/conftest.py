@@ -31,10 +31,11 @@ def server_url() -> Iterator[str]:
     if os.environ.get("ORDERS_TEST_DATABASE_URL"):
         yield os.environ["ORDERS_TEST_DATABASE_URL"]
         return
-    import pgserver
+    # pgserver/__init__ re-exports get_server implicitly; its defining module is the typed name.
+    from pgserver.postgres_server import get_server
 
     with tempfile.TemporaryDirectory(prefix="orders-test-pg-") as folder:
-        server = pgserver.get_server(Path(folder), cleanup_mode="stop")
+        server = get_server(Path(folder), cleanup_mode="stop")
         try:
             yield server.get_uri()
         finally:

@@ -6,6 +6,7 @@ import time
 
 import jwt
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from orders_service.auth import issue_token
 from orders_service.settings import Settings
@@ -31,7 +32,7 @@ def test_ready_is_503_when_the_database_is_down() -> None:
     assert answer.json()["code"] == "not_ready"
 
 
-def create_app_for(settings: Settings):  # type: ignore[no-untyped-def]
+def create_app_for(settings: Settings) -> FastAPI:
     from orders_service.app import create_app
 
     return create_app(settings)
@@ -176,7 +177,7 @@ def test_metrics_expose_route_templates_and_errors(client: TestClient) -> None:
     assert 'http_request_errors_total{method="POST",route="/orders",status="500"} 0.0' in text
 
 
-def test_unexpected_error_is_500_with_the_uniform_body(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_unexpected_error_is_500_with_the_uniform_body(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from orders_service import db
 
     async def broken(*args: object) -> None:

@@ -166,6 +166,8 @@ def test_log_configuration_writes_json_lines(capsys: pytest.CaptureFixture[str])
 
     configure_logging()
     stream = io.StringIO()
-    logging.getLogger("orders_service").handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    handler = logging.getLogger("orders_service").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
     logging.getLogger("orders_service").info("hello")
     assert json.loads(stream.getvalue())["msg"] == "hello"
