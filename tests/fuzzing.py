@@ -69,6 +69,18 @@ def _slots(document: Any) -> Iterator[tuple[Any, Any]]:
             stack.append(value)
 
 
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path (keys and indexes from the root) of every value inside ``node``, the root's ``()`` first."""
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += paths(value, (*prefix, index))
+    return found
+
+
 @st.composite
 def mutated(draw: st.DrawFn, document: Any, max_changes: int = 3) -> Any:
     """``document`` with one to ``max_changes`` values replaced by any JSON value, or removed."""

@@ -19,7 +19,7 @@ from pipeline.checks.k6.thresholds import OPERATORS, Recomputed, parse_expressio
 from pipeline.errors import ParseError
 from pipeline.model import Status
 from pipeline.views import Bar
-from tests.fuzzing import fuzz
+from tests.fuzzing import fuzz, paths
 
 REQUESTS = 100_000
 
@@ -367,15 +367,6 @@ def _mutations() -> st.SearchStrategy[Any]:
                         max_leaves=8)
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
 
 
 @fuzz(300)
@@ -383,7 +374,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def test_mutated_summaries_give_a_summary_or_a_parse_error(shape: str, data: st.DataObject) -> None:
     document = export_doc(12.5, 0.002, {"rate": True}) if shape == EXPORT else handle_doc(12.5, 0.002, {})
     for _ in range(data.draw(st.integers(1, 3))):
-        target = data.draw(st.sampled_from(_paths(document)))
+        target = data.draw(st.sampled_from(paths(document)))
         replacement = data.draw(_mutations())
         if not target:
             document = replacement

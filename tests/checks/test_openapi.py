@@ -23,7 +23,7 @@ from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from tests.conftest import REPO, config_from
-from tests.fuzzing import alias_bomb, fuzz
+from tests.fuzzing import alias_bomb, fuzz, paths
 
 SPEC = json.loads((REPO / "examples" / "orders-service" / "openapi.json").read_text())
 
@@ -275,21 +275,12 @@ _VALUES = st.recursive(_LEAVES, lambda inner: st.one_of(
                     | st.text(max_size=4), inner, max_size=3)), max_leaves=6)
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
 
 
 def _mutated(data: st.DataObject) -> Any:
     document: Any = copy.deepcopy(SPEC)
     for _ in range(data.draw(st.integers(1, 3))):
-        target = data.draw(st.sampled_from(_paths(document)))
+        target = data.draw(st.sampled_from(paths(document)))
         replacement = data.draw(_VALUES)
         if not target:
             document = replacement
