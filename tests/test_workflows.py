@@ -181,3 +181,26 @@ def test_only_the_injected_workflow_has_findings(linter: str, linted: dict[str, 
     # zizmor and check-jsonschema name every file they read in their progress lines; a finding has a line.
     flagged = {f for f in named if re.search(rf"{re.escape(f)}:\d+|{re.escape(f)}::", result.output)}
     assert "injected.yml" in result.output and not flagged, result.output
+
+
+def test_the_readme_documents_every_input_and_output_and_shows_the_summary() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Use it in GitHub Actions"):readme.index("## Nox sessions")]
+    action = load(ROOT / "action.yml")
+    assert all(f"| `{name}` |" in section for name in action["inputs"])
+    assert all(f"`{name}`" in section for name in action["outputs"])
+    picture = ROOT / "docs" / "images" / "pr-summary.png"
+    assert "](docs/images/pr-summary.png)" in section
+    assert picture.read_bytes().startswith(b"\x89PNG") and picture.stat().st_size < 200_000
+
+
+def test_the_screenshot_page_is_the_gate_s_markdown_rendered_with_its_annotation() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("summary_screenshot", ROOT / "docs" / "summary_screenshot.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = module.page(module.sample())
+    assert "<h2>Readiness: ❌ NOT READY" in page and page.count("<tr>") == 8
+    assert "examples/orders-service/requirements.txt#L7" in page
