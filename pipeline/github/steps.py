@@ -70,7 +70,7 @@ def gate_argv(env: Mapping[str, str]) -> list[str]:
 def run(env: Mapping[str, str] = os.environ) -> None:
     """Replace this process with the gate: the runner's SIGINT/SIGTERM on cancel reach it directly."""
     argv = gate_argv(env)
-    print(f"readiness: {' '.join(argv[1:])}", flush=True)
+    print(f"readiness: running readiness {' '.join(argv[4:])}", flush=True)
     os.execv(argv[0], argv)  # noqa: S606 -- argv list of our own interpreter, no shell
 
 
