@@ -218,10 +218,10 @@ def test_a_not_ready_verdict_fails_the_action_after_every_always_step(scenario: 
 def test_findings_with_a_file_are_annotated_and_hostile_text_starts_no_command(scenario: Scenario) -> None:
     log = scenario.first.logs["report"]
     commands = [line for line in log.splitlines() if line.startswith("::")]
-    error = next(c for c in commands if c.startswith("::error file=pins%2C v1%3A prod.txt,line=1,"))
+    error = next(c for c in commands if c.startswith("::error file=service/pins%2C v1%3A prod.txt,line=1,"))
     assert error.endswith(",title=readiness audit%3A vulnerability%3APYSEC-2099-1::pkg 1.0: PYSEC-2099-1 (high) "
                           "pkg is 100%25 bad, says: x::notice::y; fixed in 2.0")
-    notice = next(c for c in commands if c.startswith("::notice file=pins%2C v1%3A prod.txt,line=2,"))
+    notice = next(c for c in commands if c.startswith("::notice file=service/pins%2C v1%3A prod.txt,line=2,"))
     assert "waived by" in notice
     assert all(c.startswith(("::error ", "::notice ", "::warning ")) for c in commands), commands
 

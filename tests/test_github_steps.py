@@ -144,3 +144,19 @@ def test_setup_with_install_off_only_says_what_it_would_install(tmp_path: Path,
     broken = {**env, "INPUT_CONFIG": _config(tmp_path, "  nope: {}\n")}
     assert install.setup(broken) == 0  # the run step reports the config error in full
     assert capsys.readouterr().out.startswith("::warning::readiness: the config cannot be read yet")
+
+
+def test_annotations_name_the_file_from_the_repository_root() -> None:
+    verdict = {"checks": [{"check": "audit", "findings": [{"id": "a", "title": "A", "file": "r.txt", "line": 1,
+                                                             "failing": True}]}]}
+    assert annotation_lines(verdict, "services/orders")[0].startswith("::error file=services/orders/r.txt,line=1,")
+
+
+def test_the_token_never_follows_a_next_page_to_another_host() -> None:
+    with github_api("o/r", 1) as (url, api):
+        for n in range(101):  # two pages
+            api.add(f"c{n}", "bob")
+        api.base_url = "http://127.0.0.2:9"  # the stand-in's Link header now names another host
+        with pytest.raises(pr_comment.CommentError, match="another host"):
+            pr_comment.upsert(pr_comment.PullRequest(url, "o/r", 1), "body", "tok", session=None)
+        assert [m for m, _, _ in api.requests] == ["GET"]

@@ -83,6 +83,9 @@ def _comments(http: requests.Session, url: str) -> Iterator[Mapping[str, Any]]:
             raise CommentError(f"GET {url}: expected a list of comments, got {type(page).__name__}")
         yield from (c for c in page if isinstance(c, dict))
         next_url, params = response.links.get("next", {}).get("url"), None
+        if next_url is not None and not next_url.startswith(url.split("/repos/", 1)[0] + "/"):
+            # The session sends the token with every request: never to another host.
+            raise CommentError(f"GET {url}: the next page is on another host")
     raise CommentError(f"GET {url}: more than {MAX_PAGES} pages of comments")
 
 

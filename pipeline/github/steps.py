@@ -94,10 +94,21 @@ def report(env: Mapping[str, str] = os.environ) -> int:
         "artifact-name": artifact_name(env),
     }
     set_outputs(outputs, env)
-    print_lines(annotation_lines(verdict or {}))
+    print_lines(annotation_lines(verdict or {}, _folder_in_repository(env)))
     if verdict is None:
         print_lines([command("error", f"readiness: no valid verdict in {folder / 'readiness.json'}")])
     return 0
+
+
+def _folder_in_repository(env: Mapping[str, str]) -> str:
+    """Where the gate ran, relative to the checkout (``$GITHUB_WORKSPACE``); "" when outside or unknown."""
+    workspace = env.get("GITHUB_WORKSPACE")
+    if not workspace:
+        return ""
+    try:
+        return Path.cwd().resolve().relative_to(Path(workspace).resolve()).as_posix()
+    except ValueError:
+        return ""
 
 
 def _read_verdict(path: Path) -> dict[str, Any] | None:

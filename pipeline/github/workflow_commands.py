@@ -37,11 +37,12 @@ def command(name: str, message: object, properties: Mapping[str, object] | None 
     return f"::{name}{' ' + props if props else ''}::{escape_data(message)[:MAX_MESSAGE]}"
 
 
-def annotation_lines(verdict: Mapping[str, Any]) -> list[str]:
+def annotation_lines(verdict: Mapping[str, Any], folder: str = "") -> list[str]:
     """One annotation per finding that has a file: where code review shows it, beside the line.
 
     A failing finding is an ``::error`` (it fails its check), one below the failing
-    threshold a ``::warning``, a waived one a ``::notice`` naming its waiver.
+    threshold a ``::warning``, a waived one a ``::notice`` naming its waiver. GitHub
+    reads ``file`` from the repository root: ``folder`` is where the gate ran, within it.
     """
     lines = []
     for check in verdict.get("checks", []):
@@ -49,6 +50,8 @@ def annotation_lines(verdict: Mapping[str, Any]) -> list[str]:
             where = _where(finding)
             if where is None:
                 continue
+            if folder not in ("", "."):
+                where["file"] = f"{folder.strip('/')}/{where['file']}"
             text = str(finding.get("title", ""))
             if finding.get("waived_by"):
                 text += f" (waived by {finding['waived_by']})"
