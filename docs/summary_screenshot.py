@@ -43,7 +43,7 @@ code { background: #eff1f3; border-radius: 6px; padding: .2em .4em; font-size: 8
 
 def sample() -> VerdictReport:
     """A plausible PR run: every check passes but audit, which found a vulnerable pin."""
-    start = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 
     def result(name: str, status: Status, summary: str, seconds: float, *found: Finding) -> CheckResult:
         return CheckResult(name, status, summary, findings=found, started_at=start,
