@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,3 +254,34 @@ def test_merging_result_folders_gives_the_same_verdict_and_may_not_fail(scenario
     assert run.outputs["report"]["verdict"] == "not_ready"
     assert run.outcomes.get("step7") == "skipped"  # comment-on-pr is off by default
     assert "github/codeql-action/upload-sarif" not in run.uses  # upload-sarif is off by default
+
+
+SLEEPER = """
+import pathlib, signal, sys, time
+signal.signal(signal.SIGINT, lambda *_: sys.exit(1))
+pathlib.Path("running").write_text("yes")
+time.sleep(120)
+"""
+
+
+def test_a_cancelled_run_step_still_leaves_a_verdict_that_is_not_ready(tmp_path: Path) -> None:
+    """GitHub cancels a superseded run with signals to the step's processes: the gate itself gets them."""
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    config = {"version": 1, "checks": {"coverage": {"command": [sys.executable, "sleeper.py"],
+                                                    "cobertura": "reports/evidence/coverage.xml"}}}
+    (tmp_path / "readiness.yaml").write_text(yaml.safe_dump(config))
+    step = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "gate")
+    env = {**github_env(tmp_path, "http://127.0.0.1:9", tmp_path), "INPUT_CONFIG": "readiness.yaml",
+           "INPUT_CHECKS": "coverage", "INPUT_REPORTS_DIR": "reports"}
+    script = tmp_path / "gate.sh"
+    script.write_text(step["run"])
+    run = subprocess.Popen(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "running").exists() and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.1)
+    os.killpg(run.pid, signal.SIGTERM)
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 2, output
+    verdict = json.loads((tmp_path / "reports" / "readiness.json").read_text())
+    assert verdict["verdict"] == "incomplete" and "interrupted" in verdict["interrupted"], output
