@@ -157,10 +157,13 @@ def project(folder: Path) -> Path:
 
 @dataclass
 class Scenario:
-    """Two runs of the action on one PR (the second after a new push), the API stand-in's record."""
+    """Two runs of the action on one PR, the API stand-in's record.
+
+    The first runs the audit check; the second merges the first's result folder and
+    comments again (as our readiness.yml's comment job does after the gate job).
+    """
 
     first: ActionRun
-    second: ActionRun
     merged: ActionRun
     api: Recorded
     tmp: Path
@@ -183,18 +186,18 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         foreign = {i: c["body"] for i, c in api.comments.items()}
         env = github_env(tmp, url, tmp)
         first = run_action(INPUTS, tmp, {**env, "GITHUB_STEP_SUMMARY": str(tmp / "first.md")})
-        second = run_action(INPUTS, tmp, {**env, "GITHUB_STEP_SUMMARY": str(tmp / "second.md")})
         merged = run_action({"results": "service/reports/result*", "install": "false", "python-version": "",
-                             "fail-on-verdict": "false", "reports-dir": "merged"}, tmp,
+                             "fail-on-verdict": "false", "reports-dir": "merged", "comment-on-pr": "true"}, tmp,
                             {**env, "GITHUB_STEP_SUMMARY": str(tmp / "merged.md")})
-        yield Scenario(first, second, merged, api, tmp, foreign)
+        yield Scenario(first, merged, api, tmp, foreign)
 
 
 def test_the_summary_is_the_gate_s_markdown(scenario: Scenario) -> None:
-    summary = (scenario.tmp / "second.md").read_text(encoding="utf-8")
+    summary = (scenario.tmp / "first.md").read_text(encoding="utf-8")
     assert summary.startswith("## Readiness: ❌ NOT READY")
     assert summary == (scenario.tmp / "service" / "reports" / "readiness.md").read_text(encoding="utf-8")
-    assert (scenario.tmp / "first.md").read_text(encoding="utf-8").startswith("## Readiness: ❌ NOT READY")
+    merged = (scenario.tmp / "merged.md").read_text(encoding="utf-8")
+    assert merged == (scenario.tmp / "merged" / "readiness.md").read_text(encoding="utf-8")
 
 
 def test_the_outputs_say_the_verdict_and_where_the_reports_are(scenario: Scenario) -> None:
@@ -209,7 +212,7 @@ def test_the_outputs_say_the_verdict_and_where_the_reports_are(scenario: Scenari
 def test_a_not_ready_verdict_fails_the_action_after_every_always_step(scenario: Scenario) -> None:
     run = scenario.first
     assert run.outcomes["gate"] == "failure" and run.failed
-    assert run.outcomes["report"] == "success" and "readiness: PR comment" in run.logs["step7"]
+    assert run.outcomes["report"] == "success" and "readiness: PR comment" in run.logs["comment"]
     upload = run.uses["actions/upload-artifact"]
     assert upload["name"] == "readiness-gate-audit-1" and upload["retention-days"] == "14"
     assert Path(upload["path"]) == scenario.tmp / "service" / "reports"
@@ -237,13 +240,13 @@ def test_the_first_run_creates_the_comment_and_the_second_edits_it(scenario: Sce
     assert writes == [("POST", f"/repos/{REPO}/issues/{PR}/comments"),
                       ("PATCH", f"/repos/{REPO}/issues/comments/{ours[0]['id']}")]
     pages = [path for method, path, _ in api.requests if method == "GET"]
-    assert any("page=2" in p for p in pages)  # the second run found it on the second page
+    assert any("page=2" in p for p in pages)  # the second run found its comment on the second page
     assert {c["id"]: c["body"] for c in api.comments.values() if c["user"]["login"] != BOT} == scenario.foreign
 
 
 def test_the_token_is_sent_only_as_the_authorization_header(scenario: Scenario) -> None:
     assert {auth for _, _, auth in scenario.api.requests} == {f"Bearer {TOKEN}"}
-    for run in (scenario.first, scenario.second, scenario.merged):
+    for run in (scenario.first, scenario.merged):
         assert not [name for name, log in run.logs.items() if TOKEN in log]
 
 
@@ -252,7 +255,7 @@ def test_merging_result_folders_gives_the_same_verdict_and_may_not_fail(scenario
     assert "verdict --reports-dir merged --results service/reports/results" in run.logs["gate"]
     assert run.outcomes["gate"] == "failure" and not run.failed  # fail-on-verdict: false
     assert run.outputs["report"]["verdict"] == "not_ready"
-    assert run.outcomes.get("step7") == "skipped"  # comment-on-pr is off by default
+    assert run.outcomes["comment"] == "success" and "edited" in run.logs["comment"]
     assert "github/codeql-action/upload-sarif" not in run.uses  # upload-sarif is off by default
 
 
