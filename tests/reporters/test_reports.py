@@ -70,7 +70,7 @@ def test_markdown_is_short_and_neutralises_html() -> None:
 def test_sarif_holds_security_findings_only() -> None:
     doc = json.loads(sarif.render(hostile_report()))
     assert doc["version"] == "2.1.0"
-    results = doc["runs"][0]["results"]
+    results = [r for run in doc["runs"] for r in run["results"]]
     assert [r["ruleId"] for r in results] == ["audit/PYSEC-1"]
     assert results[0]["level"] == "error"
 
