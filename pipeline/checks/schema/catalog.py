@@ -37,7 +37,8 @@ _CONSTRAINTS = """
 SELECT n.nspname, c.relname, k.conname, k.contype::text, pg_get_constraintdef(k.oid, true),
        (SELECT array_agg(a.attname::text ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u(num, ord)
         JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.num),
-       k.confdeltype::text, k.confupdtype::text
+       k.confdeltype::text, k.confupdtype::text,
+       CASE WHEN k.confrelid <> 0 THEN (SELECT relname FROM pg_class WHERE oid = k.confrelid) ELSE '' END
 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s)
 ORDER BY 1, 2, 3"""
@@ -73,6 +74,7 @@ class Constraint:
     columns: tuple[str, ...]
     on_delete: str = ""
     on_update: str = ""
+    references: str = ""  # the referenced table of a foreign key
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,11 @@ def read_catalog(dsn: str, schemas: Iterable[str]) -> dict[str, Table]:
                 tables = {(s, t): Table(s, t) for s, t in _rows(cur, _TABLES, params, 2)}
                 for s, t, name, type_, not_null, default in _rows(cur, _COLUMNS, params, 6):
                     _owner(tables, s, t).columns.append(Column(str(name), str(type_), bool(not_null), str(default)))
-                for s, t, name, kind, definition, cols, deltype, updtype in _rows(cur, _CONSTRAINTS, params, 8):
+                for s, t, name, kind, definition, cols, deltype, updtype, parent in _rows(cur, _CONSTRAINTS, params, 9):
                     _owner(tables, s, t).constraints.append(Constraint(
                         str(name), str(kind), str(definition), tuple(cols or ()),
                         FK_ACTIONS.get(str(deltype), "") if kind == "f" else "",
-                        FK_ACTIONS.get(str(updtype), "") if kind == "f" else ""))
+                        FK_ACTIONS.get(str(updtype), "") if kind == "f" else "", str(parent or "")))
                 for s, t, name, definition, cols, partial in _rows(cur, _INDEXES, params, 6):
                     _owner(tables, s, t).indexes.append(Index(str(name), str(definition), tuple(cols or ()),
                                                               bool(partial)))

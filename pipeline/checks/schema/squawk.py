@@ -51,7 +51,7 @@ def migration_files(patterns: tuple[str, ...], project_dir: Path) -> list[Path]:
 
 
 def run_squawk(files: list[Path], excluded: tuple[str, ...], in_transaction: bool, project_dir: Path,
-               evidence_dir: Path) -> tuple[Path, ToolInfo]:
+               evidence_dir: Path, budget_s: float = TIMEOUT_S) -> tuple[Path, ToolInfo]:
     """squawk's JSON report on ``files`` (kept as evidence) and what ran."""
     binary = squawk_binary()
     if binary is None:
@@ -59,7 +59,7 @@ def run_squawk(files: list[Path], excluded: tuple[str, ...], in_transaction: boo
     argv = [binary, "--reporter", "json", *(["--exclude", ",".join(excluded)] if excluded else []),
             *(["--assume-in-transaction"] if in_transaction else []), *(str(f) for f in files)]
     report = evidence_dir / "squawk.json"
-    proc.run_tool(argv, log_path=evidence_dir / "squawk.log", timeout_s=TIMEOUT_S, expected=(0, 1),
+    proc.run_tool(argv, log_path=evidence_dir / "squawk.log", timeout_s=min(TIMEOUT_S, budget_s), expected=(0, 1),
                   cwd=project_dir, stdout_path=report, install_hint=INSTALL_HINT)
     return report, ToolInfo("squawk", proc.tool_version(binary), "run", tuple(argv[1:3]))
 
