@@ -244,3 +244,17 @@ def test_a_squawk_pattern_that_matches_nothing_is_an_error(tmp_path: Path, datab
     _ddl(database, GOOD)
     result = _run(tmp_path, database, '    squawk: {files: ["no/such/*.sql"]}\n')
     assert result.status is Status.ERROR and "matches no file" in " ".join(result.reasons)
+
+
+def test_a_column_a_critical_query_searches_must_lead_an_index(tmp_path: Path, database: str) -> None:
+    _ddl(database, GOOD + "CREATE TABLE notes (id bigint PRIMARY KEY, author text, body text);"
+                          "CREATE INDEX notes_body_author_idx ON notes (body, author);")
+    queries = tmp_path / "q"
+    queries.mkdir()
+    (queries / "by_author.sql").write_text("SELECT n.id FROM notes n JOIN child c ON c.id = n.id "
+                                           "WHERE n.author = :author AND c.parent_id = :parent")
+    result = _run(tmp_path, database, f'    queries: ["{queries}/*.sql"]\n')
+    assert result.status is Status.FAIL
+    assert _ids(result) == {"unindexed-column:notes.author"}  # child.parent_id and both ids lead an index
+    (queries / "bad.sql").write_text("DELETE FROM notes")
+    assert _run(tmp_path / "again", database, f'    queries: ["{queries}/*.sql"]\n').status is Status.ERROR

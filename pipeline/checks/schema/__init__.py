@@ -4,7 +4,8 @@ collect: read the catalog of the migrated database (the gate's throwaway one by 
          when configured, apply, revert and re-apply the migrations on a scratch database
          with the project's own tool (schema_roundtrip), and lint the migration SQL with squawk.
 parse:   squawk's JSON report, every field validated.
-evaluate: primary keys, foreign keys with a stated ON DELETE and an index, a revert that
+evaluate: primary keys, foreign keys with a stated ON DELETE and an index, an index for every
+          column the critical queries search or join on (read with pglast), a revert that
           leaves nothing and an apply-again that builds the same catalog, squawk's blocking rules.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
 from pipeline.checks.schema.catalog import Table, fingerprint, read_catalog
 from pipeline.checks.schema.policy import SchemaFacts, evaluate_schema
+from pipeline.checks.schema.queries import Searched, searched_columns
 from pipeline.checks.schema.roundtrip import RoundTrip, round_trip
 from pipeline.checks.schema.settings import SchemaSettings
 from pipeline.checks.schema.squawk import migration_files, read_report, relative_name, run_squawk
@@ -35,6 +37,7 @@ class SchemaRaw:
     squawk_report: Path | None
     project_dir: Path
     missing_down: tuple[str, ...] = ()
+    searched: frozenset[Searched] = frozenset()
 
 
 class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
@@ -55,6 +58,9 @@ class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
         "foreign-key-action": FindingKind(
             "a foreign key states no ON DELETE policy (NO ACTION, the default, is indistinguishable from forgotten)",
             "Say what deleting the parent does: ON DELETE RESTRICT, CASCADE or SET NULL."),
+        "unindexed-column": FindingKind("a column a critical query searches or joins on leads no index",
+                                        "Create an index led by the column (CONCURRENTLY on a live table), or "
+                                        "check the query's plan in the explain check."),
         "migration-up-failed": FindingKind("the migrations do not apply to an empty scratch database",
                                            "Run the up command against an empty database and fix the first error "
                                            "(the message has the tool's last lines)."),
@@ -80,6 +86,8 @@ class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
                                   "is not set", "Let the gate start the service (service.start), or set the DSN.")
         missing = tuple(_without_down(migration_files(settings.migrations.up_files, ctx.project_dir),
                                       ctx.project_dir))
+        searched = frozenset(column for path in migration_files(settings.queries, ctx.project_dir)
+                             for column in searched_columns(path, relative_name(path, ctx.project_dir)))
         tables = read_catalog(dsn, settings.schemas)
         ctx.tool = ToolInfo("postgresql", "catalog", "run")
         trip = None
@@ -97,12 +105,12 @@ class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
                                        **({"after_round_trip": fingerprint(trip.again)} if trip and trip.again
                                           else {})}, indent=1))
         ctx.add_evidence(catalog)
-        return SchemaRaw(tables, trip, report, ctx.project_dir, missing)
+        return SchemaRaw(tables, trip, report, ctx.project_dir, missing, searched)
 
     def parse(self, raw: SchemaRaw) -> SchemaFacts:
         """squawk's report read and validated; the catalog and round trip are already typed."""
         violations = read_report(raw.squawk_report, raw.project_dir) if raw.squawk_report else None
-        return SchemaFacts(raw.tables, raw.round_trip, violations, raw.missing_down)
+        return SchemaFacts(raw.tables, raw.round_trip, violations, raw.missing_down, raw.searched)
 
     def evaluate(self, parsed: SchemaFacts, settings: SchemaSettings) -> Evaluation:
         """Every rule of the settings over the facts."""

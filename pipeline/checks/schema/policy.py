@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pipeline.checks.interface import Evaluation
 from pipeline.checks.schema.catalog import Constraint, Index, Table, differences, fingerprint
+from pipeline.checks.schema.queries import Searched
 from pipeline.checks.schema.roundtrip import RoundTrip
 from pipeline.checks.schema.settings import SchemaSettings
 from pipeline.checks.schema.squawk import Violation
@@ -22,12 +23,14 @@ class SchemaFacts:
     round_trip: RoundTrip | None = None
     violations: tuple[Violation, ...] | None = None
     missing_down: tuple[str, ...] = ()  # up migration files without their down file
+    searched: frozenset[Searched] = frozenset()  # columns the critical queries search or join on
 
 
 def evaluate_schema(facts: SchemaFacts, settings: SchemaSettings) -> Evaluation:
     """Every design rule, the round trip and the linter: failing findings fail the check."""
     judged = {name: t for name, t in facts.tables.items() if t.name not in settings.ignore_tables}
-    findings = [*design_findings(judged, settings), *missing_down_findings(facts.missing_down),
+    findings = [*design_findings(judged, settings), *unindexed_findings(judged, facts.searched),
+                *missing_down_findings(facts.missing_down),
                 *round_trip_findings(facts.round_trip, settings),
                 *squawk_findings(facts.violations, settings)]
     failing = [f for f in findings if f.failing]
@@ -48,7 +51,7 @@ def evaluate_schema(facts: SchemaFacts, settings: SchemaSettings) -> Evaluation:
                       measurements, tuple(findings), views=(_facts(judged, facts),))
 
 
-_DESIGN_KINDS = ("no-primary-key", "foreign-key-unindexed", "foreign-key-action")
+_DESIGN_KINDS = ("no-primary-key", "foreign-key-unindexed", "foreign-key-action", "unindexed-column")
 
 
 def design_findings(tables: dict[str, Table], settings: SchemaSettings) -> Iterator[Finding]:
@@ -67,6 +70,18 @@ def design_findings(tables: dict[str, Table], settings: SchemaSettings) -> Itera
                 yield Finding(f"foreign-key-action:{where}", "medium",
                               f"Foreign key {key.name} on {name} states no ON DELETE policy", name,
                               message=key.definition)
+
+
+def unindexed_findings(tables: dict[str, Table], searched: frozenset[Searched]) -> Iterator[Finding]:
+    """Each column a critical query searches or joins on that leads no full index of its table."""
+    by_name = {t.name: t for t in tables.values()}
+    for column in sorted(searched, key=lambda c: (c.table, c.column, c.query)):
+        table = by_name.get(column.table)
+        if table is not None and not any(not i.partial and i.columns[:1] == (column.column,)
+                                         for i in table.indexes):
+            yield Finding(f"unindexed-column:{table.qualified}.{column.column}", "medium",
+                          f"Column {table.qualified}.{column.column}, which {column.query} searches on, leads no "
+                          "index", table.qualified, file=column.query)
 
 
 def _indexed(key: Constraint, indexes: list[Index]) -> bool:

@@ -69,6 +69,8 @@ class SchemaSettings(CheckSettings):
     require_foreign_key_index: bool = Field(True, description="every foreign key's referencing columns lead an index")
     require_foreign_key_actions: bool = Field(
         True, description="every foreign key states ON DELETE (the default NO ACTION counts as unstated)")
+    queries: tuple[str, ...] = Field((), description="glob patterns of the critical queries' SQL files: every "
+                                                     "column they search or join on must lead an index")
     migrations: Migrations = Field(Migrations.model_validate({}),
                                    description="up/down round trip on a scratch database (off while up is empty)")
     squawk: Squawk = Field(Squawk.model_validate({}), description="lint migration SQL (off while files is empty)")
