@@ -258,3 +258,19 @@ def test_a_column_a_critical_query_searches_must_lead_an_index(tmp_path: Path, d
     assert _ids(result) == {"unindexed-column:notes.author"}  # child.parent_id and both ids lead an index
     (queries / "bad.sql").write_text("DELETE FROM notes")
     assert _run(tmp_path / "again", database, f'    queries: ["{queries}/*.sql"]\n').status is Status.ERROR
+
+
+def test_what_the_spec_requires_and_bounds_the_table_enforces(tmp_path: Path, database: str) -> None:
+    _ddl(database, GOOD + "CREATE TABLE notes (id bigint PRIMARY KEY, body text, stars integer, tag text NOT NULL "
+                          "CHECK (char_length(tag) < 20));")
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {},
+                                "components": {"schemas": {"NoteIn": {
+                                    "required": ["body", "tag"], "properties": {
+                                        "body": {"type": "string"}, "stars": {"type": "integer", "maximum": 5},
+                                        "tag": {"type": "string", "maxLength": 20}, "lines": {"type": "array"}}}}}}))
+    extra = f'    spec: "{spec}"\n    spec_tables: {{NoteIn: notes}}\n'
+    result = _run(tmp_path, database, extra)
+    assert _ids(result) == {"nullable-required:notes.body", "unchecked-bound:notes.stars"}
+    missing = _run(tmp_path / "again", database, f'    spec: "{spec}"\n    spec_tables: {{Nope: notes}}\n')
+    assert missing.status is Status.ERROR and "Nope" in " ".join(missing.reasons)

@@ -21,6 +21,7 @@ from pipeline.checks.schema.policy import SchemaFacts, evaluate_schema
 from pipeline.checks.schema.queries import Searched, searched_columns
 from pipeline.checks.schema.roundtrip import RoundTrip, round_trip
 from pipeline.checks.schema.settings import SchemaSettings
+from pipeline.checks.schema.spec_rules import Promise, read_promises
 from pipeline.checks.schema.squawk import migration_files, read_report, relative_name, run_squawk
 from pipeline.errors import ArtifactMissing
 from pipeline.model import ToolInfo
@@ -38,6 +39,7 @@ class SchemaRaw:
     project_dir: Path
     missing_down: tuple[str, ...] = ()
     searched: frozenset[Searched] = frozenset()
+    promises: tuple[Promise, ...] = ()
 
 
 class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
@@ -61,6 +63,11 @@ class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
         "unindexed-column": FindingKind("a column a critical query searches or joins on leads no index",
                                         "Create an index led by the column (CONCURRENTLY on a live table), or "
                                         "check the query's plan in the explain check."),
+        "nullable-required": FindingKind("a column stores a field the spec requires but allows NULL",
+                                         "Make the column NOT NULL (backfill first on a live table)."),
+        "unchecked-bound": FindingKind("a column stores a field the spec bounds (minimum, length, enum) with no "
+                                       "CHECK constraint", "Add a CHECK constraint with the spec's bound "
+                                                           "(NOT VALID, then VALIDATE, on a live table)."),
         "migration-up-failed": FindingKind("the migrations do not apply to an empty scratch database",
                                            "Run the up command against an empty database and fix the first error "
                                            "(the message has the tool's last lines)."),
@@ -88,6 +95,7 @@ class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
                                       ctx.project_dir))
         searched = frozenset(column for path in migration_files(settings.queries, ctx.project_dir)
                              for column in searched_columns(path, relative_name(path, ctx.project_dir)))
+        promises = read_promises(ctx.resolve(settings.spec), settings.spec_tables) if settings.spec_tables else ()
         tables = read_catalog(dsn, settings.schemas)
         ctx.tool = ToolInfo("postgresql", "catalog", "run")
         trip = None
@@ -105,12 +113,12 @@ class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
                                        **({"after_round_trip": fingerprint(trip.again)} if trip and trip.again
                                           else {})}, indent=1))
         ctx.add_evidence(catalog)
-        return SchemaRaw(tables, trip, report, ctx.project_dir, missing, searched)
+        return SchemaRaw(tables, trip, report, ctx.project_dir, missing, searched, promises)
 
     def parse(self, raw: SchemaRaw) -> SchemaFacts:
         """squawk's report read and validated; the catalog and round trip are already typed."""
         violations = read_report(raw.squawk_report, raw.project_dir) if raw.squawk_report else None
-        return SchemaFacts(raw.tables, raw.round_trip, violations, raw.missing_down, raw.searched)
+        return SchemaFacts(raw.tables, raw.round_trip, violations, raw.missing_down, raw.searched, raw.promises)
 
     def evaluate(self, parsed: SchemaFacts, settings: SchemaSettings) -> Evaluation:
         """Every rule of the settings over the facts."""

@@ -10,6 +10,7 @@ from pipeline.checks.schema.catalog import Constraint, Index, Table, differences
 from pipeline.checks.schema.queries import Searched
 from pipeline.checks.schema.roundtrip import RoundTrip
 from pipeline.checks.schema.settings import SchemaSettings
+from pipeline.checks.schema.spec_rules import Promise
 from pipeline.checks.schema.squawk import Violation
 from pipeline.model import Finding, Measurement, Status
 from pipeline.views import Facts
@@ -24,12 +25,14 @@ class SchemaFacts:
     violations: tuple[Violation, ...] | None = None
     missing_down: tuple[str, ...] = ()  # up migration files without their down file
     searched: frozenset[Searched] = frozenset()  # columns the critical queries search or join on
+    promises: tuple[Promise, ...] = ()  # required fields and bounds the spec declares
 
 
 def evaluate_schema(facts: SchemaFacts, settings: SchemaSettings) -> Evaluation:
     """Every design rule, the round trip and the linter: failing findings fail the check."""
     judged = {name: t for name, t in facts.tables.items() if t.name not in settings.ignore_tables}
     findings = [*design_findings(judged, settings), *unindexed_findings(judged, facts.searched),
+                *promise_findings(judged, facts.promises),
                 *missing_down_findings(facts.missing_down),
                 *round_trip_findings(facts.round_trip, settings),
                 *squawk_findings(facts.violations, settings)]
@@ -51,7 +54,8 @@ def evaluate_schema(facts: SchemaFacts, settings: SchemaSettings) -> Evaluation:
                       measurements, tuple(findings), views=(_facts(judged, facts),))
 
 
-_DESIGN_KINDS = ("no-primary-key", "foreign-key-unindexed", "foreign-key-action", "unindexed-column")
+_DESIGN_KINDS = ("no-primary-key", "foreign-key-unindexed", "foreign-key-action", "unindexed-column",
+                 "nullable-required", "unchecked-bound")
 
 
 def design_findings(tables: dict[str, Table], settings: SchemaSettings) -> Iterator[Finding]:
@@ -82,6 +86,24 @@ def unindexed_findings(tables: dict[str, Table], searched: frozenset[Searched]) 
             yield Finding(f"unindexed-column:{table.qualified}.{column.column}", "medium",
                           f"Column {table.qualified}.{column.column}, which {column.query} searches on, leads no "
                           "index", table.qualified, file=column.query)
+
+
+def promise_findings(tables: dict[str, Table], promises: tuple[Promise, ...]) -> Iterator[Finding]:
+    """Required fields stored NOT NULL; bounded fields guarded by a CHECK (a foreign key guards its own)."""
+    by_name = {t.name: t for t in tables.values()}
+    for promise in promises:
+        table = by_name.get(promise.table)
+        column = next((c for c in table.columns if c.name == promise.column), None) if table else None
+        if table is None or column is None:
+            continue  # a property that is not a stored column (a list of lines, a computed total)
+        where = f"{table.qualified}.{column.name}"
+        if promise.required and not column.not_null:
+            yield Finding(f"nullable-required:{where}", "medium", f"Column {where} allows NULL, but "
+                          f"{promise.schema}.{promise.column} is required by the spec", table.qualified)
+        guarded = any(c.kind in ("c", "f") and column.name in c.columns for c in table.constraints)
+        if promise.bounds and not guarded:
+            yield Finding(f"unchecked-bound:{where}", "medium", f"Column {where} has no CHECK for the spec's "
+                          f"{', '.join(promise.bounds)} on {promise.schema}.{promise.column}", table.qualified)
 
 
 def _indexed(key: Constraint, indexes: list[Index]) -> bool:

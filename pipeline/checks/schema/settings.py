@@ -71,6 +71,9 @@ class SchemaSettings(CheckSettings):
         True, description="every foreign key states ON DELETE (the default NO ACTION counts as unstated)")
     queries: tuple[str, ...] = Field((), description="glob patterns of the critical queries' SQL files: every "
                                                      "column they search or join on must lead an index")
+    spec: str = Field("", description="the OpenAPI file whose required fields and bounds the tables must enforce")
+    spec_tables: dict[str, str] = Field(default_factory=dict,
+                                        description="component schema -> the table that stores it")
     migrations: Migrations = Field(Migrations.model_validate({}),
                                    description="up/down round trip on a scratch database (off while up is empty)")
     squawk: Squawk = Field(Squawk.model_validate({}), description="lint migration SQL (off while files is empty)")
