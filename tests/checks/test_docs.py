@@ -23,7 +23,9 @@ from pipeline.checks.schema.catalog import read_catalog
 from pipeline.checks.schema.roundtrip import scratch_database
 from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
+from pipeline.reporters.html import _view as _html_view
 from pipeline.runner import run_check
+from pipeline.views import Facts, Figure
 from tests.conftest import REPO, config_from, others_off
 from tests.true_docs import write_true_documents
 
@@ -109,6 +111,18 @@ def test_true_documents_pass_and_say_the_diagrams_were_not_validated(system: tup
     assert any("NOT validated" in reason for reason in result.reasons)
 
 
+def test_without_a_drawing_the_report_lists_the_live_relations(system: tuple[Path, str]) -> None:
+    folder, dsn = system
+    facts = [v for v in _run(folder, dsn).views if isinstance(v, Facts) and "relations" in v.title]
+    assert facts and ("item_tags → items", "item_id (item_tags_item_id_fkey, ON DELETE CASCADE)") in facts[0].items
+
+
+def test_a_figure_is_shown_only_from_inside_the_reports_folder() -> None:
+    assert _html_view(Figure("ERD", "evidence/docs-erd.svg", "alt"))["src"] == "evidence/docs-erd.svg"
+    for hostile in ("javascript:alert(1)", "/etc/passwd", "../x.svg", "data:image/svg+xml,<svg onload=x>"):
+        assert _html_view(Figure("ERD", hostile, "alt"))["src"] is None
+
+
 def test_a_draft_never_passes_by_itself(system: tuple[Path, str]) -> None:
     folder, dsn = system
     draft = draft_database(read_catalog(dsn, ["public"]))
@@ -121,7 +135,11 @@ def test_a_draft_never_passes_by_itself(system: tuple[Path, str]) -> None:
 
 def test_mermaid_itself_validates_every_diagram(system: tuple[Path, str], mermaid_bundle: Path) -> None:
     folder, dsn = system
-    assert _run(folder, dsn, mermaid_bundle).status is Status.PASS
+    drawn = _run(folder, dsn, mermaid_bundle)
+    assert drawn.status is Status.PASS
+    figure = next(v for v in drawn.views if isinstance(v, Figure))
+    svg = (folder / "reports" / figure.path).read_text()
+    assert svg.startswith("<svg") and "item_tags" in svg
     _edit(folder, "database-schema.md", "erDiagram\n", "erDiagram\n    items ||--o{ : broken\n")
     result = _run(folder, dsn, mermaid_bundle)
     invalid = [f for f in result.findings if f.id.startswith("diagram-invalid:database:")]

@@ -29,6 +29,7 @@ from pipeline.model import ToolInfo
 
 __all__ = ["DocsCheck", "DocsSettings"]
 
+ERD_FILE = "docs-erd.svg"
 INSTALL_MERMAID = "npm install mermaid (in the project), or set READINESS_MERMAID_JS to mermaid.min.js"
 
 
@@ -42,6 +43,7 @@ class DocsRaw:
     tables: dict[str, Table]
     diagrams: dict[tuple[str, int], Verdict] | None
     diagrams_note: str
+    erd: str = ""  # the ERD Mermaid drew, as an SVG in the evidence folder (relative to the reports folder)
 
 
 class DocsCheck(Check[DocsSettings, DocsRaw, DocsFacts]):
@@ -105,11 +107,12 @@ class DocsCheck(Check[DocsSettings, DocsRaw, DocsFacts]):
                   if t.name not in settings.ignore_tables}
         ctx.tool = ToolInfo("markdown-it-py", markdown_it.__version__, "run")
         diagrams, note = _validate_diagrams(documents, settings, ctx)
-        return DocsRaw(documents, paths, ctx.resolve(settings.spec), tables, diagrams, note)
+        return DocsRaw(documents, paths, ctx.resolve(settings.spec), tables, diagrams, note, _keep_erd(diagrams, ctx))
 
     def parse(self, raw: DocsRaw) -> DocsFacts:
         """The spec's operations, validated, beside what collect read."""
-        return DocsFacts(raw.documents, raw.paths, read_spec(raw.spec), raw.tables, raw.diagrams, raw.diagrams_note)
+        return DocsFacts(raw.documents, raw.paths, read_spec(raw.spec), raw.tables, raw.diagrams, raw.diagrams_note,
+                         raw.erd)
 
     def evaluate(self, parsed: DocsFacts, settings: DocsSettings) -> Evaluation:
         """Every rule over every document."""
@@ -141,3 +144,14 @@ def _validate_diagrams(documents: dict[str, Document | None], settings: DocsSett
     verdicts = validate([block.text for _, block in blocks], browser, bundle, ctx.evidence_dir, ctx.deadline_s)
     ctx.tool = ToolInfo("mermaid", bundle_version(bundle), "run", (browser, bundle.name))
     return {(key, block.line): verdict for (key, block), verdict in zip(blocks, verdicts, strict=True)}, ""
+
+
+def _keep_erd(diagrams: dict[tuple[str, int], Verdict] | None, ctx: CheckContext) -> str:
+    """The database document's first ERD as Mermaid drew it, kept as evidence; its path, or ''."""
+    drawn = next((v.svg for (key, _), v in sorted((diagrams or {}).items()) if key == "database" and v.svg), "")
+    if not drawn:
+        return ""
+    path = ctx.evidence_dir / ERD_FILE
+    path.write_text(drawn, encoding="utf-8")
+    ctx.add_evidence(path)
+    return f"evidence/{ERD_FILE}"

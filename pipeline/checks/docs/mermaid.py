@@ -39,7 +39,12 @@ const diagrams = {diagrams};
   try {{
     mermaid.initialize({{startOnLoad: false, securityLevel: "strict"}});
     for (const text of diagrams) {{
-      try {{ await mermaid.parse(text); results.push({{ok: true, error: ""}}); }}
+      try {{
+        await mermaid.parse(text);
+        const drawn = text.trimStart().startsWith("erDiagram")
+          ? (await mermaid.render("diagram" + results.length, text)).svg : "";
+        results.push({{ok: true, error: "", svg: drawn}});
+      }}
       catch (e) {{ results.push({{ok: false, error: String((e && e.message) || e)}}); }}
     }}
   }} catch (e) {{ results.push({{ok: false, error: "mermaid did not load: " + String(e)}}); }}
@@ -52,10 +57,11 @@ const diagrams = {diagrams};
 
 @dataclass(frozen=True)
 class Verdict:
-    """Mermaid's word on one diagram."""
+    """Mermaid's word on one diagram, and its drawing (SVG) for an ERD."""
 
     ok: bool
     error: str
+    svg: str = ""
 
 
 def find_browser(configured: str | None) -> str | None:
@@ -111,7 +117,10 @@ def read_answer(encoded: str, expected: int, source: Path) -> tuple[Verdict, ...
         ok = item.get("ok")
         if not isinstance(ok, bool):
             raise ParseError(source, f"{place}.ok", f"is {ok!r}, not true or false")
-        verdicts.append(Verdict(ok, optional_text(item.get("error"), source, f"{place}.error")))
+        svg = optional_text(item.get("svg"), source, f"{place}.svg")
+        if svg and not svg.lstrip().startswith("<svg"):
+            raise ParseError(source, f"{place}.svg", "is not an SVG drawing")
+        verdicts.append(Verdict(ok, optional_text(item.get("error"), source, f"{place}.error"), svg))
     if len(verdicts) != expected:
         message = verdicts[-1].error if verdicts and not verdicts[-1].ok else ""
         raise ParseError(source, "the answer", f"has {len(verdicts)} verdicts for {expected} diagrams {message}")

@@ -19,7 +19,7 @@ from pipeline.checks.docs.settings import DocsSettings
 from pipeline.checks.interface import Evaluation
 from pipeline.checks.schema.catalog import Table
 from pipeline.model import Finding, Measurement, Status
-from pipeline.views import Facts
+from pipeline.views import Facts, Figure, View
 
 _TODO = re.compile(r"TODO\b", re.IGNORECASE)
 
@@ -34,6 +34,7 @@ class DocsFacts:
     tables: dict[str, Table] = field(default_factory=dict)
     diagrams: dict[tuple[str, int], Verdict] | None = None  # (document, line) -> Mermaid's verdict; None: not run
     diagrams_note: str = ""  # why the diagrams were not validated
+    erd: str = ""  # the ERD drawn by Mermaid, relative to the reports folder ('' when not drawn)
 
 
 def evaluate_docs(facts: DocsFacts, settings: DocsSettings) -> Evaluation:
@@ -51,11 +52,23 @@ def evaluate_docs(facts: DocsFacts, settings: DocsSettings) -> Evaluation:
         *((facts.paths[k], "present" if d is not None else "missing") for k, d in facts.documents.items()),
         ("operations compared", str(len(facts.operations))), ("tables compared", str(len(facts.tables))),
         ("Mermaid diagrams", diagrams)))
+    views = (view, *erd_views(facts))
     if findings:
         return Evaluation(Status.FAIL, f"{len(findings)} disagreement(s) between the documents and the system.",
-                          (*(f.title for f in findings), *notes), measurements, tuple(findings), views=(view,))
+                          (*(f.title for f in findings), *notes), measurements, tuple(findings), views=views)
     return Evaluation(Status.PASS, f"The {present} documents are complete and true to the spec and the database.",
-                      notes, measurements, (), views=(view,))
+                      notes, measurements, (), views=views)
+
+
+def erd_views(facts: DocsFacts) -> tuple[View, ...]:
+    """The ERD Mermaid drew, else the live entities and relations in words."""
+    if facts.erd:
+        return (Figure("Entity-relationship diagram (the database document's, drawn by Mermaid)", facts.erd,
+                       "The ERD of the database document"),)
+    relations = [(f"{t.name} → {k.references}", f"{', '.join(k.columns)} ({k.name}, ON DELETE {k.on_delete})")
+                 for t in facts.tables.values() for k in t.constraints if k.kind == "f"]
+    return (Facts("Live entities and relations (no Mermaid drawing here)",
+                  (("tables", ", ".join(sorted(facts.tables)) or "none"), *relations)),)
 
 
 def _fact_findings(facts: DocsFacts, settings: DocsSettings) -> Iterator[Finding]:
