@@ -6,7 +6,8 @@ are three kinds, enough for every check so far:
 - ``Bars``: one bar per row against a limit (coverage per package against the minimum,
   p95 latency per endpoint against the SLA, with p50/p99 marks);
 - ``Plan``: one executed query plan as an indented tree, its median time against a budget;
-- ``Facts``: a short list of labelled values (which role ran the plans, say).
+- ``Facts``: a short list of labelled values (which role ran the plans, say);
+- ``Figure``: an SVG drawing kept as evidence (the ERD Mermaid drew), shown as an image.
 
 Each serialises to JSON (``kind`` says which) and back; the result schema describes them.
 """
@@ -117,7 +118,24 @@ class Facts:
         return {"kind": self.kind, "title": self.title, "items": [list(i) for i in self.items]}
 
 
-View = Bars | Plan | Facts
+@dataclass(frozen=True)
+class Figure:
+    """An SVG drawing in the evidence folder (``path`` relative to the reports folder), shown as an image.
+
+    An image, never inline markup: an SVG shown through ``<img>`` cannot run scripts.
+    """
+
+    title: str
+    path: str
+    alt: str
+    kind: str = "figure"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"kind": self.kind, "title": self.title, "path": self.path, "alt": self.alt}
+
+
+View = Bars | Plan | Facts | Figure
 
 
 def view_from_dict(data: dict[str, Any]) -> View:
@@ -134,4 +152,6 @@ def view_from_dict(data: dict[str, Any]) -> View:
                     None if previous is None else tuple(previous))
     if kind == "facts":
         return Facts(data["title"], tuple((str(k), str(v)) for k, v in data["items"]))
+    if kind == "figure":
+        return Figure(data["title"], data["path"], data["alt"])
     raise ValueError(f"unknown view kind {kind!r}")

@@ -10,6 +10,7 @@ http(s) URLs and relative paths inside the reports folder; anything else is text
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -18,7 +19,7 @@ from markupsafe import Markup
 from pipeline.model import CheckResult, Finding, Status
 from pipeline.reporters.safe import http_url, plain, relative_path
 from pipeline.verdict import VerdictReport
-from pipeline.views import Bars, Plan, View
+from pipeline.views import Bars, Figure, Plan, View
 
 STATUS_COLOURS = {
     "pass": "#1a7f37",
@@ -101,11 +102,18 @@ def _section(result: CheckResult) -> dict[str, Any]:
     }
 
 
+_FIGURE = re.compile(r"evidence/[A-Za-z0-9_-]+\.svg")
+
+
 def _view(view: View) -> dict[str, Any]:
     if isinstance(view, Bars):
         return {"kind": "bars", **bar_chart(view)}
     if isinstance(view, Plan):
         return {"kind": "plan", **plan_section(view)}
+    if isinstance(view, Figure):
+        # Only a drawing the gate kept as evidence: an image from anywhere else is a request the page must not make.
+        src = view.path if _FIGURE.fullmatch(view.path) else None
+        return {"kind": "figure", "title": view.title, "alt": view.alt, "src": src}
     return {"kind": "facts", "title": view.title, "pairs": list(view.items)}
 
 

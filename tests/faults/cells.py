@@ -7,6 +7,7 @@ fault means for each check.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import sys
@@ -14,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import EXAMPLE
 from tests.faults.lab import Lab, Plan
-from tests.faults.standins import crashing_after, damage_command, damaging_wrapper, pid_wrapper
+from tests.faults.standins import crashing_after, damage_command, damaging_wrapper, pid_wrapper, write_script
 from tests.fuzzing import alias_bomb
 
 HANG_BUDGET_S = 4  # timeout_s of the hang cells
@@ -27,6 +29,7 @@ def healthy(lab: Lab, check: str, folder: Path) -> dict[str, Any]:
     url = lab.target.url(folder.name)
     a = lab.assets
     evidence = folder / "reports" / "evidence"
+    docs = a.get("docs", lab.root / "docs")  # written with the matrix database (tests/faults/conftest.py)
     return {
         "coverage": {"command": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=pkg",
                                  f"--cov-report=xml:{evidence / 'coverage.xml'}",
@@ -48,7 +51,20 @@ def healthy(lab: Lab, check: str, folder: Path) -> dict[str, Any]:
                                             "labels": ["route"]}],
                        "dashboard_files": [str(a["dashboard.json"])], "require_dashboards": ["matrix"],
                        "alert_rule_files": [str(a["alerts.yml"])], "require_alerts": ["MatrixHighLatency"]},
+        "schema": {"dsn": lab.dsn or "", "timeout_s": 60,
+                   "migrations": {"up": [*MIGRATE, "up", "--dir", str(a["migrations"])],
+                                  "down": [*MIGRATE, "down", "--dir", str(a["migrations"])],
+                                  "workdir": str(EXAMPLE), "up_files": [f"{a['migrations']}/*.up.sql"]},
+                   "squawk": {"files": [f"{a['migrations']}/*.up.sql"]}},
+        "docs": {"documents": {"api": str(docs / "api-documentation.md"),
+                               "database": str(docs / "database-schema.md"),
+                               "security": str(docs / "security-implementation.md")},
+                 "spec": str(a["spec"]), "dsn": lab.dsn or "", "timeout_s": 60,
+                 "mermaid_js": str(folder / "no-mermaid.min.js")},  # diagrams not validated: no browser run
     }[check]
+
+
+MIGRATE = ["{python}", "-m", "orders_service.migrate"]  # the example's runner, on the lab's own migrations
 
 
 def plan(lab: Lab, check: str, fault: str) -> Plan:
@@ -271,8 +287,76 @@ def alias_bomb_rules(rules: str) -> str:
     return f"x-anchors:\n{anchors}\n" + rules.replace("severity: page", f"severity: {alias}")
 
 
+def schema(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    env, python, trigger = {}, sys.executable, None
+    squawk = str(lab.assets["squawk"])
+    tools = folder / "bin"
+    # squawk writes its report to stdout, which the gate keeps: these wrappers damage that stream.
+    wrappers = {"crash": None, "truncated": f'"{squawk}" "$@" > "$0.out"; code=$?\n'
+                                            'head -c $(( $(wc -c < "$0.out") / 2 )) "$0.out"; exit $code\n',
+                "empty": f'"{squawk}" "$@" > /dev/null; exit $?\n',
+                "hostile": f'"{squawk}" "$@" | sed \'s/"line":[0-9]*/"line":-1/g\'; exit 1\n'}
+    sleeper = [sys.executable, "-c", f"import pathlib, time; pathlib.Path({str(folder / 'busy')!r})"
+                                     ".write_text('up'); time.sleep(600)"]
+    if fault == "tool missing":
+        env, python = {"PATH": NO_TOOLS_PATH}, lab.bare_python
+    elif fault in wrappers:
+        env = _first_on_path(tools)
+    elif fault in ("hang", "SIGTERM"):
+        s["migrations"]["up"] = sleeper
+        s["timeout_s"] = HANG_BUDGET_S if fault == "hang" else 60
+        trigger = (folder / "busy").exists if fault == "SIGTERM" else None
+    elif fault == "target down":
+        s["dsn"] = lab.addresses["closed-dsn"]
+
+    def prepare(cell: Path) -> None:
+        if fault in wrappers:
+            tools.mkdir()
+            script = wrappers[fault]
+            if script is None:
+                crashing_after(tools / "squawk", squawk)
+            else:
+                write_script(tools / "squawk", "#!/bin/sh\n" + script)
+
+    return Plan("schema", fault, s, "error", env, python, trigger=trigger, prepare=prepare)
+
+
+def docs(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    env: dict[str, str] = {}
+    trigger = None
+    browser = folder / "chromium"
+    forged = base64.b64encode(b'[{"ok": "yes", "error": ""}]').decode()
+    # Chromium writes the page it ran to stdout, which the gate reads: these stand-ins for it damage that.
+    scripts = {"crash": None, "hang": "sleep 600\n",
+               "truncated": f'"{lab.assets.get("chromium")}" "$@" > "$0.out"; code=$?\n'
+                            'head -c $(( $(wc -c < "$0.out") / 2 )) "$0.out"; exit $code\n',
+               "empty": "exit 0\n", "hostile": f"echo '<pre id=\"answer\">{forged}</pre>'\n",
+               "SIGTERM": f'echo up > "{folder / "busy"}"; sleep 600\n'}
+    if fault == "tool missing":
+        s["spec"] = str(folder / "openapi.yaml")  # nothing there
+    elif fault == "target down":
+        s["dsn"] = lab.addresses["closed-dsn"]
+    else:
+        s["mermaid_js"], s["chromium"] = str(lab.assets["mermaid.min.js"]), str(browser)
+    if fault == "hang":
+        s["timeout_s"] = HANG_BUDGET_S
+    elif fault == "SIGTERM":
+        trigger = (folder / "busy").exists
+
+    def prepare(cell: Path) -> None:
+        if fault not in scripts:
+            return
+        script = scripts[fault]
+        if script is None:
+            crashing_after(browser, str(lab.assets["chromium"]))
+        else:
+            write_script(browser, "#!/bin/sh\n" + script)
+
+    return Plan("docs", fault, s, "error", env, trigger=trigger, prepare=prepare)
+
+
 PLANNERS: dict[str, Callable[[Lab, str, Path, dict[str, Any]], Plan]] = {
     "coverage": coverage, "openapi": openapi, "zap": zap, "audit": audit, "k6": k6, "explain": explain,
-    "dashboards": dashboards,
+    "dashboards": dashboards, "schema": schema, "docs": docs,
 }
 

