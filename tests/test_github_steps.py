@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pipeline.github import install, pr_comment, steps
 from pipeline.github.workflow_commands import annotation_lines, command, escape_data
 from pipeline.reporters.safe import plain
+from tests.conftest import others_off
 from tests.fuzzing import budget
 from tests.github_api_standin import github_api
 
@@ -124,8 +125,7 @@ def _config(folder: Path, checks: str) -> str:
 
 def test_only_what_the_enabled_checks_need_is_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no promtool, no prometheus here
-    off = "".join(f"  {name}: {{enabled: false}}\n" for name in ("coverage", "zap", "explain", "dashboards", "audit"))
-    config = _config(tmp_path, off)
+    config = _config(tmp_path, others_off("openapi", "k6"))
     assert install.enabled_checks(config, None) == ["openapi", "k6"]
     assert install.needs(config, None, ["openapi"]) == install.Needs((), ())
     assert install.needs(config, None, []) == install.Needs(("load",), ())
