@@ -7,10 +7,16 @@ this file keeps no list of checks. The gate sessions share one environment, rebu
 only when pyproject.toml or the example's requirements change, so a second run
 installs nothing; ``READINESS_GATE_PYTHON`` names an interpreter that already has the
 gate installed, to use instead.
+
+``nox -- --profile release`` (also ``--config F``, ``--reports-dir D``, ``-q``, ``-v``) reaches
+every gate session: the config and profile through ``READINESS_CONFIG``/``READINESS_PROFILE``
+(which only the commands that read a config use), the rest as options every gate command takes.
+Tags select checks: ``nox -t security``, ``nox -t needs-service``, ``nox -t checks``.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import hashlib
 import json
@@ -20,6 +26,9 @@ import sys
 from pathlib import Path
 
 import nox
+
+# tags (2022.8), default=False (2024.3.2); the floor pyproject.toml's dependency group installs.
+nox.needs_version = ">=2024.4.15"
 
 ROOT = Path(__file__).parent
 GATE_ENV = ROOT / ".nox" / "_gate"
@@ -80,15 +89,41 @@ _target_env: dict[str, str] = {}
 _target_process: subprocess.Popen[str] | None = None
 
 
+def _gate_options(session: nox.Session) -> tuple[dict[str, str], list[str]]:
+    """``nox -- ...`` for the gate: (environment, options every gate command takes)."""
+    parser = argparse.ArgumentParser(prog="nox --", add_help=False, exit_on_error=False)
+    parser.add_argument("--config")
+    parser.add_argument("--profile")
+    parser.add_argument("--reports-dir")
+    parser.add_argument("-q", "--quiet", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    try:
+        known, unknown = parser.parse_known_args(session.posargs)
+    except argparse.ArgumentError as exc:
+        session.error(f"nox -- {' '.join(session.posargs)}: {exc}")
+    if unknown:
+        session.error(f"nox -- {' '.join(unknown)}: the gate sessions take --config, --profile, --reports-dir, -q, -v")
+    env = {k: v for k, v in (("READINESS_CONFIG", known.config), ("READINESS_PROFILE", known.profile)) if v}
+    args = ["--reports-dir", known.reports_dir] if known.reports_dir else []
+    return env, args + ["-q"] * known.quiet + ["-v"] * known.verbose
+
+
+def _install_only(session: nox.Session) -> bool:
+    """``nox --install-only``: the gate is installed, nothing runs (``session.run`` skips and says None)."""
+    return session.run("true", external=True, silent=True, log=False) is None
+
+
 def _readiness(session: nox.Session, *args: str) -> None:
     bin_dir = _gate_bin()
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **_target_env}
-    session.run(str(bin_dir / "python"), "-m", "pipeline", *args, *session.posargs, external=True, env=env)
+    options_env, options = _gate_options(session)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **options_env, **_target_env}
+    session.run(str(bin_dir / "python"), "-m", "pipeline", *args, *options, external=True, env=env)
 
 
 @nox.session(venv_backend="none")
 def prepare(session: nox.Session) -> None:
     """Install the gate (once) and clear the verdict, reports and results of an earlier run."""
+    _gate_bin()
     _readiness(session, "clean")
 
 
@@ -100,9 +135,10 @@ def _start_target(session: nox.Session, bin_dir: Path) -> None:
     """
     global _target_process
     session.log("starting the service under test (service.start), if the config has one")
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    _target_process = subprocess.Popen([str(bin_dir / "python"), "-m", "pipeline", "target"], cwd=ROOT, env=env,
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    options_env, options = _gate_options(session)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **options_env}
+    _target_process = subprocess.Popen([str(bin_dir / "python"), "-m", "pipeline", "target", *options], cwd=ROOT,
+                                       env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert _target_process.stdout is not None
     first_line = _target_process.stdout.readline()
     try:
@@ -126,13 +162,29 @@ def _check_session(check: dict[str, object]) -> None:
     name = str(check["name"])
 
     def run_check(session: nox.Session) -> None:
+        bin_dir = _gate_bin()  # installs the gate, once
+        if _install_only(session):
+            return
         # `readiness target` starts the service only if the config asks (service.start) and a check needs it.
         if check["needs_target"] and _target_process is None:
-            _start_target(session, _gate_bin())
+            _start_target(session, bin_dir)
         _readiness(session, "check", name)
 
-    run_check.__doc__ = f"readiness check {name}: {check['title']}"
-    nox.session(name=name, venv_backend="none")(run_check)
+    run_check.__doc__ = describe(check)
+    nox.session(name=name, venv_backend="none", tags=check_tags(check))(run_check)
+
+
+def describe(check: dict[str, object]) -> str:
+    """What ``nox -l`` says of a check session: the registry's title, and what it needs."""
+    needs = [what for what, on in (("starts the service under test", check["needs_target"]),
+                                   ("security findings, in the SARIF", check["security"])) if on]
+    return f"{check['title']}: readiness check {check['name']}" + "".join(f"; {n}" for n in needs)
+
+
+def check_tags(check: dict[str, object]) -> list[str]:
+    """``checks`` for every check session, ``security`` and ``needs-service`` as the registry declares."""
+    return ["checks", *(["security"] if check["security"] else []),
+            *(["needs-service"] if check["needs_target"] else [])]
 
 
 for _check in CHECKS:
