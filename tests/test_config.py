@@ -310,3 +310,16 @@ def test_an_undefined_profile_exits_3_through_the_cli(tmp_path: Path, monkeypatc
     assert main(["run", "--only", "coverage"]) == 3
     assert "'weekly' is not a profile" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
+
+
+def test_the_signoff_records_the_config_the_run_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.signoff import _config_fields
+
+    _discovery_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("READINESS_CONFIG", "env.yaml")
+    assert _config_fields(None)["config"]["path"] == str(tmp_path / "env.yaml")
+    monkeypatch.delenv("READINESS_CONFIG")
+    (tmp_path / "configs" / "readiness.yaml").unlink()
+    assert _config_fields(None)["config"]["path"] == str(tmp_path / "pyproject.toml")
+    (tmp_path / "pyproject.toml").unlink()
+    assert _config_fields(None) == {"config_digest": None, "config": None}
