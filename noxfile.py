@@ -125,8 +125,7 @@ def _readiness(session: nox.Session, *args: str) -> None:
 @nox.session(venv_backend="none")
 def prepare(session: nox.Session) -> None:
     """Install the gate (once) and clear the verdict, reports and results of an earlier run."""
-    _gate_bin()
-    _readiness(session, "clean")
+    _readiness(session, "clean")  # installs the gate first, also under --install-only
 
 
 def _start_target(session: nox.Session, bin_dir: Path) -> None:

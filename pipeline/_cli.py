@@ -158,6 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = "The run was interrupted (Ctrl-C or SIGTERM) before every check had finished."
         _say("readiness: interrupted; writing the verdict of what ran.")
+    except BrokenPipeError:  # `readiness run | head -3`: the reader left; the verdict of what ran is still written
+        _silence_stdout()
+        interrupted = "The run's output was closed (the reader of the pipe went away) before every check had finished."
     except Exception as exc:
         interrupted = "The run stopped early: the gate itself crashed (a defect; please report it)."
         _say(f"readiness: internal error, a defect in the gate ({_cause(exc)}); the traceback is in "

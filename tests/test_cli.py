@@ -314,15 +314,26 @@ def test_colours_follow_no_color_and_force_color(tmp_path: Path, env: dict[str, 
     assert ("\033[33mVERDICT: INCOMPLETE" in done.stdout) is coloured
 
 
-def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+def _closed_pipe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     reader, writer = os.pipe()
     os.close(reader)  # the reader is gone before the first line, as `| head -0` would leave it
     try:
-        done = subprocess.run([sys.executable, "-m", "pipeline", "checks"], cwd=tmp_path, stdout=writer,
-                              stderr=subprocess.PIPE, text=True, timeout=60)
+        return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, stdout=writer,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
     finally:
         os.close(writer)
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    done = _closed_pipe("checks", cwd=tmp_path)
     assert done.stderr == "" and done.returncode == 141
+    # A run whose reader left still writes the verdict of what ran, which cannot be ready.
+    write_config(tmp_path, "version: 1\nchecks:\n  coverage: {enabled: false}\n")
+    done = _closed_pipe("run", "-q", "--config", "readiness.yaml", "--only", "coverage", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    verdict = json.loads((tmp_path / "reports/readiness.json").read_text())
+    assert verdict["verdict"] == "incomplete" and "reader of the pipe went away" in verdict["interrupted"]
+    assert not list((tmp_path / "reports").glob("crash-*.log"))
 
 
 def test_a_crash_exits_70_with_one_line_and_the_traceback_in_a_log(
