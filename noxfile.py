@@ -68,11 +68,44 @@ def _registry() -> list[dict[str, object]]:
     python = os.environ.get("READINESS_GATE_PYTHON") or str(GATE_ENV / "bin" / "python")
     if not Path(python).exists():
         _ensure_env(GATE_ENV, GATE_EXTRAS)
+    key = None if os.environ.get("READINESS_GATE_PYTHON") else _registry_key()
+    cached = _cached_registry(key)
+    if cached is not None:
+        return cached
     listed = subprocess.run([python, "-m", "pipeline", "checks", "--json"], cwd=ROOT, capture_output=True,
                             text=True, check=False)
     if listed.returncode != 0:
         raise SystemExit(f"readiness checks --json failed:\n{listed.stderr}")
     checks: list[dict[str, object]] = json.loads(listed.stdout)
+    if key is not None:
+        REGISTRY_CACHE.write_text(json.dumps({"key": key, "checks": checks}))
+    return checks
+
+
+# `readiness checks --json` imports every check (1.5-2 s); every nox invocation needs it, `nox -l` too.
+# Its answer is kept beside the gate's environment, keyed by the gate's source and the environment's stamp,
+# so a changed check or a rebuilt environment asks again. An interpreter named by READINESS_GATE_PYTHON
+# is always asked: what is installed there is not ours to fingerprint.
+REGISTRY_CACHE = GATE_ENV / ".readiness-checks.json"
+
+
+def _registry_key() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    stamp = GATE_ENV / ".readiness-stamp"
+    digest.update(stamp.read_bytes() if stamp.exists() else b"no stamp")
+    return digest.hexdigest()
+
+
+def _cached_registry(key: str | None) -> list[dict[str, object]] | None:
+    if key is None:
+        return None
+    try:
+        cached = json.loads(REGISTRY_CACHE.read_text())
+    except (OSError, ValueError):
+        return None
+    checks: list[dict[str, object]] | None = cached.get("checks") if cached.get("key") == key else None
     return checks
 
 

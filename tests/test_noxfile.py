@@ -75,3 +75,31 @@ def test_posargs_reach_the_checks_and_the_verdict_accepts_them(tmp_path: Path) -
     assert json.loads((out / "readiness.json").read_text())["verdict"] == "incomplete"
     wrong = nox("-s", "openapi", "--", "--bogus", tmp_path=tmp_path)
     assert wrong.returncode != 0 and "the gate sessions take --config, --profile" in wrong.stderr
+
+
+def test_the_registry_listing_is_cached_until_the_gate_or_its_environment_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    monkeypatch.setenv("READINESS_GATE_PYTHON", sys.executable)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    spec = importlib.util.spec_from_file_location("noxfile_under_test", ROOT / "noxfile.py")
+    assert spec is not None and spec.loader is not None
+    noxfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(noxfile)
+    (tmp_path / "pipeline" / "checks").mkdir(parents=True)
+    check = tmp_path / "pipeline" / "checks" / "a.py"
+    check.write_text("order = 1\n")
+    monkeypatch.setattr(noxfile, "ROOT", tmp_path)
+    monkeypatch.setattr(noxfile, "GATE_ENV", tmp_path / "env")
+    monkeypatch.setattr(noxfile, "REGISTRY_CACHE", tmp_path / "cache.json")
+    key = noxfile._registry_key()
+    (tmp_path / "cache.json").write_text(json.dumps({"key": key, "checks": [{"name": "a"}]}))
+    assert noxfile._cached_registry(key) == [{"name": "a"}]
+    check.write_text("order = 2\n")  # a changed check asks the gate again
+    assert noxfile._registry_key() != key and noxfile._cached_registry(noxfile._registry_key()) is None
+    check.write_text("order = 1\n")
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / ".readiness-stamp").write_text("rebuilt")  # so does a rebuilt environment
+    assert noxfile._registry_key() != key
+    assert noxfile._cached_registry(None) is None  # READINESS_GATE_PYTHON: always asked
