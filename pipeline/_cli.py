@@ -8,6 +8,7 @@ REPORTS_DIR/crash-*.log), 141 the reader closed the pipe. No policy lives here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -82,11 +83,11 @@ def crash_log(exc: BaseException, args: argparse.Namespace) -> Path:
     """Write the traceback of ``exc`` (secrets masked) under the reports folder; its path."""
     folder = getattr(args, "reports_dir", None) or Path("reports")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    text = redact("".join(traceback.format_exception(exc)))
+    text = redact(f"readiness {__version__} {' '.join(sys.argv[1:])}\n" + "".join(traceback.format_exception(exc)))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"crash-{stamp}.log"
-        path.write_text(f"readiness {__version__} {' '.join(sys.argv[1:])}\n{text}")
+        path.write_text(text)
     except OSError:  # the reports folder cannot be written: a temporary file still keeps the traceback
         import tempfile
 
@@ -98,8 +99,8 @@ def crash_log(exc: BaseException, args: argparse.Namespace) -> Path:
 
 def _silence_stdout() -> None:
     # Python flushes stdout again at exit; pointing it at /dev/null keeps that flush from raising.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    with contextlib.suppress(OSError, ValueError):  # a stdout without a file descriptor (in-process callers)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _verbosity(args: argparse.Namespace) -> int:
@@ -194,8 +195,6 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path, c
 
 def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -> Config:
     """Start the target if a selected check needs it, run the checks; returns the config they ran with."""
-    import contextlib
-
     from pipeline import target
     from pipeline.gate import load_config, target_checks
     from pipeline.progress import run_check_shown
