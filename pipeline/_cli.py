@@ -1,125 +1,116 @@
 """The ``readiness`` command: wires config, runner, verdict and reporters; maps errors to exit codes.
 
 Exit codes: 0 ready, 1 not_ready, 2 incomplete (``check``: 0 pass/waived, 1 fail,
-2 error/skipped), 3 usage or configuration error. No policy lives here.
+2 error/skipped), 3 usage or configuration error, 70 a defect in the gate (traceback in
+REPORTS_DIR/crash-*.log), 141 the reader closed the pipe. No policy lives here.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import datetime as dt
 import os
-import platform
-import shutil
-import signal
-import socket
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from pipeline import __version__, proc, reporters, signoff, target
-from pipeline.checks.interface import INGESTED_DIR
-from pipeline.checks.registry import RegistrationError, registry
-from pipeline.config import Config, ConfigError
-from pipeline.errors import CheckError
-from pipeline.gate import load_config, target_checks
-from pipeline.interrupts import deferred_signals
-from pipeline.model import now_utc
+from pipeline import __version__
+from pipeline.cli_parser import EXIT_USAGE, build_parser
 from pipeline.redact import redact, register_environment, terminal_safe
-from pipeline.reporters import console
-from pipeline.results import gather
-from pipeline.runner import run_check
-from pipeline.verdict import decide
 
-EXIT_USAGE = 3
+if TYPE_CHECKING:
+    from pipeline.config import Config
+    from pipeline.model import CheckResult
+    from pipeline.progress import View
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        _say(f"readiness: error: {message}")
-        raise SystemExit(EXIT_USAGE)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface of the contract."""
-    parser = _Parser(prog="readiness", description="Readiness gate for backend services.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    run = sub.add_parser("run", help="run the checks in order, then the verdict and all reports")
-    _config_args(run)
-    run.add_argument("--only", help="comma-separated checks to run (the others count as missing)")
-
-    check = sub.add_parser("check", help="run one check and write results/NAME.json")
-    check.add_argument("name", choices=registry().names())
-    _config_args(check, profile=True)
-
-    target_cmd = sub.add_parser("target", help="start the service under test (service.start) until stdin closes")
-    _config_args(target_cmd)
-
-    verdict = sub.add_parser("verdict", help="aggregate result files and write all reports")
-    verdict.add_argument("--results", action="append", type=Path, default=None,
-                         help="a folder of result files (repeatable); default REPORTS_DIR/results")
-    verdict.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    verdict.add_argument("--service", default=None, help="service name shown in the reports")
-
-    sign = sub.add_parser("signoff", help="write the sign-off record for a release")
-    sign.add_argument("--release", required=True)
-    sign.add_argument("--approver", required=True)
-    sign.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    sign.add_argument("--config", type=Path, default=None)
-    sign.add_argument("--results", action="append", type=Path, default=None,
-                      help="the result folders the verdict was made from (repeatable); default REPORTS_DIR/results")
-
-    verify = sub.add_parser("verify-signoff", help="recompute every digest of a sign-off record")
-    verify.add_argument("file", type=Path)
-
-    clean = sub.add_parser("clean", help="remove the verdict, reports and results of an earlier run")
-    clean.add_argument("--reports-dir", type=Path, default=Path("reports"))
-
-    checks = sub.add_parser("checks", help="list the checks of this gate: order, needs, finding kinds")
-    checks.add_argument("--json", action="store_true", help="machine-readable (what the Nox sessions read)")
-    return parser
-
-
-def _config_args(parser: argparse.ArgumentParser, profile: bool = True) -> None:
-    parser.add_argument("--config", type=Path, default=None,
-                        help="config file (default configs/readiness.yaml)")
-    if profile:
-        parser.add_argument("--profile", choices=("local", "release"), default=None)
-    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+# Every module below the CLI is imported by the command that needs it, not here: `readiness --help`
+# loads no check, no database driver, no HTTP client, no schema validator (tests/test_cli.py).
+__all__ = ["EXIT_CLOSED_PIPE", "EXIT_CRASH", "EXIT_USAGE", "build_parser", "main"]
+# A defect in the gate (an exception nothing else handled): never 0-3, which carry the verdict.
+EXIT_CRASH = 70
+# The reader of our output went away (`readiness checks | head -1`): what a shell reports for SIGPIPE.
+EXIT_CLOSED_PIPE = 141
+# Errors that mean "fix your input" (exit 3), named by module so matching them imports nothing.
+_USAGE_ERRORS = {"pipeline.config.ConfigError": "configuration error:\n", "pipeline.signoff.SignoffError": "",
+                 "pipeline.checks.registry.RegistrationError": ""}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     register_environment()  # secrets in the environment are masked from the first line printed
-    try:
-        parser = build_parser()  # the check names come from the registry
-    except RegistrationError as exc:
-        _say(f"readiness: {exc}")
-        return EXIT_USAGE
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    import signal
+
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return _dispatch(args)
-    except ConfigError as exc:
-        _say(f"readiness: configuration error:\n{exc}")
-        return EXIT_USAGE
-    except signoff.SignoffError as exc:
-        _say(f"readiness: {exc}")
-        return EXIT_USAGE
     except KeyboardInterrupt:
         _say("readiness: interrupted; the results written so far are kept.")
         return 2
-    except Exception:  # one way out: a defect must never exit 0 or 1 (ready / not_ready)
-        _say(f"readiness: internal error (a defect in the gate; please report it):\n{traceback.format_exc()}")
-        return 2
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_CLOSED_PIPE
+    except Exception as exc:  # one way out: a defect must never exit 0-3 (a verdict or "fix your input")
+        usage = _usage_error(exc)
+        if usage is not None:
+            _say(f"readiness: {usage}{exc}")
+            return EXIT_USAGE
+        _say(f"readiness: internal error, a defect in the gate ({_cause(exc)}); "
+             f"the traceback is in {crash_log(exc, args)}; please report it")
+        return EXIT_CRASH
     finally:
-        proc.kill_all_running()  # a tool a check thread started late must not outlive the gate
+        if "pipeline.proc" in sys.modules:  # a tool a check thread started late must not outlive the gate
+            sys.modules["pipeline.proc"].kill_all_running()
+
+
+def _usage_error(exc: BaseException) -> str | None:
+    for cls in type(exc).__mro__:
+        prefix = _USAGE_ERRORS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if prefix is not None:
+            return prefix
+    return None
+
+
+def _cause(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def crash_log(exc: BaseException, args: argparse.Namespace) -> Path:
+    """Write the traceback of ``exc`` (secrets masked) under the reports folder; its path."""
+    folder = getattr(args, "reports_dir", None) or Path("reports")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    text = redact(f"readiness {__version__} {' '.join(sys.argv[1:])}\n" + "".join(traceback.format_exception(exc)))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"crash-{stamp}.log"
+        path.write_text(text)
+    except OSError:  # the reports folder cannot be written: a temporary file still keeps the traceback
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", prefix="readiness-crash-", suffix=".log", delete=False) as f:
+            f.write(text)
+        path = Path(f.name)
+    return path
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; pointing it at /dev/null keeps that flush from raising.
+    with contextlib.suppress(OSError, ValueError):  # a stdout without a file descriptor (in-process callers)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    return int(getattr(args, "verbose", 0)) - int(getattr(args, "quiet", 0))
+
+
+def _view(args: argparse.Namespace) -> View:
+    from pipeline import progress
+
+    return progress.view(_verbosity(args))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -135,7 +126,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "target":
         return cmd_target(args)
     if args.command == "verdict":
-        return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir, args.service)
+        return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir, args.service,
+                           quiet=_verbosity(args) < 0)
+    from pipeline import signoff
+
     if args.command == "signoff":
         return signoff.write_signoff(args.reports_dir, args.release, args.approver, args.config,
                                      args.results or [args.reports_dir / "results"], git_commit())
@@ -153,6 +147,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     However the run ends (done, Ctrl-C, SIGTERM, a defect in the gate), the verdict of
     what ran is written; an interrupted run's verdict is never ``ready``.
     """
+    from pipeline.gate import load_config
+    from pipeline.interrupts import deferred_signals
+
     config = load_config(args.config, args.profile)
     selected = _selected(args.only)
     clear_previous_run(args.reports_dir)
@@ -162,26 +159,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = "The run was interrupted (Ctrl-C or SIGTERM) before every check had finished."
         _say("readiness: interrupted; writing the verdict of what ran.")
-    except Exception:
+    except BrokenPipeError:  # `readiness run | head -3`: the reader left; the verdict of what ran is still written
+        _silence_stdout()
+        interrupted = "The run's output was closed (the reader of the pipe went away) before every check had finished."
+    except Exception as exc:
         interrupted = "The run stopped early: the gate itself crashed (a defect; please report it)."
-        _say(f"readiness: internal error; writing the verdict of what ran:\n{traceback.format_exc()}")
+        _say(f"readiness: internal error, a defect in the gate ({_cause(exc)}); the traceback is in "
+             f"{crash_log(exc, args)}; writing the verdict of what ran.")
     # More signals now wait: the verdict of what ran is written whatever comes.
     with deferred_signals(reraise=False):
         return cmd_verdict([args.reports_dir / "results"], args.reports_dir, _service_name(config),
-                           interrupted)
+                           interrupted, quiet=_verbosity(args) < 0)
 
 
 def clear_previous_run(reports_dir: Path) -> None:
     """Remove the reports and results of an earlier run, so none of them can pass for this run's."""
-    for name in reporters.REPORTS:
+    import shutil
+
+    from pipeline.checks.interface import INGESTED_DIR
+    from pipeline.reporters import REPORTS
+
+    for name in REPORTS:
         (reports_dir / name).unlink(missing_ok=True)
     shutil.rmtree(reports_dir / "results", ignore_errors=True)
     shutil.rmtree(reports_dir / INGESTED_DIR, ignore_errors=True)
 
 
+def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path, console: Any = None,
+              target_error: str | None = None) -> CheckResult:
+    """``pipeline.runner.run_check``, imported when a check first runs."""
+    from pipeline import runner
+
+    return runner.run_check(name, config, reports_dir, project_dir, console=console, target_error=target_error)
+
+
 def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -> Config:
     """Start the target if a selected check needs it, run the checks; returns the config they ran with."""
+    from pipeline import target
+    from pipeline.gate import load_config, target_checks
+    from pipeline.progress import run_check_shown
+
     start = target.start_settings(config, target_checks(config, selected))
+    shown = _view(args)
     with contextlib.ExitStack() as stack:
         target_error = None
         if start is not None:
@@ -194,15 +213,21 @@ def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -
             except target.TargetError as exc:
                 target_error = redact(str(exc))
                 _say(f"readiness: the service under test could not be started: {target_error}")
-        for name in selected:
-            result = run_check(name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
-                               target_error=target_error)
-            print(console.check_line(result, sys.stdout), flush=True)
+        for index, name in enumerate(selected, 1):
+            def attempt(tools: Any, name: str = name, config: Config = config, error: str | None = target_error
+                        ) -> CheckResult:
+                return run_check(name, config, args.reports_dir, Path.cwd(), console=tools, target_error=error)
+
+            run_check_shown(name, attempt, shown, (index, len(selected)))
     return config
 
 
 def cmd_checks(as_json: bool) -> int:
     """``readiness checks``: the registry's declarations, in run order."""
+    import json
+
+    from pipeline.checks.registry import registry
+
     described = registry().describe()
     if as_json:
         print(json.dumps(described, indent=2))
@@ -223,6 +248,12 @@ def cmd_target(args: argparse.Namespace) -> int:
     ``READINESS_TARGET_ERROR`` when the target could not start. Closing stdin (the
     caller exiting, however it exits), SIGTERM or Ctrl-C stops everything.
     """
+    import json
+
+    from pipeline import target
+    from pipeline.checks.registry import registry
+    from pipeline.gate import load_config, target_checks
+
     config = load_config(args.config, args.profile)
     start = target.start_settings(config, target_checks(config, registry().names()))
     if start is None:
@@ -240,19 +271,38 @@ def cmd_target(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``readiness check NAME``: one check, its result file, its exit code."""
+    from pipeline.checks.registry import registry
+    from pipeline.gate import load_config
+    from pipeline.progress import run_check_shown
+    from pipeline.reporters import console
+
+    known = registry().names()
+    if args.name not in known:
+        _say(f"readiness check: error: argument NAME: invalid choice: {args.name!r} (choose from {', '.join(known)})")
+        return EXIT_USAGE
     config = load_config(args.config, args.profile)
     # Set by the Nox sessions when `readiness target` could not start the service.
-    result = run_check(args.name, config, args.reports_dir, Path.cwd(), console=sys.stderr,
-                       target_error=os.environ.get("READINESS_TARGET_ERROR") or None)
-    print(console.check_line(result, sys.stdout))
-    for line in console.reason_lines(result):
-        print(line)
+    error = os.environ.get("READINESS_TARGET_ERROR") or None
+
+    def attempt(tools: Any) -> CheckResult:
+        return run_check(args.name, config, args.reports_dir, Path.cwd(), console=tools, target_error=error)
+
+    result = run_check_shown(args.name, attempt, _view(args))
+    if _verbosity(args) >= 0:
+        for line in console.reason_lines(result):
+            print(line)
     return result.status.exit_code
 
 
 def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
-                interrupted: str | None = None) -> int:
+                interrupted: str | None = None, quiet: bool = False) -> int:
     """``readiness verdict``: aggregate, write every report, print the verdict."""
+    from pipeline import reporters
+    from pipeline.model import now_utc
+    from pipeline.reporters import console
+    from pipeline.results import gather
+    from pipeline.verdict import decide
+
     now = now_utc()
     loaded = gather((d for d in results if d.is_dir()), now)
     warnings = [f"results folder {d} does not exist." for d in results if not d.is_dir()]
@@ -263,14 +313,19 @@ def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
     written = reporters.write_reports(report, reports_dir)
     for name, why in written.failed.items():
         _say(f"readiness: the report {reports_dir / name} could not be written: {why}")
-    for line in console.verdict_lines(written.report, sys.stdout):
+    lines = console.verdict_lines(written.report, sys.stdout)
+    for line in lines[:1] if quiet else lines:
         print(line)
-    print(f"Reports: {reports_dir / 'readiness.html'}")
+    if not quiet:
+        print(f"Reports: {reports_dir / 'readiness.html'}")
     return written.report.verdict.exit_code
 
 
 def environment(service: str | None = None) -> dict[str, Any]:
     """Where the verdict was computed: gate version, Python, platform, host, git commit (and service)."""
+    import platform
+    import socket
+
     env: dict[str, Any] = {
         "gate_version": __version__,
         "python": sys.version.split()[0],
@@ -285,6 +340,9 @@ def environment(service: str | None = None) -> dict[str, Any]:
 
 def git_commit() -> str | None:
     """The current git commit, if the working folder is a git checkout."""
+    from pipeline import proc
+    from pipeline.errors import CheckError
+
     try:
         code, out, _ = proc.run_captured(["git", "rev-parse", "HEAD"], 10)
     except CheckError:
@@ -293,6 +351,9 @@ def git_commit() -> str | None:
 
 
 def _selected(only: str | None) -> list[str]:
+    from pipeline.checks.registry import registry
+    from pipeline.config import ConfigError
+
     if not only:
         return list(registry().names())
     names = [n.strip() for n in only.split(",") if n.strip()]

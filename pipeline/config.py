@@ -1,5 +1,10 @@
 """Load ``configs/readiness.yaml``: expand ``${VAR}``, apply the profile, validate, type.
 
+Which file (``discover``): ``--config``, else ``$READINESS_CONFIG``, else ``configs/readiness.yaml``,
+else the ``[tool.readiness]`` table of ``pyproject.toml``. Which profile: ``--profile``, else
+``$READINESS_PROFILE``, else the config's ``profile:``, else ``local``; ``local`` and ``release``
+always exist, any other name must be defined under ``profiles:``.
+
 Every problem raises ConfigError with the file, the key path and what is wrong,
 before any check runs (the CLI maps it to exit code 3).
 """
@@ -27,6 +32,8 @@ from pipeline.model import Waiver
 from pipeline.redact import is_secret_name, redact, register_environment, register_secret
 
 DEFAULT_CONFIG = Path("configs/readiness.yaml")
+PYPROJECT = Path("pyproject.toml")
+BUILTIN_PROFILES = ("local", "release")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 MAX_CONFIG_BYTES = 1 << 20
 # A real config has a few hundred nodes; aliases may repeat parts, not multiply them a millionfold.
@@ -84,27 +91,78 @@ def load_config(path: Path | None = None, profile: str | None = None,
     outside ``checks`` are known.
     """
     schema = schema if schema is not None else config_schema()
-    path = path or DEFAULT_CONFIG
-    raw = read_yaml(path)
     env = os.environ if env is None else env
+    path = discover(path, env)
+    raw = read_pyproject(path) if path.name == PYPROJECT.name else read_yaml(path)
     # Every secret-looking variable is masked, named in the config or not; again on each load,
     # since the runner adds the service under test's READINESS_* variables and reloads.
     register_environment(env)
-    chosen = profile or raw.get("profile") or "local"
+    chosen = profile or env.get("READINESS_PROFILE") or raw.get("profile") or "local"
+    merged = apply_profile(raw, str(chosen), path)
+    validate(merged, path, schema)
+    expanded = expand_env(merged, env, path)
+    validate(expanded, path, schema)
+    return Config(path=path, profile=str(chosen), data=expanded)
+
+
+def discover(path: Path | None, env: Mapping[str, str]) -> Path:
+    """The config file to read: the one given, $READINESS_CONFIG, configs/readiness.yaml, pyproject.toml."""
+    if path is not None:
+        return path
+    if env.get("READINESS_CONFIG"):
+        return Path(env["READINESS_CONFIG"])
+    if not DEFAULT_CONFIG.exists() and _has_tool_table(PYPROJECT):
+        return PYPROJECT
+    return DEFAULT_CONFIG  # when it is missing too, the error names the usual place
+
+
+def _has_tool_table(path: Path) -> bool:
+    try:
+        return "[tool.readiness" in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """The ``[tool.readiness]`` table of a pyproject.toml, as the YAML config would read."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(_read_text(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("readiness")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: has no [tool.readiness] table; add one or pass --config")
+    converted: dict[str, Any] = _text_keys(_dates_as_text(table))
+    _refuse_non_finite(converted, path, ())
+    return converted
+
+
+def _dates_as_text(node: Any) -> Any:
+    """TOML dates become the text they were written as, like the YAML loader keeps them."""
+    if isinstance(node, dict):
+        return {k: _dates_as_text(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_dates_as_text(v) for v in node]
+    return node.isoformat() if hasattr(node, "isoformat") else node
+
+
+def apply_profile(raw: dict[str, Any], chosen: str, path: Path) -> dict[str, Any]:
+    """``raw`` with the overrides of profile ``chosen`` merged over it; ConfigError for an unknown profile."""
     profiles = raw.get("profiles") or {}
     if not isinstance(profiles, dict):
         raise ConfigError(f"{path}: profiles: must be a mapping of profile name to overrides")
-    if chosen not in ("local", "release"):
-        raise ConfigError(f"{path}: profile: '{chosen}' is not a profile (use local or release)")
+    if chosen not in BUILTIN_PROFILES and chosen not in profiles:
+        defined = sorted({*BUILTIN_PROFILES, *profiles})
+        raise ConfigError(f"{path}: profile: '{chosen}' is not a profile (defined: {', '.join(defined)}); "
+                          f"add it under profiles: or choose another")
     override = profiles.get(chosen) or {}
     if not isinstance(override, dict):
         raise ConfigError(f"{path}: profiles.{chosen}: must be a mapping of keys to override")
     merged = deep_merge(raw, override)
     merged["profile"] = chosen
-    validate(merged, path, schema)
-    expanded = expand_env(merged, env, path)
-    validate(expanded, path, schema)
-    return Config(path=path, profile=chosen, data=expanded)
+    return merged
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

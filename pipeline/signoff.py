@@ -16,12 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import DEFAULT_CONFIG
+from pipeline.config import discover
 from pipeline.gate import load_config
 from pipeline.model import Verdict, now_utc, write_json_atomic
 from pipeline.results import gather
@@ -107,7 +108,9 @@ def _recompute(verdict: dict[str, Any], results: list[Path]) -> VerdictReport:
 
 
 def _config_fields(config_path: Path | None) -> dict[str, Any]:
-    path = config_path or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    # The config the run found: --config, READINESS_CONFIG, configs/readiness.yaml or pyproject.toml.
+    found = config_path or discover(None, os.environ)
+    path = found if config_path or found.exists() else None
     if path is None:
         return {"config_digest": None, "config": None}
     resolved = load_config(path).digest()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -10,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._cli import main
+from pipeline import __version__
+from pipeline._cli import build_parser, main
 from pipeline.model import Status
 from tests.conftest import MANDATORY, write_config, write_results
 
@@ -260,3 +263,144 @@ def test_clean_removes_an_earlier_runs_verdict_reports_and_results(tmp_path: Pat
     (tmp_path / "evidence" / "k6.log").write_text("kept")
     assert main(["clean", "--reports-dir", str(tmp_path)]) == 0
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["k6.log"]
+
+
+# Conventions of a command-line tool: version, help on every option, colours, pipes, crashes.
+HEAVY = ("psycopg", "requests", "openapi_spec_validator", "pydantic", "jsonschema", "jinja2", "pglast",
+         "pipeline.checks", "pipeline.gate", "pipeline.runner", "pipeline.reporters", "pipeline.target")
+
+
+def _walk(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += [(f"{name} {opt}", a) for opt, a in _walk(sub)]
+        else:
+            found.append(("/".join(action.option_strings) or action.dest, action))
+    return found
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    actions = _walk(build_parser())
+    assert len(actions) > 40  # the walk reached the subcommands
+    missing = [name for name, action in actions if not action.help or action.help == argparse.SUPPRESS]
+    assert missing == []
+
+
+def test_help_lists_exit_codes_and_examples_without_loading_the_checks(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipeline", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "exit codes:" in done.stdout and "70 " in done.stdout and "examples:" in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "pipeline._cli" in imported  # the measurement saw our imports
+    assert sorted(m for m in imported if m.split(".")[0] in HEAVY or m.startswith(HEAVY)) == []
+
+
+def test_version(tmp_path: Path) -> None:
+    done = readiness("--version", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == f"readiness {__version__}"
+
+
+def test_colours_follow_no_color_and_force_color(tmp_path: Path) -> None:
+    from pipeline.reporters.console import colour_on
+
+    write_results(tmp_path, {"coverage": Status.PASS})
+    clean = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "verdict", "--reports-dir", "."], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env={**clean, "FORCE_COLOR": "1"})
+    assert done.returncode == 2 and "\033[33mVERDICT: INCOMPLETE" in done.stdout
+    with open(os.devnull, "w") as piped:
+        assert not colour_on(piped, {}) and colour_on(piped, {"FORCE_COLOR": "1"})
+        assert not colour_on(piped, {"FORCE_COLOR": "1", "NO_COLOR": "1"})
+        assert not colour_on(piped, {"FORCE_COLOR": "", "NO_COLOR": ""})  # empty values count as unset
+    terminal, other_end = os.openpty()
+    with os.fdopen(terminal, "w") as tty:
+        assert colour_on(tty, {}) and not colour_on(tty, {"NO_COLOR": "1"})
+    os.close(other_end)
+
+
+def _closed_pipe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first line, as `| head -0` would leave it
+    try:
+        return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, stdout=writer,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(writer)
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    done = _closed_pipe("checks", cwd=tmp_path)
+    assert done.stderr == "" and done.returncode == 141
+    # A run whose reader left still writes the verdict of what ran, which cannot be ready.
+    write_config(tmp_path, "version: 1\nchecks:\n  coverage: {enabled: false}\n")
+    done = _closed_pipe("run", "-q", "--config", "readiness.yaml", "--only", "coverage", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    verdict = json.loads((tmp_path / "reports/readiness.json").read_text())
+    assert verdict["verdict"] == "incomplete" and "reader of the pipe went away" in verdict["interrupted"]
+    assert not list((tmp_path / "reports").glob("crash-*.log"))
+
+
+def test_a_crash_exits_70_with_one_line_and_the_traceback_in_a_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline import _cli
+
+    def crash(reports_dir: Path) -> None:
+        raise RuntimeError("forced crash token=s3cr3t-Value\nsecond line")
+
+    monkeypatch.setenv("API_TOKEN", "s3cr3t-Value")
+    monkeypatch.setattr(_cli, "clear_previous_run", crash)
+    assert main(["clean", "--reports-dir", str(tmp_path / "out")]) == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: forced crash" in err and "s3cr3t" not in err
+    logs = list((tmp_path / "out").glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in err
+    text = logs[0].read_text()
+    assert "Traceback" in text and "in crash" in text and "s3cr3t" not in text
+
+
+def test_progress_lines_and_github_groups(tmp_path: Path) -> None:
+    write_config(tmp_path, "version: 1\nchecks:\n  coverage: {enabled: false}\n  openapi: {enabled: false}\n")
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", "--config", "readiness.yaml", "--only",
+                           "coverage,openapi"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "GITHUB_ACTIONS": "true"})
+    assert done.returncode == 2
+    assert "[1/2] coverage ...\n[2/2] openapi ...\n" in done.stderr
+    out = done.stdout.splitlines()
+    assert out[:3] == ["::group::coverage", "::endgroup::", out[2]] and out[2].startswith("[1/2] [SKIPPED] coverage")
+    assert out[3:5] == ["::group::openapi", "::endgroup::"] and out[5].startswith("[2/2] [SKIPPED] openapi")
+    quiet = readiness("run", "-q", "--config", "readiness.yaml", "--only", "coverage", cwd=tmp_path)
+    assert quiet.stderr == "" and "Reports:" not in quiet.stdout and "VERDICT: INCOMPLETE" in quiet.stdout
+
+
+def test_on_a_terminal_tool_output_is_kept_short_and_whole_in_the_evidence(tmp_path: Path) -> None:
+    import pty
+
+    script = "import sys\nfor i in range(40): print(f'tool line {i:02d}')\nsys.exit(1)\n"
+    (tmp_path / "tool.py").write_text(script)
+    write_config(tmp_path, "version: 1\nchecks:\n  coverage:\n"
+                 f"    command: [{json.dumps(sys.executable)}, tool.py]\n    cobertura: c.xml\n")
+    controller, terminal = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "pipeline", "check", "coverage", "--config", "readiness.yaml"],
+                          cwd=tmp_path, stdout=terminal, stderr=terminal,
+                          env={**os.environ, "NO_COLOR": "1"}) as gate:
+        os.close(terminal)
+        seen = b""
+        while chunk := _read_terminal(controller):
+            seen += chunk
+        assert gate.wait(timeout=60) == 2
+    os.close(controller)
+    shown = seen.decode().replace("\r\n", "\n")
+    assert "tool line 34" not in shown and "    | tool line 35\n" in shown and "    | tool line 39\n" in shown
+    assert "all of it is in the evidence folder" in shown
+    log = (tmp_path / "reports/evidence/coverage-command.log").read_text()
+    assert "tool line 00" in log and "tool line 39" in log
+
+
+def _read_terminal(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: every writer of the terminal has gone
+        return b""

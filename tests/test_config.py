@@ -236,3 +236,90 @@ def test_an_error_inside_any_of_names_the_deepest_key(tmp_path: Path) -> None:
     body = "version: 1\nchecks: {}\nservice: {name: x, start: {command: [a], port: 'http'}}\n"
     with pytest.raises(ConfigError, match=r"service\.start\.port: 'http' is not of type 'integer'"):
         config_from(tmp_path, body)
+
+
+# Discovery: --config, then $READINESS_CONFIG, then configs/readiness.yaml, then [tool.readiness].
+PYPROJECT = """
+[project]
+name = "svc"
+
+[tool.readiness]
+version = 1
+profile = "local"
+service = {name = "from-pyproject"}
+checks = {coverage = {cobertura = "cov.xml", min_line_rate = 0.9}}
+waivers = [{check = "audit", id = "PYSEC-1", reason = "no fix yet", owner = "alice", expires = 2026-12-31}]
+
+[tool.readiness.profiles.nightly]
+checks = {coverage = {min_line_rate = 0.99}}
+"""
+
+
+def _discovery_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("READINESS_CONFIG", raising=False)
+    monkeypatch.delenv("READINESS_PROFILE", raising=False)
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    write_config(tmp_path / "configs", "version: 1\nservice: {name: from-configs}\nchecks: {}\n")
+    write_config(tmp_path, "version: 1\nservice: {name: from-env}\nchecks: {}\n", "env.yaml")
+    write_config(tmp_path, "version: 1\nservice: {name: from-flag}\nchecks: {}\n", "flag.yaml")
+    return tmp_path
+
+
+def test_config_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _discovery_project(tmp_path, monkeypatch)
+    env = {"READINESS_CONFIG": "env.yaml"}
+    assert load_config(Path("flag.yaml"), env=env).service["name"] == "from-flag"
+    assert load_config(env=env).service["name"] == "from-env"
+    assert load_config(env={}).service["name"] == "from-configs"
+    (tmp_path / "configs" / "readiness.yaml").unlink()
+    config = load_config(env={})
+    assert config.path == Path("pyproject.toml") and config.service["name"] == "from-pyproject"
+    assert config.waivers[0].expires.isoformat() == "2026-12-31"  # a TOML date reads as the YAML one does
+
+
+def test_pyproject_without_the_table_is_not_a_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'svc'\n")
+    with pytest.raises(ConfigError, match=r"configs/readiness\.yaml: the config file does not exist"):
+        load_config(env={})
+    with pytest.raises(ConfigError, match=r"has no \[tool\.readiness\] table"):
+        load_config(Path("pyproject.toml"), env={})
+    (tmp_path / "pyproject.toml").write_text("[tool.readiness]\nversion = 1\nchecks = {}\nx = nan\n")
+    with pytest.raises(ConfigError, match="nan is not a finite number"):
+        load_config(Path("pyproject.toml"), env={})
+
+
+def test_user_defined_profile_and_readiness_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _discovery_project(tmp_path, monkeypatch)
+    (tmp_path / "configs" / "readiness.yaml").unlink()
+    nightly = load_config(env={"READINESS_PROFILE": "nightly"})
+    assert nightly.profile == "nightly" and nightly.check_settings("coverage")["min_line_rate"] == 0.99
+    # --profile wins over the environment; release exists without being defined.
+    assert load_config(profile="release", env={"READINESS_PROFILE": "nightly"}).profile == "release"
+    with pytest.raises(ConfigError, match=r"'weekly' is not a profile \(defined: local, nightly, release\)"):
+        load_config(env={"READINESS_PROFILE": "weekly"})
+
+
+def test_an_undefined_profile_exits_3_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline._cli import main
+
+    _discovery_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("READINESS_PROFILE", "weekly")
+    assert main(["run", "--only", "coverage"]) == 3
+    assert "'weekly' is not a profile" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_signoff_records_the_config_the_run_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.signoff import _config_fields
+
+    _discovery_project(tmp_path, monkeypatch)
+    monkeypatch.setenv("READINESS_CONFIG", "env.yaml")
+    assert _config_fields(None)["config"]["path"] == str(tmp_path / "env.yaml")
+    monkeypatch.delenv("READINESS_CONFIG")
+    (tmp_path / "configs" / "readiness.yaml").unlink()
+    assert _config_fields(None)["config"]["path"] == str(tmp_path / "pyproject.toml")
+    (tmp_path / "pyproject.toml").unlink()
+    assert _config_fields(None) == {"config_digest": None, "config": None}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.catalog import read_catalog
 from pipeline.checks.docs.draft import draft_api, draft_database
 from pipeline.checks.docs.facts import read_spec
-from pipeline.checks.schema.catalog import read_catalog
 
 SECURITY = """# Security implementation
 

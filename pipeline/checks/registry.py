@@ -189,8 +189,7 @@ def unloadable(name: str, error: ImportError) -> AnyCheck:
             model_config = CheckSettings.model_config | {"extra": "allow"}
 
         def collect(self, settings: CheckSettings, ctx: CheckContext) -> None:
-            raise ToolNotFound(f"the {name} check cannot load in this environment: {error}",
-                               "Install the gate with its dependencies: pip install -e . (the Nox sessions do).")
+            raise ToolNotFound(f"the {name} check cannot load in this environment: {error}", install_hint(name))
 
         def parse(self, raw: None) -> None:  # pragma: no cover - collect always raises
             return None
@@ -201,3 +200,17 @@ def unloadable(name: str, error: ImportError) -> AnyCheck:
     Unloadable.name = name
     Unloadable.__qualname__ = Unloadable.__name__ = f"Unloadable[{name}]"
     return Unloadable
+
+
+def install_hint(name: str) -> str:
+    """What to install for check ``name``: its own extra when the installed gate declares one."""
+    from importlib import metadata
+
+    try:
+        extras = metadata.metadata("readiness-gate").get_all("Provides-Extra") or []
+    except metadata.PackageNotFoundError:
+        extras = []
+    if name in extras:
+        return (f"Install the check's extra: pip install 'readiness-gate[{name}]' "
+                "(or [checks] for every check; the Nox sessions do).")
+    return "Install the gate with its dependencies: pip install 'readiness-gate[checks]' (the Nox sessions do)."

@@ -1,5 +1,9 @@
 """Console lines: one per check and the verdict; colour only on a terminal.
 
+``NO_COLOR`` (any non-empty value, https://no-color.org) turns colour off everywhere;
+``FORCE_COLOR`` (non-empty) turns it on when the output is not a terminal (a CI log that
+renders colours). NO_COLOR wins when both are set: the reader asked for none.
+
 Everything from a tool or a result file is printed through ``redact.one_line``: no
 escape sequence, control or bidi character and no line break of its own, so a
 scanned site cannot repaint the terminal or print a verdict line that looks like ours.
@@ -7,11 +11,15 @@ scanned site cannot repaint the terminal or print a verdict line that looks like
 
 from __future__ import annotations
 
-from typing import IO
+import os
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING
 
-from pipeline.model import CheckResult
 from pipeline.redact import one_line, redact
-from pipeline.verdict import VerdictReport
+
+if TYPE_CHECKING:
+    from pipeline.model import CheckResult
+    from pipeline.verdict import VerdictReport
 
 _COLOURS = {"pass": "32", "waived": "32", "fail": "31", "error": "33", "skipped": "90",
             "ready": "32", "not_ready": "31", "incomplete": "33"}
@@ -41,7 +49,15 @@ def safe(text: str) -> str:
     return redact(one_line(str(text)))
 
 
+def colour_on(stream: IO[str], env: Mapping[str, str] | None = None) -> bool:
+    """Whether lines written to ``stream`` get colours: NO_COLOR, then FORCE_COLOR, then is it a terminal."""
+    env = os.environ if env is None else env
+    if env.get("NO_COLOR"):
+        return False
+    return bool(env.get("FORCE_COLOR")) or bool(getattr(stream, "isatty", lambda: False)())
+
+
 def _paint(text: str, key: str, stream: IO[str]) -> str:
-    if not getattr(stream, "isatty", lambda: False)():
+    if not colour_on(stream):
         return text
     return f"\033[{_COLOURS.get(key, '0')}m{text}\033[0m"

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.catalog import read_catalog
 from pipeline.checks.docs.draft import draft_database
 from pipeline.checks.docs.markdown import parse
 from pipeline.checks.docs.mermaid import read_answer
-from pipeline.checks.schema.catalog import read_catalog
 from pipeline.checks.schema.roundtrip import scratch_database
 from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status

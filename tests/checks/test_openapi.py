@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.checks.openapi import OpenApiCheck, OpenApiSettings, SpecRaw, evaluate_openapi, served_url, sla_problems
-from pipeline.checks.openapi.spec import load, operations, require_openapi3
+from pipeline.checks.openapi.document import load
+from pipeline.checks.openapi.spec import operations, require_openapi3
 from pipeline.errors import ParseError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check

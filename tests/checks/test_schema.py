@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.schema.catalog import Constraint, Index, differences
+from pipeline.catalog import Constraint, Index, differences
 from pipeline.checks.schema.policy import _indexed
 from pipeline.checks.schema.roundtrip import connection_variables, scratch_database, with_database
 from pipeline.checks.schema.squawk import read_report, squawk_binary

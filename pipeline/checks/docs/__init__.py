@@ -17,13 +17,13 @@ from pathlib import Path
 
 import markdown_it
 
+from pipeline.catalog import Table, read_catalog
 from pipeline.checks.docs.facts import read_spec
 from pipeline.checks.docs.markdown import Document, parse
 from pipeline.checks.docs.mermaid import Verdict, bundle_version, find_browser, find_bundle, validate
 from pipeline.checks.docs.policy import DocsFacts, evaluate_docs
 from pipeline.checks.docs.settings import DocsSettings
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
-from pipeline.checks.schema.catalog import Table, read_catalog
 from pipeline.errors import ArtifactMissing, ParseError
 from pipeline.model import ToolInfo
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from pipeline.catalog import Table
 from pipeline.checks.docs.markdown import Document, Section
-from pipeline.checks.schema.catalog import Table
 from pipeline.model import Finding
 
 # How a type may be written in a document, and how PostgreSQL prints it (format_type).

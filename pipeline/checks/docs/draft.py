@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from pipeline.catalog import Table
 from pipeline.checks.docs.facts import Operation
-from pipeline.checks.schema.catalog import Table
 
 TODO = "TODO:"
 

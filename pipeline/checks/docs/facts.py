@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.checks.openapi.spec import METHODS, load
+from pipeline.checks.openapi.document import METHODS, load
 from pipeline.errors import ParseError
 from pipeline.evidence import mapping, non_negative, optional_text, rate, sequence
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pipeline.catalog import Table
 from pipeline.checks.docs.api_rules import api_findings
 from pipeline.checks.docs.database_rules import database_findings
 from pipeline.checks.docs.facts import Operation
@@ -17,7 +18,6 @@ from pipeline.checks.docs.mermaid import Verdict
 from pipeline.checks.docs.security_rules import security_findings
 from pipeline.checks.docs.settings import DocsSettings
 from pipeline.checks.interface import Evaluation
-from pipeline.checks.schema.catalog import Table
 from pipeline.model import Finding, Measurement, Status
 from pipeline.views import Facts, Figure, View
 

@@ -58,6 +58,7 @@ class ExplainCheck(Check[ExplainSettings, ExplainRaw, ExplainParsed]):
     order = 60
     needs_target = True
     Settings = ExplainSettings
+    extra = "explain"
     findings = {
         "time": FindingKind("a query's median execution time exceeds its max_ms budget",
                             "Read its plan in the report: add the index it lacks, fetch fewer rows or columns, "

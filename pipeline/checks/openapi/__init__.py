@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
+from pipeline.checks.openapi.document import load
 from pipeline.checks.openapi.policy import SpecParsed, evaluate_openapi, sla_problems
 from pipeline.checks.openapi.settings import OpenApiSettings
-from pipeline.checks.openapi.spec import compare, fetch, load, operations, require_openapi3, validate
+from pipeline.checks.openapi.spec import compare, fetch, operations, require_openapi3, validate
 from pipeline.errors import ArtifactMissing
 from pipeline.model import ToolInfo
 
@@ -65,6 +66,7 @@ class OpenApiCheck(Check[OpenApiSettings, SpecRaw, SpecParsed]):
     title = "API design (OpenAPI)"
     order = 20
     Settings = OpenApiSettings
+    extra = "openapi"
     findings = FINDINGS
 
     @classmethod

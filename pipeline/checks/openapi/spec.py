@@ -6,20 +6,17 @@ running service serves shows what it lacks.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-import yaml
 from openapi_spec_validator.validation import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
-from pipeline import yamlsafe
+from pipeline.checks.openapi.document import METHODS
 from pipeline.errors import CheckError, ParseError
 
-METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 FETCH_TIMEOUT_S = 15
 _PARAMETER = re.compile(r"\{[^}/]*\}")
 
@@ -45,19 +42,6 @@ class Operation:
     def key(self) -> str:
         """``GET /orders/{}``: the same operation whatever its parameters are called."""
         return f"{self.method} {_PARAMETER.sub('{}', self.path)}"
-
-
-def load(text: str, source: str) -> Any:
-    """The decoded JSON or YAML document; ParseError names the line."""
-    try:
-        return json.loads(text) if text.lstrip().startswith("{") else yamlsafe.load(text, source)
-    except json.JSONDecodeError as exc:
-        raise ParseError(source, f"line {exc.lineno} column {exc.colno}", f"is not valid JSON ({exc.msg})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ParseError(source, f"line {mark.line + 1}" if mark else "", "is not valid YAML") from None
-    except RecursionError:
-        raise ParseError(source, "", "is nested too deeply to be an OpenAPI document") from None
 
 
 def fetch(url: str, what: str) -> str:

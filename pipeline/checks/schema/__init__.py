@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.catalog import Table, fingerprint, read_catalog
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
-from pipeline.checks.schema.catalog import Table, fingerprint, read_catalog
 from pipeline.checks.schema.policy import SchemaFacts, evaluate_schema
 from pipeline.checks.schema.queries import Searched, searched_columns
 from pipeline.checks.schema.roundtrip import RoundTrip, round_trip

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pipeline.catalog import Constraint, Index, Table, differences, fingerprint
 from pipeline.checks.interface import Evaluation
-from pipeline.checks.schema.catalog import Constraint, Index, Table, differences, fingerprint
 from pipeline.checks.schema.queries import Searched
 from pipeline.checks.schema.roundtrip import RoundTrip
 from pipeline.checks.schema.settings import SchemaSettings

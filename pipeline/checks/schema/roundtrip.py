@@ -20,7 +20,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from pipeline import proc
-from pipeline.checks.schema.catalog import CONNECT_TIMEOUT_S, Table, read_catalog
+from pipeline.catalog import CONNECT_TIMEOUT_S, Table, read_catalog
 from pipeline.checks.schema.settings import Migrations
 from pipeline.errors import CheckError, ToolFailed
 from pipeline.redact import redact

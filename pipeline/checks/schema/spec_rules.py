@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.checks.openapi.spec import load
+from pipeline.checks.openapi.document import load
 from pipeline.errors import ParseError
 from pipeline.evidence import mapping, texts
 

@@ -1,4 +1,4 @@
-"""What the database holds, read from PostgreSQL's catalog: tables, columns, keys, indexes.
+"""What a PostgreSQL database holds, read from its catalog: tables, columns, keys, indexes (schema and docs checks).
 
 Read in one READ ONLY transaction that is rolled back. Every definition comes from the
 server's own deparsers (``format_type``, ``pg_get_constraintdef``, ``pg_get_indexdef``), so

@@ -1,0 +1,105 @@
+"""The noxfile through the real ``nox``: listing, tags, --install-only, and ``nox -- OPTIONS`` reaching the gate.
+
+The gate sessions run with this interpreter (``READINESS_GATE_PYTHON``), so no environment is built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.checks.registry import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def nox(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "READINESS_GATE_PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    for name in ("READINESS_CONFIG", "READINESS_PROFILE", "GITHUB_ACTIONS"):
+        env.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir",
+                           str(tmp_path / "envs"), *args], cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def _listed(output: str) -> dict[str, str]:
+    """``nox -l``'s selected sessions: name -> the rest of the line."""
+    rows = [line[2:].split(" ", 1) for line in output.splitlines() if line.startswith("* ")]
+    return {name: rest for name, rest in rows}
+
+
+def test_sessions_list_every_check_with_its_title_and_tags(tmp_path: Path) -> None:
+    done = nox("-l", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    listed = _listed(done.stdout)
+    assert list(listed) == ["prepare", *registry().names(), "verdict"]
+    for check in registry().checks:
+        assert f"-> {check.title}: readiness check {check.name}" in listed[check.name]
+        assert ("security" in listed[check.name].split(" -> ")[0]) is check.security
+        assert ("needs-service" in listed[check.name].split(" -> ")[0]) is check.needs_target
+
+
+@pytest.mark.parametrize(("tag", "flag"), [("security", "security"), ("needs-service", "needs_target")])
+def test_tags_select_the_checks_the_registry_declares(tmp_path: Path, tag: str, flag: str) -> None:
+    done = nox("-t", tag, "-l", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = [c.name for c in registry().checks if getattr(c, flag)]
+    assert expected and list(_listed(done.stdout)) == expected
+
+
+def test_install_only_runs_nothing(tmp_path: Path) -> None:
+    done = nox("--install-only", "--", "--reports-dir", str(tmp_path / "out"), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr.count(": success") == len(registry().names()) + 2
+    assert "starting the service under test" not in done.stderr  # no target started only to install
+    assert not (tmp_path / "out").exists()
+
+
+def test_posargs_reach_the_checks_and_the_verdict_accepts_them(tmp_path: Path) -> None:
+    # The profile exists only in this config: the check could only skip if --config and --profile reached it.
+    config = tmp_path / "gate.yaml"
+    config.write_text("version: 1\nchecks:\n  openapi: {spec: missing.json}\n"
+                      "profiles:\n  nightly: {checks: {openapi: {enabled: false}}}\n")
+    out = tmp_path / "out"
+    done = nox("-s", "prepare", "openapi", "verdict", "--", "--config", str(config), "--profile", "nightly",
+               "--reports-dir", str(out), tmp_path=tmp_path)
+    log = done.stdout + done.stderr
+    assert "[SKIPPED] openapi" in log and "profiles.nightly" not in log, log
+    assert "unrecognized arguments" not in log and "VERDICT: INCOMPLETE" in log
+    assert json.loads((out / "results" / "openapi.json").read_text())["status"] == "skipped"
+    assert json.loads((out / "readiness.json").read_text())["verdict"] == "incomplete"
+    wrong = nox("-s", "openapi", "--", "--bogus", tmp_path=tmp_path)
+    assert wrong.returncode != 0 and "the gate sessions take --config, --profile" in wrong.stderr
+
+
+def test_the_registry_listing_is_cached_until_the_gate_or_its_environment_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    monkeypatch.setenv("READINESS_GATE_PYTHON", sys.executable)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    spec = importlib.util.spec_from_file_location("noxfile_under_test", ROOT / "noxfile.py")
+    assert spec is not None and spec.loader is not None
+    noxfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(noxfile)
+    (tmp_path / "pipeline" / "checks").mkdir(parents=True)
+    check = tmp_path / "pipeline" / "checks" / "a.py"
+    check.write_text("order = 1\n")
+    monkeypatch.setattr(noxfile, "ROOT", tmp_path)
+    monkeypatch.setattr(noxfile, "GATE_ENV", tmp_path / "env")
+    monkeypatch.setattr(noxfile, "REGISTRY_CACHE", tmp_path / "cache.json")
+    key = noxfile._registry_key()
+    (tmp_path / "cache.json").write_text(json.dumps({"key": key, "checks": [{"name": "a"}]}))
+    assert noxfile._cached_registry(key) == [{"name": "a"}]
+    check.write_text("order = 2\n")  # a changed check asks the gate again
+    assert noxfile._registry_key() != key and noxfile._cached_registry(noxfile._registry_key()) is None
+    check.write_text("order = 1\n")
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / ".readiness-stamp").write_text("rebuilt")  # so does a rebuilt environment
+    assert noxfile._registry_key() != key
+    assert noxfile._cached_registry(None) is None  # READINESS_GATE_PYTHON: always asked
