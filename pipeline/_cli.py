@@ -125,6 +125,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_check(args)
     if args.command == "target":
         return cmd_target(args)
+    if args.command == "docs":
+        return cmd_docs(args)
     if args.command == "verdict":
         return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir, args.service,
                            quiet=_verbosity(args) < 0)
@@ -266,6 +268,44 @@ def cmd_target(args: argparse.Namespace) -> int:
     except target.TargetError as exc:
         print(json.dumps({"READINESS_TARGET_ERROR": redact(str(exc))}), flush=True)
         return 2
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """``readiness docs --write``: draft the API and database documents from the live facts.
+
+    The database is checks.docs.dsn or READINESS_DATABASE_URL; when neither is set and the
+    gate owns the target, the target is started (migrated) for the time it takes.
+    """
+    from pipeline import target
+    from pipeline.checks.docs.draft import write_drafts
+    from pipeline.checks.docs.settings import DocsSettings
+    from pipeline.gate import check_settings, load_config
+
+    config = load_config(args.config, args.profile)
+    settings = check_settings(config, "docs")
+    assert isinstance(settings, DocsSettings)
+    if not settings.spec:
+        _say("readiness docs: checks.docs.spec is empty: name the OpenAPI file the API document describes")
+        return EXIT_USAGE
+    dsn = settings.dsn or os.environ.get("READINESS_DATABASE_URL")
+    start = None if dsn else target.start_settings(config, ["docs"])
+    with contextlib.ExitStack() as stack:
+        if start is not None:
+            started = stack.enter_context(target.running_target(start, Path.cwd(), args.reports_dir / "evidence",
+                                                                console=sys.stderr))
+            dsn = started.env.get("READINESS_DATABASE_URL")
+        if not dsn:
+            _say("readiness docs: no database: set checks.docs.dsn or READINESS_DATABASE_URL, or service.start")
+            return EXIT_USAGE
+        try:
+            written = write_drafts(Path(settings.documents.api), Path(settings.documents.database),
+                                   Path(settings.spec), dsn, force=args.force)
+        except FileExistsError as exc:
+            _say(f"readiness docs: {exc}")
+            return EXIT_USAGE
+    for path in written:
+        print(f"wrote {path} (complete the TODO sections, then run: readiness check docs)")
     return 0
 
 

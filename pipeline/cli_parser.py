@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     clean = _command(sub, "clean", "remove the verdict, reports and results of an earlier run")
     _reports_dir_arg(clean)
 
+    docs = _command(sub, "docs", "draft the API and database documents from the spec and the migrated database")
+    docs.add_argument("--write", action="store_true", required=True,
+                      help="write the drafts to the docs check's document paths (checks.docs.documents)")
+    docs.add_argument("--force", action="store_true", help="overwrite documents that exist")
+    _config_args(docs)
+
     checks = _command(sub, "checks", "list the checks of this gate: order, needs, finding kinds")
     checks.add_argument("--json", action="store_true", help="machine-readable (what the Nox sessions read)")
     return parser

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,3 +247,30 @@ def test_any_text_parses_into_sections(text: str) -> None:
 def test_a_damaged_mermaid_answer_is_refused(tmp_path: Path, answer: str, expected: int, problem: str) -> None:
     with pytest.raises(ParseError, match=problem):
         read_answer(answer, expected, tmp_path / "dom.html")
+
+
+def test_readiness_docs_write_drafts_and_never_overwrites_without_force(system: tuple[Path, str]) -> None:
+    folder, dsn = system
+    drafts = folder / "drafts"
+    config = folder / "docs.yaml"
+    config.write_text(f"""version: 1
+checks:
+  docs:
+    documents: {{api: {drafts}/api.md, database: {drafts}/db.md}}
+    spec: {folder}/spec.json
+    dsn: {json.dumps(dsn)}
+""")
+
+    def write(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pipeline", "docs", "--write", "--config", str(config), *extra],
+                              cwd=folder, capture_output=True, text=True, timeout=120, check=False)
+
+    first = write()
+    assert first.returncode == 0, first.stderr
+    database = (drafts / "db.md").read_text()
+    assert "### item_tags" in database and "items ||--o{ item_tags" in database
+    assert "`POST /items`" in (drafts / "api.md").read_text()
+    (drafts / "db.md").write_text("kept")
+    refused = write()
+    assert refused.returncode == 3 and "--force" in refused.stderr and (drafts / "db.md").read_text() == "kept"
+    assert write("--force").returncode == 0 and (drafts / "db.md").read_text() == database

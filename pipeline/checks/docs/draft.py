@@ -8,9 +8,11 @@ no content, so a draft never passes by itself.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from pipeline.catalog import Table
-from pipeline.checks.docs.facts import Operation
+from pipeline.catalog import Table, read_catalog
+from pipeline.checks.docs.facts import Operation, read_spec
+from pipeline.checks.docs.settings import BOOKKEEPING
 
 TODO = "TODO:"
 
@@ -88,3 +90,17 @@ def _num(value: float | None) -> str:
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell: no pipe, no line break."""
     return " ".join(text.replace("|", "\\|").split())
+
+
+def write_drafts(api_path: Path, database_path: Path, spec: Path, dsn: str, *, force: bool) -> list[Path]:
+    """Write both drafts from the spec and the database; FileExistsError (naming it) rather than overwrite."""
+    existing = [p for p in (api_path, database_path) if p.exists()]
+    if existing and not force:
+        raise FileExistsError(f"{existing[0]} exists; --force overwrites it")
+    tables = read_catalog(dsn, ["public"])
+    texts = {api_path: draft_api(read_spec(spec), spec.name),
+             database_path: draft_database({n: t for n, t in tables.items() if t.name not in BOOKKEEPING})}
+    for path, text in texts.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return list(texts)

@@ -12,6 +12,8 @@ from pipeline.checks.interface import CheckSettings
 
 _CLOSED = ConfigDict(frozen=True, extra="forbid", strict=True)
 
+# A migration tool's bookkeeping tables: no document needs them.
+BOOKKEEPING = ("schema_migrations", "alembic_version", "django_migrations", "flyway_schema_history")
 OWASP_TOP_10 = ("A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A09", "A10")  # the 2021 list
 
 
@@ -42,9 +44,7 @@ class DocsSettings(CheckSettings):
     dsn: str | None = Field(None, description="the migrated database the schema document is compared with "
                                               "(default, also when empty: READINESS_DATABASE_URL)")
     schemas: tuple[str, ...] = Field(("public",), description="the schemas whose tables must be documented")
-    ignore_tables: tuple[str, ...] = Field(
-        ("schema_migrations", "alembic_version", "django_migrations", "flyway_schema_history"),
-        description="tables that need no documentation (a migration tool's bookkeeping)")
+    ignore_tables: tuple[str, ...] = Field(BOOKKEEPING, description="tables that need no documentation")
     owasp: tuple[str, ...] = Field(OWASP_TOP_10, description="OWASP Top 10 ids the checklist must cover")
     public_roles: tuple[str, ...] = Field(("anonymous", "authenticated"),
                                           description="rows of the access-control matrix that are no scope")
