@@ -24,12 +24,13 @@ from typing import Any, NoReturn
 from pipeline import __version__, proc, reporters, signoff, target
 from pipeline.checks.interface import INGESTED_DIR
 from pipeline.checks.registry import RegistrationError, registry
-from pipeline.config import Config, ConfigError
+from pipeline.config import DEFAULT_CONFIG, Config, ConfigError
 from pipeline.errors import CheckError
 from pipeline.gate import load_config, target_checks
 from pipeline.interrupts import deferred_signals
 from pipeline.model import now_utc
 from pipeline.redact import redact, register_environment, terminal_safe
+from pipeline.release import with_release
 from pipeline.reporters import console
 from pipeline.results import gather
 from pipeline.runner import run_check
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the checks in order, then the verdict and all reports")
     _config_args(run)
     run.add_argument("--only", help="comma-separated checks to run (the others count as missing)")
+    _release_args(run)
 
     check = sub.add_parser("check", help="run one check and write results/NAME.json")
     check.add_argument("name", choices=registry().names())
@@ -66,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a folder of result files (repeatable); default REPORTS_DIR/results")
     verdict.add_argument("--reports-dir", type=Path, default=Path("reports"))
     verdict.add_argument("--service", default=None, help="service name shown in the reports")
+    verdict.add_argument("--config", type=Path, default=None,
+                         help="the config whose policy the verdict records (default configs/readiness.yaml if present)")
+    verdict.add_argument("--profile", choices=("local", "release"), default=None)
+    _release_args(verdict)
 
     sign = sub.add_parser("signoff", help="write the sign-off record for a release")
     sign.add_argument("--release", required=True)
@@ -84,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     checks = sub.add_parser("checks", help="list the checks of this gate: order, needs, finding kinds")
     checks.add_argument("--json", action="store_true", help="machine-readable (what the Nox sessions read)")
     return parser
+
+
+def _release_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="compare with a previous release: its reports folder, readiness.json or sign-off record")
+    parser.add_argument("--history", type=Path, default=None,
+                        help="a folder whose history.jsonl gets this run's verdict and key figures (for the trends)")
 
 
 def _config_args(parser: argparse.ArgumentParser, profile: bool = True) -> None:
@@ -135,7 +148,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "target":
         return cmd_target(args)
     if args.command == "verdict":
-        return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir, args.service)
+        config = _verdict_config(args)
+        service = args.service or (_service_name(config) if config else None)
+        return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir, service,
+                           release=(config, args.baseline, args.history))
     if args.command == "signoff":
         return signoff.write_signoff(args.reports_dir, args.release, args.approver, args.config,
                                      args.results or [args.reports_dir / "results"], git_commit())
@@ -168,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # More signals now wait: the verdict of what ran is written whatever comes.
     with deferred_signals(reraise=False):
         return cmd_verdict([args.reports_dir / "results"], args.reports_dir, _service_name(config),
-                           interrupted)
+                           interrupted, release=(config, args.baseline, args.history))
 
 
 def clear_previous_run(reports_dir: Path) -> None:
@@ -251,7 +267,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
-                interrupted: str | None = None) -> int:
+                interrupted: str | None = None,
+                release: tuple[Config | None, Path | None, Path | None] = (None, None, None)) -> int:
     """``readiness verdict``: aggregate, write every report, print the verdict."""
     now = now_utc()
     loaded = gather((d for d in results if d.is_dir()), now)
@@ -260,6 +277,7 @@ def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
         _say(f"readiness: warning: {warning}")
     report = decide(loaded.results, loaded.merges, warnings=(*loaded.warnings, *warnings),
                     interrupted=interrupted, environment=environment(service), generated_at=now)
+    report = with_release(report, *release)
     written = reporters.write_reports(report, reports_dir)
     for name, why in written.failed.items():
         _say(f"readiness: the report {reports_dir / name} could not be written: {why}")
@@ -301,6 +319,19 @@ def _selected(only: str | None) -> list[str]:
         raise ConfigError(f"--only: unknown check {', '.join(unknown)} "
                           f"(known: {', '.join(registry().names())})")
     return [n for n in registry().names() if n in names]
+
+
+def _verdict_config(args: argparse.Namespace) -> Config | None:
+    """The config ``readiness verdict`` records the policy of: --config, else the default one if present."""
+    if args.config is not None:
+        return load_config(args.config, args.profile)
+    if not DEFAULT_CONFIG.is_file():
+        return None
+    try:
+        return load_config(None, args.profile)
+    except ConfigError as exc:  # the verdict needs no config; a comparison with a baseline then cannot be ready
+        _say(f"readiness: warning: the policy is not recorded, the default config cannot be used:\n{exc}")
+        return None
 
 
 def _service_name(config: Config) -> str | None:

@@ -1,0 +1,139 @@
+"""``readiness verdict --baseline``: the policy recorded, loosenings need approval, unreadable baselines never pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline._cli import main
+from pipeline.model import Status
+from tests.conftest import MANDATORY, write_config, write_results
+
+CONFIG = """\
+version: 1
+service: {name: orders}
+checks:
+  coverage: {min_line_rate: 0.90}
+"""
+APPROVAL = """\
+approvals:
+  - {setting: coverage.min_line_rate, approver: Rita, reason: legacy module moves out next sprint, expires: 2099-01-01}
+"""
+
+
+def verdict(reports: Path, config: Path, *extra: str) -> int:
+    return main(["verdict", "--reports-dir", str(reports), "--config", str(config), *extra])
+
+
+def document(reports: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((reports / "readiness.json").read_text())
+    return data
+
+
+@pytest.fixture
+def released(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ready release with its policy: the baseline's reports folder."""
+    monkeypatch.chdir(tmp_path)
+    reports = tmp_path / "v1"
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
+    assert verdict(reports, write_config(tmp_path / "c1", CONFIG)) == 0
+    return reports
+
+
+def next_release(tmp_path: Path, config_text: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    reports = tmp_path / "v2"
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
+    code = verdict(reports, write_config(tmp_path / "c2", config_text), *extra)
+    return code, document(reports)
+
+
+def test_the_verdict_records_the_effective_policy(released: Path) -> None:
+    rules = document(released)["policy"]["rules"]
+    assert rules["coverage.min_line_rate"]["value"] == 0.90
+    assert "checks.coverage.min_line_rate" in rules["coverage.min_line_rate"]["source"]
+
+
+def test_a_loosened_threshold_without_approval_is_not_ready(tmp_path: Path, released: Path) -> None:
+    code, data = next_release(tmp_path, CONFIG.replace("0.90", "0.50"), "--baseline", str(released))
+    assert code == 1 and data["verdict"] == "not_ready"
+    change = next(c for c in data["comparison"]["policy_changes"] if c["key"] == "coverage.min_line_rate")
+    assert change["kind"] == "loosened" and change["needs_approval"] and change["approved_by"] is None
+    assert any("coverage.min_line_rate was loosened: 0.9 -> 0.5" in r for r in data["reasons"])
+
+
+def test_an_approval_record_makes_it_ready_again(tmp_path: Path, released: Path) -> None:
+    code, data = next_release(tmp_path, CONFIG.replace("0.90", "0.50") + APPROVAL, "--baseline", str(released))
+    assert code == 0, data["reasons"]
+    change = next(c for c in data["comparison"]["policy_changes"] if c["key"] == "coverage.min_line_rate")
+    assert change["approved_by"]["approver"] == "Rita"
+
+
+def test_an_expired_approval_does_not_count(tmp_path: Path, released: Path) -> None:
+    expired = APPROVAL.replace("2099-01-01", "2020-01-01")
+    code, data = next_release(tmp_path, CONFIG.replace("0.90", "0.50") + expired, "--baseline", str(released))
+    assert code == 1
+    assert any("expired on 2020-01-01" in r for r in data["reasons"])
+
+
+def test_tightening_needs_nothing(tmp_path: Path, released: Path) -> None:
+    code, data = next_release(tmp_path, CONFIG.replace("0.90", "0.95"), "--baseline", str(released))
+    assert code == 0
+    assert [c["kind"] for c in data["comparison"]["policy_changes"]] == ["tightened"]
+
+
+def test_a_baseline_given_as_its_readiness_json_works_the_same(tmp_path: Path, released: Path) -> None:
+    code, _ = next_release(tmp_path, CONFIG.replace("0.90", "0.50"), "--baseline",
+                           str(released / "readiness.json"))
+    assert code == 1
+
+
+def _corrupt(path: Path) -> None:
+    path.write_text("{not json", encoding="utf-8")
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _other_service(path: Path) -> None:
+    data = json.loads(path.read_text())
+    data["environment"]["service"] = "payments"
+    path.write_text(json.dumps(data))
+
+
+def _newer_schema(path: Path) -> None:
+    data = json.loads(path.read_text())
+    data["schema"] = "readiness.verdict/2"
+    path.write_text(json.dumps(data))
+
+
+def _missing(path: Path) -> None:
+    path.unlink()
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (_missing, "the folder holds no readiness.json"),
+    (_corrupt, "not readable JSON, corrupt or truncated"),
+    (_truncated, "not readable JSON, corrupt or truncated"),
+    (_other_service, "the baseline is for service 'payments', this run is for 'orders'"),
+    (_newer_schema, "written by a newer gate (readiness.verdict/2)"),
+])
+def test_a_baseline_that_cannot_be_used_makes_the_verdict_incomplete_and_names_the_file(
+        tmp_path: Path, released: Path, damage: Any, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    damage(released / "readiness.json")
+    code, data = next_release(tmp_path, CONFIG, "--baseline", str(released))
+    assert code == 2 and data["verdict"] == "incomplete"
+    assert message in data["reasons"][0] and str(released) in data["reasons"][0]
+    assert message in data["comparison"]["baseline"]["error"]
+
+
+def test_a_baseline_without_a_recorded_policy_cannot_rule_out_a_loosening(tmp_path: Path, released: Path) -> None:
+    data = document(released)
+    data["policy"] = None  # as an older gate wrote it
+    (released / "readiness.json").write_text(json.dumps(data))
+    code, now = next_release(tmp_path, CONFIG, "--baseline", str(released))
+    assert code == 2
+    assert any("records no policy" in r for r in now["reasons"])
