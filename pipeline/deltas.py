@@ -86,7 +86,8 @@ def broken_rules(deltas: Iterable[CheckDelta], rules: dict[str, Any]) -> list[st
 
 
 def _number_rule(check: str, name: str, was: float, now: float, rules: dict[str, Any]) -> list[str]:
-    growth = (now - was) / was if was > 0 else None
+    # Rounded: 0.91 - 0.905 is 0.005000000000000004 in floats, and a drop of exactly the limit is allowed.
+    growth = round((now - was) / was, 9) if was > 0 else None
     limit = rules.get("max_p95_growth")
     if limit is not None and check == "k6" and name.startswith(f"{P95_VIEW}: ") and growth is not None \
             and growth > limit:
@@ -98,7 +99,7 @@ def _number_rule(check: str, name: str, was: float, now: float, rules: dict[str,
         return [f"explain: {name} grew {growth:.0%} ({was:g} -> {now:g} ms), more than "
                 f"deltas.max_query_time_growth {limit:.0%}"]
     limit = rules.get("max_coverage_drop")
-    if limit is not None and check == "coverage" and name == "line_rate" and was - now > limit:
+    if limit is not None and check == "coverage" and name == "line_rate" and round(was - now, 9) > limit:
         return [f"coverage: line rate dropped {was - now:.2%} ({was:.2%} -> {now:.2%}), more than "
                 f"deltas.max_coverage_drop {limit:.2%}"]
     return []

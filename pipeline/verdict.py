@@ -49,6 +49,7 @@ class VerdictReport:
     policy: dict[str, Any] | None = None  # the effective policy (pipeline.policy), when a config was given
     comparison: dict[str, Any] | None = None  # baseline, policy changes, deltas (pipeline.release)
     trends: tuple[Any, ...] = ()  # one sparkline per key figure over the history's last runs (HTML only)
+    signoff: dict[str, Any] | None = None  # the sign-off state the HTML shows (pipeline.signoff), not in the JSON
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (schema ``readiness.verdict/1``)."""

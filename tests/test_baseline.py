@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline._cli import main
-from pipeline.model import Status
-from tests.conftest import MANDATORY, write_config, write_results
+from pipeline.deltas import P95_VIEW, broken_rules, compare
+from pipeline.model import CheckResult, Finding, Measurement, Status
+from pipeline.runner import write_result
+from pipeline.views import Bar, Bars
+from tests.conftest import MANDATORY, result, write_config, write_results
 
 CONFIG = """\
 version: 1
@@ -137,3 +141,70 @@ def test_a_baseline_without_a_recorded_policy_cannot_rule_out_a_loosening(tmp_pa
     code, now = next_release(tmp_path, CONFIG, "--baseline", str(released))
     assert code == 2
     assert any("records no policy" in r for r in now["reasons"])
+
+
+# Deltas: findings by stable id, the results' own numbers, and the rules that gate on them.
+
+def k6_result(p95: dict[str, float], findings: tuple[Finding, ...] = ()) -> CheckResult:
+    bars = Bars(P95_VIEW, "ms", tuple(Bar(name, value, 200.0, True) for name, value in p95.items()))
+    return replace(result("k6", Status.PASS), views=(bars,), findings=findings)
+
+
+def coverage_result(rate: float) -> CheckResult:
+    return replace(result("coverage", Status.PASS), measurements=(Measurement("line_rate", rate, "ratio"),))
+
+
+def finding(fid: str, severity: str = "high", waived_by: str | None = None) -> Finding:
+    return Finding(fid, severity, f"title of {fid}", failing=False, waived_by=waived_by)
+
+
+def test_findings_are_new_fixed_or_persisting_by_their_stable_id() -> None:
+    before = k6_result({"get_order": 100}, (finding("a"), finding("b")))
+    after = k6_result({"get_order": 100}, (finding("b"), finding("c")))
+    (delta,) = compare([before], [after])
+    assert [f.id for f in delta.new] == ["c"] and [f.id for f in delta.fixed] == ["a"] and delta.persisting == 1
+
+
+@pytest.mark.parametrize(("now", "broken"), [(120.0, False), (120.1, True), (80.0, False)])
+def test_p95_growth_is_gated_per_endpoint_at_the_configured_fraction(now: float, broken: bool) -> None:
+    deltas = compare([k6_result({"get_order": 100.0, "list": 50.0})], [k6_result({"get_order": now, "list": 50.0})])
+    found = broken_rules(deltas, {"max_p95_growth": 0.20})
+    assert bool(found) is broken
+    if broken:
+        assert "p95 of get_order grew 20%" in found[0]
+
+
+@pytest.mark.parametrize(("now", "broken"), [(0.905, False), (0.9049, True)])
+def test_a_coverage_drop_is_gated_in_points(now: float, broken: bool) -> None:
+    deltas = compare([coverage_result(0.91)], [coverage_result(now)])
+    assert bool(broken_rules(deltas, {"max_coverage_drop": 0.005})) is broken
+
+
+def test_no_new_high_counts_a_new_high_finding_even_when_it_is_waived() -> None:
+    deltas = compare([k6_result({})], [k6_result({}, (finding("x", "critical", waived_by="k6:x"),
+                                                       finding("y", "medium")))])
+    found = broken_rules(deltas, {"no_new_high": True})
+    assert len(found) == 1 and "new critical finding x" in found[0] and "waived by k6:x" in found[0]
+    assert broken_rules(deltas, {}) == []
+
+
+def test_a_broken_delta_rule_makes_the_verdict_not_ready_and_the_reports_show_the_deltas(
+        tmp_path: Path, released: Path) -> None:
+    write_result(replace(coverage_result(0.95), finished_at=result("coverage", Status.PASS).finished_at), released)
+    assert verdict(released, write_config(tmp_path / "c1", CONFIG)) == 0
+    reports = tmp_path / "v2"
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
+    write_result(coverage_result(0.91), reports)
+    config = write_config(tmp_path / "c2", CONFIG + "deltas: {max_coverage_drop: 0.005}\n")
+    assert verdict(reports, config, "--baseline", str(released)) == 1
+    data = document(reports)
+    assert any("line rate dropped 4.00%" in r for r in data["reasons"])
+    markdown = (reports / "readiness.md").read_text()
+    assert "| coverage | line\\_rate | 0\\.95 | 0\\.91 |" in markdown
+    page = (reports / "readiness.html").read_text()
+    assert "Since the baseline" in page and "deltas.max_coverage_drop" in page
+    # Loosening a delta rule is itself a policy change that needs an approval.
+    looser = write_config(tmp_path / "c3", CONFIG + "deltas: {max_coverage_drop: 0.5}\n")
+    assert verdict(tmp_path / "v3", looser, "--baseline", str(reports), "--results", str(reports / "results")) == 1
+    assert any(c["key"] == "deltas.max_coverage_drop" and c["kind"] == "loosened"
+               for c in document(tmp_path / "v3")["comparison"]["policy_changes"])

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from pipeline.model import CheckResult, Finding, Status
+from pipeline.reporters.release_view import release_context
 from pipeline.reporters.safe import http_url, plain, relative_path
 from pipeline.verdict import VerdictReport
 from pipeline.views import Bars, Plan, View
@@ -64,6 +65,7 @@ def render(report: VerdictReport) -> str:
         strip=status_strip(report),
         sections=[_section(c) for c in report.checks],
         colours=STATUS_COLOURS,
+        release=release_context(report),
     )
 
 
