@@ -92,8 +92,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def load(folder: Path) -> Loaded:
-    """Every readable run of the history in ``folder`` (none when there is no history yet)."""
+def load(folder: Path, last: int | None = None) -> Loaded:
+    """The readable runs of the history in ``folder``, oldest first: all, or the ``last`` ones (read from
+    the end, so a long history costs only what is drawn); none when there is no history yet."""
     path = folder / HISTORY_FILE
     try:
         raw = path.read_bytes()
@@ -102,14 +103,17 @@ def load(folder: Path) -> Loaded:
     except OSError as exc:
         return Loaded((), (f"{path}: the history cannot be read ({exc.strerror}); no trends drawn",))
     runs, bad = [], []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
+    lines = raw.splitlines()
+    for number in range(len(lines), 0, -1):
+        if last is not None and len(runs) >= last:
+            break
+        if not lines[number - 1].strip():
             continue
-        run = _run(line)
+        run = _run(lines[number - 1])
         if run is None:
-            bad.append(number)
+            bad.insert(0, number)
         else:
-            runs.append(run)
+            runs.insert(0, run)
     warnings = []
     if bad:
         shown = ", ".join(map(str, bad[:MAX_WARNINGS])) + (f" and {len(bad) - MAX_WARNINGS} more" if

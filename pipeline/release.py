@@ -74,7 +74,7 @@ def _policy_changes(base: Baseline, policy: dict[str, Any] | None,
 def _with_history(report: VerdictReport, folder: Path) -> VerdictReport:
     entry = history.entry(report, deltas_module.key_figures(report.checks))
     appended = history.append(folder, entry)
-    loaded = history.load(folder)
+    loaded = history.load(folder, last=history.TREND_RUNS)
     warnings = [*appended, *loaded.warnings]
     trends = history.trends(loaded.runs)
     return replace(report, trends=tuple(trends), warnings=(*report.warnings, *warnings),
