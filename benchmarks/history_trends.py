@@ -11,6 +11,7 @@ Prints a table; the target is well under a second for the whole.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -39,7 +40,7 @@ def figures(n: int) -> dict[str, float]:
 
 def write_history(folder: Path, runs: int) -> Path:
     """``runs`` lines, written in one go (appending each would time the writes, not the reading)."""
-    lines = [history.json.dumps({"schema": history.HISTORY_SCHEMA, "generated_at": f"2026-01-01T00:00:{n}",
+    lines = [json.dumps({"schema": history.HISTORY_SCHEMA, "generated_at": f"2026-01-01T00:00:{n}",
                                  "verdict": "ready", "service": "orders", "figures": figures(n)})
              for n in range(runs)]
     lines.insert(runs // 2, "{corrupt")

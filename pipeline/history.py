@@ -102,7 +102,8 @@ def load(folder: Path, last: int | None = None) -> Loaded:
         return Loaded(())
     except OSError as exc:
         return Loaded((), (f"{path}: the history cannot be read ({exc.strerror}); no trends drawn",))
-    runs, bad = [], []
+    runs: list[dict[str, Any]] = []
+    bad: list[int] = []
     lines = raw.splitlines()
     for number in range(len(lines), 0, -1):
         if last is not None and len(runs) >= last:
