@@ -80,9 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--config", type=Path, default=None)
     sign.add_argument("--results", action="append", type=Path, default=None,
                       help="the result folders the verdict was made from (repeatable); default REPORTS_DIR/results")
+    sign.add_argument("--signing-key", type=Path, default=None,
+                      help="Ed25519 private key (PEM or base64 seed) to sign with; default $READINESS_SIGNING_KEY")
 
     verify = sub.add_parser("verify-signoff", help="recompute every digest of a sign-off record")
     verify.add_argument("file", type=Path)
+    verify.add_argument("--public-key", type=Path, action="append", default=[],
+                        help="a trusted Ed25519 public key (PEM or base64; repeatable)")
 
     clean = sub.add_parser("clean", help="remove the verdict, reports and results of an earlier run")
     clean.add_argument("--reports-dir", type=Path, default=Path("reports"))
@@ -154,8 +158,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                            release=(config, args.baseline, args.history))
     if args.command == "signoff":
         return signoff.write_signoff(args.reports_dir, args.release, args.approver, args.config,
-                                     args.results or [args.reports_dir / "results"], git_commit())
-    return signoff.verify_signoff(args.file)
+                                     args.results or [args.reports_dir / "results"], git_commit(), args.signing_key)
+    return signoff.verify_signoff(args.file, args.public_key)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
