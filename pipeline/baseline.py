@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 
 from pipeline.model import VERDICT_SCHEMA, CheckResult
-from pipeline.signoff import SIGNOFF_SCHEMA
+from pipeline.signoff import SEAL, SIGNOFF_SCHEMA, seal
 from pipeline.verdict import validate_verdict
 
 MAX_BASELINE_BYTES = 64 << 20
@@ -51,7 +51,7 @@ def load_baseline(given: Path, service: str | None = None) -> Baseline:
     path, signoff = _verdict_file(given)
     data, digest = _read_json(path)
     _check_schema(path, data)
-    if signoff is not None and signoff.get("files", {}).get("readiness.json") != digest:
+    if signoff is not None and signoff["files"].get("readiness.json") != digest:
         raise BaselineError(f"{path}: it changed after its sign-off {given} was written (SHA-256 differs); "
                             "use the signed artifact as it was released")
     theirs = (data.get("environment") or {}).get("service")
@@ -74,6 +74,9 @@ def _verdict_file(given: Path) -> tuple[Path, dict[str, Any] | None]:
         return path, None
     data, _ = _read_json(given)
     if isinstance(data, dict) and data.get("schema") == SIGNOFF_SCHEMA:
+        if data.get(SEAL) != seal(data) or not isinstance(data.get("files"), dict):
+            raise BaselineError(f"{given}: the sign-off record was edited after it was written (its own digest "
+                                "differs); check it with 'readiness verify-signoff'")
         return given.parent / "readiness.json", data
     return given, None
 

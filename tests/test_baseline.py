@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,48 @@ def test_a_broken_delta_rule_makes_the_verdict_not_ready_and_the_reports_show_th
     assert verdict(tmp_path / "v3", looser, "--baseline", str(reports), "--results", str(reports / "results")) == 1
     assert any(c["key"] == "deltas.max_coverage_drop" and c["kind"] == "loosened"
                for c in document(tmp_path / "v3")["comparison"]["policy_changes"])
+
+
+def test_a_signoff_record_is_a_baseline_only_while_it_and_its_verdict_are_unchanged(
+        tmp_path: Path, released: Path) -> None:
+    assert main(["signoff", "--release", "1", "--approver", "Rita", "--reports-dir", str(released),
+                 "--config", str(tmp_path / "c1" / "readiness.yaml")]) == 0
+    record = released / "signoff-1.json"
+    code, data = next_release(tmp_path, CONFIG.replace("0.90", "0.50"), "--baseline", str(record))
+    assert code == 1 and data["comparison"]["baseline"]["signoff"] == str(record)
+    text = (released / "readiness.json").read_text()
+    (released / "readiness.json").write_text(text.replace('"value": 0.9', '"value": 0.5'))
+    code, data = next_release(tmp_path, CONFIG.replace("0.90", "0.50"), "--baseline", str(record))
+    assert code == 2 and "changed after its sign-off" in data["reasons"][0]
+    (released / "readiness.json").write_text(text)
+    edited = json.loads(record.read_text())
+    edited["files"]["readiness.json"] = "0" * 64
+    record.write_text(json.dumps(edited))
+    code, data = next_release(tmp_path, CONFIG, "--baseline", str(record))
+    assert code == 2 and "the sign-off record was edited" in data["reasons"][0]
+
+
+def test_run_takes_the_baseline_and_the_history_too(tmp_path: Path, released: Path) -> None:
+    off = "".join(f"  {name}: {{enabled: false}}\n" for name in MANDATORY if name != "coverage")
+    config = write_config(tmp_path / "c4", CONFIG + off)
+    reports = tmp_path / "v4"
+    code = main(["run", "--config", str(config), "--reports-dir", str(reports), "--only", "openapi",
+                 "--baseline", str(tmp_path / "nowhere"), "--history", str(tmp_path / "h")])
+    assert code == 2
+    data = document(reports)
+    assert "the baseline does not exist" in data["comparison"]["baseline"]["error"]
+    assert any(c == "openapi.enabled" and r["value"] is False for c, r in data["policy"]["rules"].items())
+    assert (tmp_path / "h" / "history.jsonl").read_text().count("\n") == 1
+
+
+def test_hostile_text_in_deltas_is_escaped_in_every_report(tmp_path: Path, released: Path) -> None:
+    hostile = '<img src=x onerror=alert(1)>|@all'
+    reports = tmp_path / "v5"
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
+    write_result(replace(k6_result({}), findings=(finding(hostile, "low"),)), reports)
+    assert verdict(reports, write_config(tmp_path / "c5", CONFIG), "--baseline", str(released)) == 0
+    page = (reports / "readiness.html").read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    markdown = (reports / "readiness.md").read_text()
+    assert re.search(r"(?<!\\)<img", markdown) is None
+    assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>\\|\\@\u200dall" in markdown

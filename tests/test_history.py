@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline import history
 from pipeline._cli import main
@@ -16,6 +18,7 @@ from pipeline.model import Status
 from pipeline.reporters import html
 from pipeline.verdict import decide
 from tests.conftest import MANDATORY, result, write_results
+from tests.fuzzing import fuzz
 
 
 def run_verdict(reports: Path, folder: Path) -> int:
@@ -90,3 +93,21 @@ def test_a_hostile_figure_name_is_escaped_in_the_html() -> None:
     trend = history.Trend('<script>alert(1)</script>"', (1.0, 2.0), ("a", "b"))
     page = html.render(replace(report, trends=(trend,)))
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@fuzz(60)
+@given(st.lists(st.binary(max_size=60) | st.sampled_from([b"{}", b"[]", b'{"schema": "readiness.history/1"}',
+                                                           b"\xff\xfe", b"NaN", b'{"figures": 1e400}']),
+                max_size=6))
+def test_any_bytes_between_good_lines_never_stop_the_history_or_lose_a_run(tmp_path_factory: pytest.TempPathFactory,
+                                                                          junk: list[bytes]) -> None:
+    folder = tmp_path_factory.mktemp("history")
+    path = folder / history.HISTORY_FILE
+    good = [json.dumps(entry(n)).encode() for n in range(2)]
+    path.write_bytes(b"\n".join([good[0], *junk, good[1]]) + b"\n")
+    loaded = history.load(folder)
+    assert loaded.runs[0]["figures"] == entry(0)["figures"]
+    assert loaded.runs[-1]["figures"] == entry(1)["figures"]
+    before = path.read_bytes()
+    history.append(folder, entry(2))
+    assert path.read_bytes().startswith(before) and len(history.load(folder).runs) == len(loaded.runs) + 1
