@@ -121,8 +121,9 @@ def key_figures(results: Iterable[CheckResult]) -> dict[str, float]:
                             if k.startswith(P95_VIEW + ": ")})
         if result.check == "audit":
             by_severity = Counter(f.severity.lower() for f in open_findings)
-            figures.update({f"vulnerabilities: {s}": by_severity.get(s, 0) for s in ("critical", "high", "medium",
-                                                                                      "low")})
+            # The usual four always (a zero is a point of the trend), and whatever else a tool says (moderate).
+            severities = dict.fromkeys(("critical", "high", "medium", "low")) | dict.fromkeys(sorted(by_severity))
+            figures.update({f"vulnerabilities: {s}": by_severity.get(s, 0) for s in severities})
     if results:
         span = max(r.finished_at for r in results) - min(r.started_at for r in results)
         figures["gate: duration s"] = round(span.total_seconds(), 3)

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from pipeline import history
 from pipeline._cli import main
-from pipeline.model import Status
+from pipeline.deltas import key_figures
+from pipeline.model import Finding, Status
 from pipeline.reporters import html
 from pipeline.verdict import decide
 from tests.conftest import MANDATORY, result, write_results
@@ -111,3 +112,13 @@ def test_any_bytes_between_good_lines_never_stop_the_history_or_lose_a_run(tmp_p
     before = path.read_bytes()
     history.append(folder, entry(2))
     assert path.read_bytes().startswith(before) and len(history.load(folder).runs) == len(loaded.runs) + 1
+
+
+def test_key_figures_count_open_vulnerabilities_by_severity_and_open_findings_per_check() -> None:
+    findings = (Finding("vulnerability:A", "high", "a"), Finding("vulnerability:B", "moderate", "b"),
+                Finding("vulnerability:C", "high", "c", waived_by="audit:C"))
+    audit = replace(result("audit", Status.FAIL), findings=findings)
+    figures = key_figures([audit, result("coverage", Status.PASS)])
+    assert figures["vulnerabilities: high"] == 1 and figures["vulnerabilities: moderate"] == 1
+    assert figures["vulnerabilities: critical"] == 0 and figures["findings: audit"] == 2
+    assert figures["gate: duration s"] == 3.0
