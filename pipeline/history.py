@@ -13,13 +13,12 @@ import contextlib
 import fcntl
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.model import write_bytes_atomic
 from pipeline.verdict import VerdictReport
 
 HISTORY_SCHEMA = "readiness.history/1"
@@ -65,7 +64,7 @@ def append(folder: Path, line: dict[str, Any]) -> list[str]:
             warnings.append(f"{path}: its last line was cut short (no line end); it is kept as it is and "
                             "this run's line starts on a new one")
             old += b"\n"
-        _write_atomic(path, old + text)
+        write_bytes_atomic(path, old + text)
     return warnings
 
 
@@ -77,19 +76,6 @@ def _locked(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(folder: Path, last: int | None = None) -> Loaded:

@@ -43,6 +43,15 @@ def signed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     return reports / "signoff-2.0.json", public
 
 
+def ready_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ready verdict without a config, in ``tmp_path/reports``."""
+    monkeypatch.chdir(tmp_path)
+    reports = tmp_path / "reports"
+    write_results(reports, {n: Status.PASS for n in MANDATORY})
+    assert main(["verdict", "--reports-dir", str(reports)]) == 0
+    return reports
+
+
 def verify(record: Path, *keys: Path) -> int:
     return main(["verify-signoff", str(record), *(a for k in keys for a in ("--public-key", str(k)))])
 
@@ -123,10 +132,7 @@ def test_an_unsigned_record_fails_when_a_signature_is_expected(
 
 def test_the_key_from_the_environment_signs_and_never_shows(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(tmp_path)
-    reports = tmp_path / "reports"
-    write_results(reports, {n: Status.PASS for n in MANDATORY})
-    assert main(["verdict", "--reports-dir", str(reports)]) == 0
+    reports = ready_reports(tmp_path, monkeypatch)
     key = Ed25519PrivateKey.generate()
     seed = base64.b64encode(key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                               serialization.NoEncryption())).decode()
@@ -141,10 +147,7 @@ def test_the_key_from_the_environment_signs_and_never_shows(
 
 def test_an_unreadable_key_is_a_usage_error_naming_the_file_and_nothing_is_signed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(tmp_path)
-    reports = tmp_path / "reports"
-    write_results(reports, {n: Status.PASS for n in MANDATORY})
-    assert main(["verdict", "--reports-dir", str(reports)]) == 0
+    reports = ready_reports(tmp_path, monkeypatch)
     bad = tmp_path / "bad.pem"
     bad.write_text("not a key at all")
     assert main(["signoff", "--release", "4", "--approver", "x", "--reports-dir", str(reports),
