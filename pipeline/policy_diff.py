@@ -33,6 +33,10 @@ class Approval:
         return cls(str(data["setting"]), str(data["approver"]), str(data["reason"]),
                    dt.date.fromisoformat(str(data["expires"])))
 
+    def covers(self, key: str) -> bool:
+        """The rule itself, or one below it (``explain.queries`` covers ``explain.queries[q].max_ms``)."""
+        return key == self.setting or key.startswith((f"{self.setting}.", f"{self.setting}["))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"setting": self.setting, "approver": self.approver, "reason": self.reason,
@@ -182,7 +186,7 @@ def approve(changes: list[Change], approvals: list[Approval], day: dt.date) -> l
         if not change.loosening:
             judged.append(change)
             continue
-        mine = [a for a in approvals if a.setting == change.key]
+        mine = [a for a in approvals if a.covers(change.key)]
         valid = next((a for a in mine if day <= a.expires), None)
         expired = None if valid else next(iter(mine), None)
         judged.append(replace(change, approved_by=valid, expired_approval=expired))

@@ -111,6 +111,11 @@ def test_only_an_unexpired_approval_of_the_same_setting_approves_a_loosening() -
     judged = approve([loosened], [expired, other], day)[0]
     assert judged.unapproved and judged.expired_approval == expired
     assert "expired on 2026-05-31" in judged.sentence()
+    section = Approval("explain.queries", "Rita", "q2 is gone with its endpoint", dt.date(2099, 1, 1))
+    gone = [Change("explain.queries", "loosened", ["q1", "q2"], ["q1"]),
+            Change("explain.queries[q2].max_ms", "loosened", 20, None),
+            Change("explain.queries_extra", "loosened", 1, None)]
+    assert [c.unapproved for c in approve(gone, [section], day)] == [False, False, True]
     tightened = Change("coverage.min_line_rate", "tightened", 0.9, 0.95)
     assert not approve([tightened], [], day)[0].unapproved
 
