@@ -36,8 +36,10 @@ from pipeline.results import gather
 from pipeline.verdict import VerdictReport, decide
 
 SIGNOFF_SCHEMA = "readiness.signoff/1"
-# Sign-off records (and their signatures) live beside the reports; the only files a record does not cover.
-RECORD_GLOB = "signoff-*"
+# Sign-off records (their envelopes signoff-V.intoto.json, their signatures signoff-V.json.sig) live beside
+# the reports; the only files a record does not cover.
+RECORD_GLOB = "signoff-*.json"
+SIGNATURE_GLOB = "signoff-*.json.sig"
 SEAL = "record_sha256"
 _RANK = {Verdict.READY: 0, Verdict.INCOMPLETE: 1, Verdict.NOT_READY: 2}
 
@@ -187,7 +189,7 @@ def verify_signoff(path: Path, trusted: Iterable[Path] = ()) -> int:
 
 def digests(reports_dir: Path) -> dict[str, str]:
     """SHA-256 of every file under the reports folder, except the sign-off records themselves."""
-    records = set(reports_dir.glob(RECORD_GLOB))
+    records = {*reports_dir.glob(RECORD_GLOB), *reports_dir.glob(SIGNATURE_GLOB)}
     files = sorted(p for p in reports_dir.rglob("*") if p.is_file() and p not in records)
     return {p.relative_to(reports_dir).as_posix(): sha256_file(p) for p in files}
 

@@ -155,3 +155,10 @@ def test_an_unreadable_key_is_a_usage_error_naming_the_file_and_nothing_is_signe
     assert f"{bad}: not an Ed25519 private key" in capsys.readouterr().err
     assert not list(reports.glob("signoff-*"))
     assert "not a key at all" not in (reports / "readiness.html").read_text()
+
+
+def test_a_file_that_only_looks_like_a_record_is_still_covered(
+        signed: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    record_path, public = signed
+    (record_path.parent / "signoff-notes.txt").write_text("slipped in")
+    assert verify(record_path, public) == 7
