@@ -208,4 +208,4 @@ def with_signoff(page: str, state: dict[str, Any], verdict: str, generated_at: s
     block = _env.get_template("signoff.html.j2").render(
         release={"signoff": state}, verdict_text=VERDICT_TEXT.get(verdict, verdict),
         report={"generated_at": generated_at}).strip()
-    return page[:start] + block + page[end + len(SIGNOFF_MARKERS[1]):]
+    return page[:start] + block + "\n" + page[end + len(SIGNOFF_MARKERS[1]):].lstrip("\n")
