@@ -128,14 +128,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "docs":
         return cmd_docs(args)
     if args.command == "verdict":
-        return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir, args.service,
-                           quiet=_verbosity(args) < 0)
+        config = _verdict_config(args)
+        service = args.service or (_service_name(config) if config else None)
+        return cmd_verdict(args.results or [args.reports_dir / "results"], args.reports_dir, service,
+                           quiet=_verbosity(args) < 0, release=(config, args.baseline, args.history))
     from pipeline import signoff
 
     if args.command == "signoff":
         return signoff.write_signoff(args.reports_dir, args.release, args.approver, args.config,
-                                     args.results or [args.reports_dir / "results"], git_commit())
-    return signoff.verify_signoff(args.file)
+                                     args.results or [args.reports_dir / "results"], git_commit(), args.signing_key)
+    return signoff.verify_signoff(args.file, args.public_key)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -171,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # More signals now wait: the verdict of what ran is written whatever comes.
     with deferred_signals(reraise=False):
         return cmd_verdict([args.reports_dir / "results"], args.reports_dir, _service_name(config),
-                           interrupted, quiet=_verbosity(args) < 0)
+                           interrupted, quiet=_verbosity(args) < 0, release=(config, args.baseline, args.history))
 
 
 def clear_previous_run(reports_dir: Path) -> None:
@@ -335,10 +337,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
-                interrupted: str | None = None, quiet: bool = False) -> int:
-    """``readiness verdict``: aggregate, write every report, print the verdict."""
+                interrupted: str | None = None, quiet: bool = False,
+                release: tuple[Config | None, Path | None, Path | None] = (None, None, None)) -> int:
+    """``readiness verdict``: aggregate, compare with the baseline (if any), write every report, print the verdict."""
     from pipeline import reporters
     from pipeline.model import now_utc
+    from pipeline.release import with_release
     from pipeline.reporters import console
     from pipeline.results import gather
     from pipeline.verdict import decide
@@ -350,6 +354,7 @@ def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
         _say(f"readiness: warning: {warning}")
     report = decide(loaded.results, loaded.merges, warnings=(*loaded.warnings, *warnings),
                     interrupted=interrupted, environment=environment(service), generated_at=now)
+    report = with_release(report, *release)
     written = reporters.write_reports(report, reports_dir)
     for name, why in written.failed.items():
         _say(f"readiness: the report {reports_dir / name} could not be written: {why}")
@@ -402,6 +407,20 @@ def _selected(only: str | None) -> list[str]:
         raise ConfigError(f"--only: unknown check {', '.join(unknown)} "
                           f"(known: {', '.join(registry().names())})")
     return [n for n in registry().names() if n in names]
+
+
+def _verdict_config(args: argparse.Namespace) -> Config | None:
+    """The config ``readiness verdict`` records the policy of: --config, else the one discovery finds, if any."""
+    from pipeline.config import ConfigError
+    from pipeline.gate import load_config
+
+    if args.config is not None:
+        return load_config(args.config, args.profile)
+    try:
+        return load_config(None, args.profile)
+    except ConfigError as exc:  # the verdict needs no config; a comparison with a baseline then cannot be ready
+        _say(f"readiness: warning: the policy is not recorded, no usable config was found:\n{exc}")
+        return None
 
 
 def _service_name(config: Config) -> str | None:

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = _command(sub, "run", "run the checks in order, then the verdict and all reports")
     _config_args(run)
     run.add_argument("--only", help="comma-separated checks to run (the others count as missing)")
+    _release_args(run)
 
     check = _command(sub, "check", "run one check and write results/NAME.json")
     check.add_argument("name", metavar="NAME", help="the check to run (readiness checks lists them)")
@@ -70,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     verdict = _command(sub, "verdict", "aggregate result files and write all reports")
     verdict.add_argument("--results", action="append", type=Path, default=None,
                          help="a folder of result files (repeatable); default REPORTS_DIR/results")
-    _reports_dir_arg(verdict)
+    _config_args(verdict)
     verdict.add_argument("--service", default=None, help="service name shown in the reports")
+    _release_args(verdict)
 
     sign = _command(sub, "signoff", "write the sign-off record for a release")
     sign.add_argument("--release", required=True, help="the release being signed off (names the record file)")
@@ -80,9 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--config", type=Path, default=None, help="the config the run used (its digest is recorded)")
     sign.add_argument("--results", action="append", type=Path, default=None,
                       help="the result folders the verdict was made from (repeatable); default REPORTS_DIR/results")
+    sign.add_argument("--signing-key", type=Path, default=None,
+                      help="Ed25519 private key (PEM or base64 seed) to sign with; default $READINESS_SIGNING_KEY")
 
     verify = _command(sub, "verify-signoff", "recompute every digest of a sign-off record")
     verify.add_argument("file", type=Path, metavar="FILE", help="the signoff-RELEASE.json to verify")
+    verify.add_argument("--public-key", type=Path, action="append", default=[],
+                        help="a trusted Ed25519 public key (PEM or base64; repeatable)")
 
     clean = _command(sub, "clean", "remove the verdict, reports and results of an earlier run")
     _reports_dir_arg(clean)
@@ -111,6 +117,13 @@ def _verbosity_args(parser: argparse.ArgumentParser, default: Any) -> None:
                         help="more output: the tools' own output in full (repeatable)")
     parser.add_argument("-q", "--quiet", action="count", default=default,
                         help="less output: no progress lines and no tool output")
+
+
+def _release_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="compare with a previous release: its reports folder, readiness.json or sign-off record")
+    parser.add_argument("--history", type=Path, default=None,
+                        help="a folder whose history.jsonl gets this run's verdict and key figures (for the trends)")
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:

@@ -72,6 +72,16 @@ class Config:
         return tuple(Waiver.from_dict(w) for w in self.data.get("waivers", ()))
 
     @property
+    def approvals(self) -> tuple[dict[str, Any], ...]:
+        """Approval records of loosened policy settings (``approvals``; typed by pipeline.policy)."""
+        return tuple(self.data.get("approvals", ()))
+
+    @property
+    def deltas(self) -> dict[str, Any]:
+        """Rules on the change since the baseline (``deltas``)."""
+        return dict(self.data.get("deltas", {}))
+
+    @property
     def service(self) -> dict[str, Any]:
         """The ``service`` section."""
         return dict(self.data.get("service", {}))

@@ -8,7 +8,13 @@ copied in from outside the reports folder, and a digest of the record's own cont
 ``readiness verify-signoff`` recomputes all of it and says what changed.
 
 The record's own digest guards against accidents and casual edits, not against someone
-who recomputes it: it is not a signature.
+who recomputes it: it is not a signature. With a key (``--signing-key`` or
+``READINESS_SIGNING_KEY``) the record is signed too (``pipeline.signing``): a detached
+Ed25519 signature ``signoff-V.json.sig`` and an in-toto statement in a DSSE envelope
+``signoff-V.intoto.json``. The record also carries the approver, the baseline, the
+policy and its changes as ``readiness.json`` recorded them, and ``readiness.html``
+shows who signed. ``verify-signoff`` names each kind of change with its own exit code
+(``pipeline.tamper``).
 """
 
 from __future__ import annotations
@@ -22,16 +28,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pipeline import signing
 from pipeline.config import discover
 from pipeline.gate import load_config
-from pipeline.model import Verdict, now_utc, write_json_atomic
+from pipeline.model import Verdict, now_utc, write_json_atomic, write_text_atomic
+from pipeline.reporters.html import with_signoff
 from pipeline.results import gather
 from pipeline.verdict import VerdictReport, decide
 
 SIGNOFF_SCHEMA = "readiness.signoff/1"
-# Sign-off records live beside the reports; they are the only files a record does not cover.
+# Sign-off records (their envelopes signoff-V.intoto.json, their signatures signoff-V.json.sig) live beside
+# the reports; the only files a record does not cover.
 RECORD_GLOB = "signoff-*.json"
+SIGNATURE_GLOB = "signoff-*.json.sig"
 SEAL = "record_sha256"
+_RANK = {Verdict.READY: 0, Verdict.INCOMPLETE: 1, Verdict.NOT_READY: 2}
 
 
 class SignoffError(Exception):
@@ -39,15 +50,27 @@ class SignoffError(Exception):
 
 
 def write_signoff(reports_dir: Path, release: str, approver: str, config_path: Path | None,
-                  results: Iterable[Path], git_commit: str | None) -> int:
-    """Write ``signoff-<release>.json``; exit 0 if the verdict is ready, else the verdict code."""
+                  results: Iterable[Path], git_commit: str | None, key_path: Path | None = None) -> int:
+    """Write ``signoff-<release>.json`` (signed when a key is given); exit 0 if ready, else the verdict code."""
     verdict = _read_verdict(reports_dir / "readiness.json")
     recomputed = _recompute(verdict, list(results))
+    try:
+        key = signing.private_key(key_path)  # before anything is written: a bad key changes nothing
+    except signing.SigningError as exc:
+        raise SignoffError(str(exc)) from None
+    safe_release = "".join(ch if ch.isalnum() or ch in ".-_" else "_" for ch in release)
+    path = reports_dir / f"signoff-{safe_release}.json"
+    signed_at = now_utc().isoformat()
+    _show_in_html(reports_dir, {"state": "signed" if key else "recorded (digests only, no signature)",
+                                "release": release, "approver": approver, "signed_at": signed_at,
+                                "record": path.name, "key": signing.signer(key)["keyid"] if key else None},
+                  verdict)
+    comparison: dict[str, Any] = verdict["comparison"] if isinstance(verdict.get("comparison"), dict) else {}
     record: dict[str, Any] = {
         "schema": SIGNOFF_SCHEMA,
         "release": release,
         "approver": approver,
-        "signed_at": now_utc().isoformat(),
+        "signed_at": signed_at,
         "verdict": verdict["verdict"],
         "git_commit": git_commit,
         **_config_fields(config_path),
@@ -55,17 +78,48 @@ def write_signoff(reports_dir: Path, release: str, approver: str, config_path: P
         "files": digests(reports_dir),
         "ingested": {i.copy: {"original": i.original, "sha256": i.sha256}
                      for c in recomputed.checks for i in c.ingested},
+        "baseline": comparison.get("baseline"),
+        "policy": verdict.get("policy"),
+        "policy_changes": comparison.get("policy_changes", []),
+        **({"signature": signing.signer(key)} if key else {}),
     }
     record[SEAL] = seal(record)
-    safe_release = "".join(ch if ch.isalnum() or ch in ".-_" else "_" for ch in release)
-    path = reports_dir / f"signoff-{safe_release}.json"
     write_json_atomic(path, record)
+    if key:
+        _sign(key, path, record)
     print(f"Sign-off written: {path} (verdict {record['verdict']}, "
           f"{len(record['files'])} files digested)")
     if verdict["verdict"] != Verdict.READY.value:
         print(f"readiness: the verdict is {verdict['verdict']}; this release is not ready.",
               file=sys.stderr)
     return Verdict(verdict["verdict"]).exit_code
+
+
+def _show_in_html(reports_dir: Path, state: dict[str, Any], verdict: dict[str, Any]) -> None:
+    """readiness.html's sign-off block shows who signed (before the digests are taken)."""
+    page_path = reports_dir / "readiness.html"
+    try:
+        page = with_signoff(page_path.read_text(encoding="utf-8"), state, str(verdict["verdict"]),
+                            str(verdict["generated_at"]))
+    except OSError:
+        return  # no page to mark; the digests say it is missing
+    if page is not None:
+        write_text_atomic(page_path, page)
+
+
+def _sign(key: Any, path: Path, record: dict[str, Any]) -> None:
+    """The detached signature of the record's bytes, and the DSSE envelope of its in-toto statement."""
+    data = path.read_bytes()
+    write_text_atomic(path.with_name(path.name + ".sig"), signing.sign(key, data) + "\n")
+    predicate = {k: record.get(k) for k in ("release", "approver", "signed_at", "verdict", "git_commit", "baseline",
+                                            "policy_changes", "config_digest")}
+    subjects = {**record["files"], path.name: hashlib.sha256(data).hexdigest()}
+    write_json_atomic(envelope_path(path), signing.envelope(key, signing.statement(subjects, predicate)))
+
+
+def envelope_path(record: Path) -> Path:
+    """Where the DSSE envelope of a record is written: ``signoff-V.intoto.json`` beside ``signoff-V.json``."""
+    return record.with_name(record.name.removesuffix(".json") + ".intoto.json")
 
 
 def _read_verdict(path: Path) -> dict[str, Any]:
@@ -93,8 +147,11 @@ def _recompute(verdict: dict[str, Any], results: list[Path]) -> VerdictReport:
                     interrupted=interrupted if isinstance(interrupted, str) and interrupted else None)
     recorded = {str(c.get("check")): c.get("status") for c in verdict["checks"] if isinstance(c, dict)}
     found = {c.check: c.status.value for c in report.checks}
+    # A baseline comparison may make the verdict worse than its checks (a loosening, a broken delta rule, an
+    # unreadable baseline); never better.
+    worse = _RANK[Verdict(verdict["verdict"])] > _RANK[report.verdict] and isinstance(verdict.get("comparison"), dict)
     differences = [f"the verdict is {verdict['verdict']} in readiness.json but {report.verdict.value} "
-                   "from the results"] if verdict["verdict"] != report.verdict.value else []
+                   "from the results"] if verdict["verdict"] != report.verdict.value and not worse else []
     differences += [f"{name} is {recorded.get(name, 'absent')} in readiness.json but "
                     f"{found.get(name, 'absent')} in the results"
                     for name in sorted(set(recorded) | set(found)) if recorded.get(name) != found.get(name)]
@@ -115,7 +172,7 @@ def _config_fields(config_path: Path | None) -> dict[str, Any]:
         return {"config_digest": None, "config": None}
     resolved = load_config(path).digest()
     return {"config_digest": resolved,
-            "config": {"path": str(path.resolve()), "sha256": _sha256(path), "resolved_digest": resolved}}
+            "config": {"path": str(path.resolve()), "sha256": sha256_file(path), "resolved_digest": resolved}}
 
 
 def seal(record: dict[str, Any]) -> str:
@@ -125,71 +182,23 @@ def seal(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def verify_signoff(path: Path) -> int:
-    """Recompute every digest; exit 0 if all match, 1 if anything changed, vanished or appeared."""
-    try:
-        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        recorded: dict[str, str] = dict(record["files"])
-        ingested: dict[str, dict[str, str]] = dict(record.get("ingested") or {})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SignoffError(f"{path}: not a readable sign-off record ({exc})") from None
-    problems = _record_problems(record) + _file_problems(recorded, digests(path.parent))
-    problems += _config_problems(record.get("config"))
-    problems += _ingested_problems(ingested)
-    for line in problems:
-        print(line)
-    if problems:
-        print(f"TAMPERED: {len(problems)} difference(s) from the sign-off of release {record.get('release')}")
-        return 1
-    print(f"INTACT: {len(recorded)} files, the config and the record match the sign-off of release "
-          f"{record.get('release')}")
-    return 0
+def verify_signoff(path: Path, trusted: Iterable[Path] = ()) -> int:
+    """Recompute every digest and check the signature against the ``trusted`` public keys; the exit code
+    names the kind of change (``pipeline.tamper``)."""
+    from pipeline.tamper import verify  # it reads records as this module writes them
 
-
-def _record_problems(record: dict[str, Any]) -> list[str]:
-    if SEAL not in record:
-        return ["changed: the record carries no digest of its own fields (removed, or written by an older gate)"]
-    if record[SEAL] != seal(record):
-        return ["changed: the record's own fields (verdict, approver, digests...) were edited after signing"]
-    return []
-
-
-def _file_problems(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
-    lines = [f"changed: {n}" for n in sorted(recorded) if n in current and current[n] != recorded[n]]
-    lines += [f"missing: {n}" for n in sorted(recorded) if n not in current]
-    lines += [f"added:   {n}" for n in sorted(current) if n not in recorded]
-    return lines
-
-
-def _config_problems(config: Any) -> list[str]:
-    if not isinstance(config, dict):
-        return []
-    path = Path(str(config.get("path")))
-    if not path.is_file():
-        return [f"missing: config {path}"]
-    return [] if _sha256(path) == config.get("sha256") else [f"changed: config {path}"]
-
-
-def _ingested_problems(ingested: dict[str, dict[str, str]]) -> list[str]:
-    """An original edited since the copy was made; an original that is gone is only noted."""
-    lines = []
-    for copy, entry in sorted(ingested.items()):
-        original = Path(str(entry.get("original")))
-        if not original.is_file():
-            print(f"note:    {original} (ingested as {copy}) is no longer there; the copy is what was signed")
-        elif _sha256(original) != entry.get("sha256"):
-            lines.append(f"changed: {original} (outside the reports folder; ingested as {copy})")
-    return lines
+    return verify(path, list(trusted))
 
 
 def digests(reports_dir: Path) -> dict[str, str]:
     """SHA-256 of every file under the reports folder, except the sign-off records themselves."""
-    records = set(reports_dir.glob(RECORD_GLOB))
+    records = {*reports_dir.glob(RECORD_GLOB), *reports_dir.glob(SIGNATURE_GLOB)}
     files = sorted(p for p in reports_dir.rglob("*") if p.is_file() and p not in records)
-    return {p.relative_to(reports_dir).as_posix(): _sha256(p) for p in files}
+    return {p.relative_to(reports_dir).as_posix(): sha256_file(p) for p in files}
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, in hex."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

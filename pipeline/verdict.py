@@ -46,6 +46,10 @@ class VerdictReport:
     interrupted: str | None = None
     mandatory: tuple[str, ...] = ()  # every check the verdict required, in run order
     security: tuple[str, ...] = ()  # the checks whose findings are security findings (SARIF)
+    policy: dict[str, Any] | None = None  # the effective policy (pipeline.policy), when a config was given
+    comparison: dict[str, Any] | None = None  # baseline, policy changes, deltas (pipeline.release)
+    trends: tuple[Any, ...] = ()  # one sparkline per key figure over the history's last runs (HTML only)
+    signoff: dict[str, Any] | None = None  # the sign-off state the HTML shows (pipeline.signoff), not in the JSON
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (schema ``readiness.verdict/1``)."""
@@ -68,6 +72,8 @@ class VerdictReport:
                 "expired": [w.to_dict() for c in self.checks for w in c.waivers_expired],
             },
             "environment": self.environment,
+            "policy": self.policy,
+            "comparison": self.comparison,
         }
 
 
@@ -115,6 +121,12 @@ def cannot_be_ready(report: VerdictReport, *why: str) -> VerdictReport:
     """``report`` with more reasons, and ``incomplete`` instead of ``ready`` (a ``not_ready`` stays)."""
     verdict = Verdict.INCOMPLETE if report.verdict is Verdict.READY else report.verdict
     return replace(report, verdict=verdict, reasons=(*why, *(r for r in report.reasons if r != READY_REASON)))
+
+
+def cannot_pass(report: VerdictReport, *why: str) -> VerdictReport:
+    """``report`` with more reasons, and ``not_ready`` whatever it was (a broken release rule, say)."""
+    return replace(report, verdict=Verdict.NOT_READY,
+                   reasons=(*why, *(r for r in report.reasons if r != READY_REASON)))
 
 
 def validate_verdict(data: dict[str, Any]) -> None:

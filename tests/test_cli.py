@@ -93,7 +93,7 @@ def test_signoff_and_verify_detect_tampering(tmp_path: Path) -> None:
     assert readiness("verify-signoff", str(record_path), cwd=tmp_path).returncode == 0
     (reports / "evidence" / "k6-summary.json").write_text('{"tampered": true}')
     done = readiness("verify-signoff", str(record_path), cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 6  # issue 16: a changed evidence file has its own code (any change: not 0)
     assert "changed: evidence/k6-summary.json" in done.stdout
 
 

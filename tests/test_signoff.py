@@ -80,7 +80,7 @@ def test_a_new_file_anywhere_under_reports_is_detected(signed: Path, where: str,
     added.parent.mkdir(parents=True, exist_ok=True)
     added.write_text("x")
     code, out = verify(signed, capsys)
-    assert code == 1 and f"added:   {where}" in out
+    assert code == 7 and f"added:   {where}" in out  # issue 16: each kind of change has its own code
 
 
 def test_other_signoff_records_are_not_covered(signed: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,7 +143,7 @@ def test_ingested_evidence_is_copied_signed_and_its_original_checked(tmp_path: P
     assert verify(record_path, capsys)[0] == 0
     spec.write_text(spec.read_text().replace('"400"', '"499"'))  # edited where the sign-off cannot see
     code, out = verify(record_path, capsys)
-    assert code == 1 and f"changed: {spec.resolve()} (outside the reports folder" in out
+    assert code == 6 and f"changed: {spec.resolve()} (outside the reports folder" in out  # an evidence file
     spec.unlink()  # gone (a CI workspace cleaned up): the signed copy still proves what was judged
     code, out = verify(record_path, capsys)
     assert code == 0 and "is no longer there; the copy is what was signed" in out

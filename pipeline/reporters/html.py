@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from pipeline.model import CheckResult, Finding, Status
+from pipeline.reporters.release_view import release_context
 from pipeline.reporters.safe import http_url, plain, relative_path
 from pipeline.verdict import VerdictReport
 from pipeline.views import Bars, Figure, Plan, View
@@ -65,6 +66,7 @@ def render(report: VerdictReport) -> str:
         strip=status_strip(report),
         sections=[_section(c) for c in report.checks],
         colours=STATUS_COLOURS,
+        release=release_context(report),
     )
 
 
@@ -197,3 +199,21 @@ def _text(value: Any) -> str:
 def _shorten(text: str, limit: int) -> str:
     text = plain(text)  # masked before it is cut: a cut secret would no longer match its mask
     return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+SIGNOFF_MARKERS = ("<!-- signoff -->", "<!-- /signoff -->")
+
+
+def with_signoff(page: str, state: dict[str, Any], verdict: str, generated_at: str) -> str | None:
+    """``page`` (a readiness.html) with its sign-off block showing ``state``; None if it has no unsigned block
+    (a page signed once keeps showing that sign-off, so a later record cannot change what an earlier one froze).
+
+    Foreign text in a page is escaped, so the markers can only be the template's own; the last pair is used.
+    """
+    start, end = page.rfind(SIGNOFF_MARKERS[0]), page.rfind(SIGNOFF_MARKERS[1])
+    if start < 0 or end < start or 'data-state="unsigned"' not in page[start:end]:
+        return None
+    block = _env.get_template("signoff.html.j2").render(
+        release={"signoff": state}, verdict_text=VERDICT_TEXT.get(verdict, verdict),
+        report={"generated_at": generated_at}).strip()
+    return page[:start] + block + "\n" + page[end + len(SIGNOFF_MARKERS[1]):].lstrip("\n")

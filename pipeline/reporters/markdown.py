@@ -17,6 +17,7 @@ from pipeline.verdict import VerdictReport
 ICONS = {"pass": "✅", "waived": "☑️", "fail": "❌", "error": "⚠️", "skipped": "⏭️", "missing": "❔"}
 MAX_FINDINGS = 10
 MAX_CELL = 160
+MAX_CHANGES = 25
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _JOINER = "\u200d"
 # Escaped forms of what GitHub turns into links after rendering: @user, #12, scheme://, www.
@@ -44,8 +45,34 @@ def render(report: VerdictReport) -> str:
             lines.append(f"- **{text(check)}** {text(f.title)} ({text(f.severity)}; {text(f.id)}){where}")
         if len(failing) > MAX_FINDINGS:
             lines.append(f"- … and {len(failing) - MAX_FINDINGS} more in readiness.html")
+    lines += changes_table(report)
     lines += ["", f"Exit code {report.verdict.exit_code}. Full report: `readiness.html`.", ""]
     return "\n".join(lines)
+
+
+def changes_table(report: VerdictReport) -> list[str]:
+    """One table of what changed since the baseline: policy changes, findings new and fixed, numbers moved."""
+    comparison = report.comparison or {}
+    base = comparison.get("baseline") or {}
+    if not base:
+        return []
+    if base.get("error"):
+        return ["", f"**Since the baseline**: it cannot be used: {text(base['error'], 400)}"]
+    rows = [(c["key"].split(".")[0], f"policy {c['key']} {c['kind']}"
+             + ("" if not c["needs_approval"] else " (approved)" if c["approved_by"] else " (NOT approved)"),
+             c["before"], c["after"]) for c in comparison.get("policy_changes", [])]
+    for delta in comparison.get("deltas", []):
+        rows += [(delta["check"], f"new finding {f['id']}", "–", f["severity"]) for f in delta["new"]]
+        rows += [(delta["check"], f"fixed finding {f['id']}", f["severity"], "–") for f in delta["fixed"]]
+        rows += [(delta["check"], n["name"], n["baseline"], n["now"]) for n in delta["numbers"]]
+    lines = ["", f"**Since the baseline** ({text(base.get('verdict'))}, {text(base.get('generated_at'))}):", ""]
+    if not rows:
+        return [*lines, "No change in policy, findings or figures."]
+    lines += ["| Check | Change | Baseline | Now |", "|---|---|---|---|"]
+    lines += [f"| {text(c)} | {text(what)} | {text(was)} | {text(now)} |" for c, what, was, now in rows[:MAX_CHANGES]]
+    if len(rows) > MAX_CHANGES:
+        lines.append(f"| … | {len(rows) - MAX_CHANGES} more in readiness.html | | |")
+    return lines
 
 
 def text(value: object, limit: int = MAX_CELL) -> str:

@@ -28,15 +28,18 @@ class CoverageSettings(CheckSettings):
     junit: str | tuple[str, ...] | None = Field(None, description="JUnit XML report(s) of the test run")
     cwd: str = Field(".", description="where the command runs; relative <source> paths of the report start here")
     env: dict[str, str] = Field(default_factory=dict, description="variables added to the command's environment")
-    min_line_rate: float = Field(0.90, ge=0, le=1, allow_inf_nan=False,
+    min_line_rate: float = Field(0.90, ge=0, le=1, allow_inf_nan=False, json_schema_extra={"stricter": "higher"},
                                  description="minimum line coverage, from the line counts (never a rounded rate)")
     min_branch_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                          json_schema_extra={"stricter": "higher"},
                                           description="minimum branch coverage; unset: not gated")
     sources: tuple[NonEmpty, ...] = Field(
-        (), description="folders whose source files (with the report's extensions) must all be in the report; "
+        (), json_schema_extra={"stricter": "more"},
+        description="folders whose source files (with the report's extensions) must all be in the report; "
                         "default: the folders coverage.py names in <sources>")
     omit: tuple[NonEmpty, ...] = Field(
-        (), description="globs (relative to the project or to a source folder) of files that need not be "
+        (), json_schema_extra={"stricter": "fewer"},
+        description="globs (relative to the project or to a source folder) of files that need not be "
                         "in the report")
 
     @field_validator("command")

@@ -61,16 +61,22 @@ class DashboardsSettings(CheckSettings):
     metrics_url: str | None = Field(None, description="the Prometheus endpoint (default <base_url>/metrics)")
     database_url: str | None = Field(None, description="cross-check /ready against the database "
                                                        "(default READINESS_DATABASE_URL)")
-    max_response_ms: float = Field(1000.0, gt=0, allow_inf_nan=False,
+    max_response_ms: float = Field(1000.0, gt=0, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
                                    description="slowest acceptable answer of /health, /ready and /metrics")
     require_metrics: tuple[str | RequiredMetric, ...] = Field(
-        (), description="families /metrics must expose: a name, or {name, type, labels}")
-    dashboard_files: tuple[str, ...] = Field((), description="Grafana dashboard JSON files to validate")
-    require_dashboards: tuple[str, ...] = Field((), description="uids or titles some dashboard file must have")
-    panel_metrics: tuple[str, ...] = Field((), description="series some dashboard panel must query "
+        (), json_schema_extra={"stricter": "more"},
+        description="families /metrics must expose: a name, or {name, type, labels}")
+    dashboard_files: tuple[str, ...] = Field((), json_schema_extra={"stricter": "more"},
+                                            description="Grafana dashboard JSON files to validate")
+    require_dashboards: tuple[str, ...] = Field((), json_schema_extra={"stricter": "more"},
+                                               description="uids or titles some dashboard file must have")
+    panel_metrics: tuple[str, ...] = Field((), json_schema_extra={"stricter": "more"},
+                                           description="series some dashboard panel must query "
                                                            "(default: the required metrics)")
-    alert_rule_files: tuple[str, ...] = Field((), description="Prometheus rule files to validate")
-    require_alerts: tuple[str, ...] = Field((), description="alert rules that must exist (and be loaded)")
+    alert_rule_files: tuple[str, ...] = Field((), json_schema_extra={"stricter": "more"},
+                                             description="Prometheus rule files to validate")
+    require_alerts: tuple[str, ...] = Field((), json_schema_extra={"stricter": "more"},
+                                           description="alert rules that must exist (and be loaded)")
     prometheus: PrometheusSettings | None = Field(None, description="a live Prometheus to ask")
     grafana: GrafanaSettings | None = Field(None, description="a live Grafana to ask")
 

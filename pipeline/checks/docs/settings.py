@@ -44,10 +44,13 @@ class DocsSettings(CheckSettings):
     dsn: str | None = Field(None, description="the migrated database the schema document is compared with "
                                               "(default, also when empty: READINESS_DATABASE_URL)")
     schemas: tuple[str, ...] = Field(("public",), description="the schemas whose tables must be documented")
-    ignore_tables: tuple[str, ...] = Field(BOOKKEEPING, description="tables that need no documentation")
-    owasp: tuple[str, ...] = Field(OWASP_TOP_10, description="OWASP Top 10 ids the checklist must cover")
+    ignore_tables: tuple[str, ...] = Field(BOOKKEEPING, json_schema_extra={"stricter": "fewer"},
+        description="tables that need no documentation")
+    owasp: tuple[str, ...] = Field(OWASP_TOP_10, json_schema_extra={"stricter": "more"},
+        description="OWASP Top 10 ids the checklist must cover")
     public_roles: tuple[str, ...] = Field(("anonymous", "authenticated"),
-                                          description="rows of the access-control matrix that are no scope")
+                                          json_schema_extra={"stricter": "fewer"},
+        description="rows of the access-control matrix that are no scope")
     mermaid_js: str | None = Field(None, description="mermaid.min.js (default: READINESS_MERMAID_JS, then "
                                                      "node_modules/mermaid/dist/ in the project)")
     chromium: str | None = Field(None, description="the browser that runs Mermaid (default: chromium on PATH)")

@@ -19,6 +19,8 @@ Rows = Annotated[int, Field(ge=0)]
 Factor = Annotated[float, Field(ge=1, allow_inf_nan=False)]
 RULE_KEYS = ("max_ms", "max_seq_scan_rows", "max_estimate_factor", "max_shared_read_blocks")
 OPTIONAL_RULES = ("max_estimate_factor", "max_shared_read_blocks")  # null turns these off
+# A query's own rule: lower is stricter; unset, the settings' `defaults` apply (the policy record follows that).
+_INHERITED: dict[str, Any] = {"stricter": "lower", "unset": "defaults"}
 
 
 class Rules(BaseModel):
@@ -26,12 +28,16 @@ class Rules(BaseModel):
 
     model_config = _CLOSED
 
-    max_ms: Budget = Field(100.0, description="median execution time budget, in ms")
-    max_seq_scan_rows: Rows = Field(10_000, description="most rows a Seq Scan may read (returned plus filtered)")
+    max_ms: Budget = Field(100.0, json_schema_extra={"stricter": "lower"},
+                           description="median execution time budget, in ms")
+    max_seq_scan_rows: Rows = Field(10_000, json_schema_extra={"stricter": "lower"},
+                                   description="most rows a Seq Scan may read (returned plus filtered)")
     max_estimate_factor: Factor | None = Field(
-        100.0, description="most an estimate may be off (actual vs planned rows, either way); null: not judged")
+        100.0, json_schema_extra={"stricter": "lower"},
+        description="most an estimate may be off (actual vs planned rows, either way); null: not judged")
     max_shared_read_blocks: Rows | None = Field(
-        None, description="most shared blocks the query may read from outside the cache; null: not judged")
+        None, json_schema_extra={"stricter": "lower"},
+        description="most shared blocks the query may read from outside the cache; null: not judged")
 
 
 class Query(BaseModel):
@@ -48,10 +54,14 @@ class Query(BaseModel):
         default_factory=dict, description="several named parameter sets, each explained and judged on its own")
     writes: bool = Field(False, description="allow INSERT/UPDATE/DELETE/MERGE, FOR UPDATE and side-effect "
                                             "functions (still rolled back)")
-    max_ms: Budget | SkipJsonSchema[None] = Field(None, description="default: defaults.max_ms")
-    max_seq_scan_rows: Rows | SkipJsonSchema[None] = Field(None, description="default: defaults.max_seq_scan_rows")
-    max_estimate_factor: Factor | None = Field(None, description="default: defaults.max_estimate_factor")
-    max_shared_read_blocks: Rows | None = Field(None, description="default: defaults.max_shared_read_blocks")
+    max_ms: Budget | SkipJsonSchema[None] = Field(None, json_schema_extra=_INHERITED,
+                                                  description="default: defaults.max_ms")
+    max_seq_scan_rows: Rows | SkipJsonSchema[None] = Field(None, json_schema_extra=_INHERITED,
+                                                            description="default: defaults.max_seq_scan_rows")
+    max_estimate_factor: Factor | None = Field(None, json_schema_extra=_INHERITED,
+                                               description="default: defaults.max_estimate_factor")
+    max_shared_read_blocks: Rows | None = Field(None, json_schema_extra=_INHERITED,
+                                                 description="default: defaults.max_shared_read_blocks")
 
     @model_validator(mode="after")
     def sql_or_plan(self) -> Query:
@@ -67,13 +77,15 @@ class ExplainSettings(CheckSettings):
     dsn: str | None = Field(None, description="the database (default, also when empty: READINESS_DATABASE_URL)")
     role: Annotated[str, Field(min_length=1)] | None = Field(
         None, description="role the check switches to (SET LOCAL ROLE) before each EXPLAIN; give it read-only grants")
-    runs: int = Field(3, ge=1, description="measured runs per query after one warm-up; the median is judged")
+    runs: int = Field(3, ge=1, json_schema_extra={"stricter": "higher"},
+                      description="measured runs per query after one warm-up; the median is judged")
     statement_timeout_ms: int = Field(
         5_000, ge=1, description="per statement; lowered when needed so that every run fits in timeout_s")
     baseline: str | None = Field(
         None, description="a plan history or explain result file to compare with (default: the previous run)")
     defaults: Rules = Field(Rules.model_validate({}), description="the rules of every query that sets none itself")
-    queries: tuple[Query, ...] = Field((), description="the critical queries")
+    queries: tuple[Query, ...] = Field((), json_schema_extra={"stricter": "more", "key": "name"},
+                                      description="the critical queries")
 
     @field_validator("queries")
     @classmethod

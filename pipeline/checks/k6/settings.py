@@ -71,16 +71,18 @@ class K6Settings(CheckSettings):
     image: str = Field("grafana/k6:1.1.0", description="the k6 image for mode docker (or auto without a binary)")
     base_url: str = Field("", description="given to the script as BASE_URL (default: READINESS_BASE_URL)")
     vus: VirtualUsers | SkipJsonSchema[None] = Field(
-        None, description="virtual users (default: 20 in the local profile, 100 in release)")
+        None, json_schema_extra={"stricter": "higher"},
+        description="virtual users (default: 20 in the local profile, 100 in release)")
     duration: Duration | SkipJsonSchema[None] = Field(
         None, description="how long (default: 30s local, 5m release)")
     stages: tuple[Stage, ...] = Field((), description="a ramping load instead of vus and duration")
     thresholds: dict[str, tuple[Threshold, ...]] = Field(
-        default_factory=lambda: dict(SLA_THRESHOLDS),
+        default_factory=lambda: dict(SLA_THRESHOLDS), json_schema_extra={"stricter": "more", "items": "bound"},
         description="k6 thresholds per metric, as strings or {threshold, abortOnFail, delayAbortEval} "
                     "(default, also when empty: p(95)<200 on http_req_duration, rate<0.001 on http_req_failed)")
     endpoints: tuple[str, ...] = Field(
-        (), description="values of the requests' name tag; each gets the overall http_req_duration and "
+        (), json_schema_extra={"stricter": "more"},
+        description="values of the requests' name tag; each gets the overall http_req_duration and "
                         "http_req_failed thresholds")
     env: dict[str, str] = Field(default_factory=dict, description="more environment variables for the script")
 

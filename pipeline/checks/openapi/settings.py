@@ -17,9 +17,10 @@ class OpenApiSettings(CheckSettings):
     """The openapi check's configuration."""
 
     spec: str = Field("", description="the spec: a file (JSON or YAML), or the URL the running service serves it at")
-    require_responses: tuple[str, ...] = Field(("400", "401", "500"),
+    require_responses: tuple[str, ...] = Field(("400", "401", "500"), json_schema_extra={"stricter": "more"},
                                                description="status codes every operation must document")
-    require_sla: bool = Field(True, description="every operation needs an x-sla with a finite p95_ms > 0")
+    require_sla: bool = Field(True, json_schema_extra={"stricter": "true"},
+                              description="every operation needs an x-sla with a finite p95_ms > 0")
     served_spec: str | None = Field(
         None, description="the spec the running service serves (a URL, or a path joined to base_url); operations "
                           "it lists that the spec file lacks make the check an error")

@@ -64,12 +64,17 @@ class SchemaSettings(CheckSettings):
     dsn: str | None = Field(None, description="the migrated database (default, also when empty: "
                                               "READINESS_DATABASE_URL, the gate's throwaway database)")
     schemas: tuple[str, ...] = Field(("public",), description="the schemas whose tables are judged")
-    ignore_tables: tuple[str, ...] = Field((), description="tables no design rule applies to")
-    require_primary_key: bool = Field(True, description="every table has a primary key")
-    require_foreign_key_index: bool = Field(True, description="every foreign key's referencing columns lead an index")
+    ignore_tables: tuple[str, ...] = Field((), json_schema_extra={"stricter": "fewer"},
+        description="tables no design rule applies to")
+    require_primary_key: bool = Field(True, json_schema_extra={"stricter": "true"},
+        description="every table has a primary key")
+    require_foreign_key_index: bool = Field(True, json_schema_extra={"stricter": "true"},
+        description="every foreign key's referencing columns lead an index")
     require_foreign_key_actions: bool = Field(
-        True, description="every foreign key states ON DELETE (the default NO ACTION counts as unstated)")
-    queries: tuple[str, ...] = Field((), description="glob patterns of the critical queries' SQL files: every "
+        True, json_schema_extra={"stricter": "true"},
+        description="every foreign key states ON DELETE (the default NO ACTION counts as unstated)")
+    queries: tuple[str, ...] = Field((), json_schema_extra={"stricter": "more"},
+        description="glob patterns of the critical queries' SQL files: every "
                                                      "column they search or join on must lead an index")
     spec: str = Field("", description="the OpenAPI file whose required fields and bounds the tables must enforce")
     spec_tables: dict[str, str] = Field(default_factory=dict,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 
@@ -19,8 +19,11 @@ class ZapSettings(CheckSettings):
     target: str = Field("", description="the URL zap-baseline scans (empty: READINESS_BASE_URL)")
     rules: str | None = Field(None, description="zap-baseline's -c rules file: id<TAB>IGNORE|INFO|WARN|FAIL<TAB>name "
                                                 "and id|*<TAB>OUTOFSCOPE<TAB>url-regex")
-    fail_at: Risk = Field("medium", description="alerts at or above this risk fail (unless the rules file decides)")
-    min_confidence: Confidence = Field("low", description="alerts below this confidence do not count "
+    fail_at: Risk = Field("medium", json_schema_extra={"stricter": "lower", "scale": list(get_args(Risk))},
+                         description="alerts at or above this risk fail (unless the rules file decides)")
+    min_confidence: Confidence = Field("low", json_schema_extra={"stricter": "lower",
+                                                                     "scale": list(get_args(Confidence))},
+                                       description="alerts below this confidence do not count "
                                                           "(False Positive alerts never count)")
     minutes: int = Field(1, ge=1, description="zap-baseline -m: minutes of spidering")
     ajax_spider: bool = Field(False, description="zap-baseline -j: run the AJAX spider too")
