@@ -11,6 +11,7 @@ gate installed, to use instead.
 ``nox -- --profile release`` (also ``--config F``, ``--reports-dir D``, ``-q``, ``-v``) reaches
 every gate session: the config and profile through ``READINESS_CONFIG``/``READINESS_PROFILE``
 (which only the commands that read a config use), the rest as options every gate command takes.
+``--baseline B`` and ``--history H`` reach the verdict session only.
 Tags select checks: ``nox -t security``, ``nox -t needs-service``, ``nox -t checks``.
 """
 
@@ -124,12 +125,11 @@ _target_env: dict[str, str] = {}
 _target_process: subprocess.Popen[str] | None = None
 
 
-def _gate_options(session: nox.Session) -> tuple[dict[str, str], list[str]]:
-    """``nox -- ...`` for the gate: (environment, options every gate command takes)."""
+def _posargs(session: nox.Session) -> argparse.Namespace:
+    """``nox -- ...`` for the gate, parsed; anything else is refused by name."""
     parser = argparse.ArgumentParser(prog="nox --", add_help=False, exit_on_error=False)
-    parser.add_argument("--config")
-    parser.add_argument("--profile")
-    parser.add_argument("--reports-dir")
+    for option in ("--config", "--profile", "--reports-dir", "--baseline", "--history"):
+        parser.add_argument(option)
     parser.add_argument("-q", "--quiet", action="count", default=0)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     try:
@@ -137,10 +137,24 @@ def _gate_options(session: nox.Session) -> tuple[dict[str, str], list[str]]:
     except argparse.ArgumentError as exc:
         session.error(f"nox -- {' '.join(session.posargs)}: {exc}")
     if unknown:
-        session.error(f"nox -- {' '.join(unknown)}: the gate sessions take --config, --profile, --reports-dir, -q, -v")
+        session.error(f"nox -- {' '.join(unknown)}: the gate sessions take --config, --profile, --reports-dir, "
+                      "--baseline, --history, -q, -v")
+    return known
+
+
+def _gate_options(session: nox.Session) -> tuple[dict[str, str], list[str]]:
+    """``nox -- ...`` for the gate: (environment, options every gate command takes)."""
+    known = _posargs(session)
     env = {k: v for k, v in (("READINESS_CONFIG", known.config), ("READINESS_PROFILE", known.profile)) if v}
     args = ["--reports-dir", known.reports_dir] if known.reports_dir else []
     return env, args + ["-q"] * known.quiet + ["-v"] * known.verbose
+
+
+def _release_options(session: nox.Session) -> list[str]:
+    """``--baseline`` and ``--history`` from ``nox -- ...``: only the verdict takes them."""
+    known = _posargs(session)
+    return [arg for option, value in (("--baseline", known.baseline), ("--history", known.history)) if value
+            for arg in (option, value)]
 
 
 def _install_only(session: nox.Session) -> bool:
@@ -229,7 +243,7 @@ for _check in CHECKS:
 def verdict(session: nox.Session) -> None:
     """Stop the service under test, aggregate the results into one verdict, write every report."""
     _stop_target()
-    _readiness(session, "verdict")
+    _readiness(session, "verdict", *_release_options(session))
 
 
 @nox.session(venv_backend="none", default=False)
@@ -238,7 +252,7 @@ def tests(session: nox.Session) -> None:
     bin_dir = _ensure_env(ROOT / ".nox" / "_tests", "[test]")
     session.run(str(bin_dir / "python"), "-m", "pytest", "--cov=pipeline", "--cov-branch",
                 "--cov-report=term", "--cov-report=xml:reports/self/coverage.xml",
-                "--junitxml=reports/self/junit.xml", *session.posargs, external=True)
+                "--junitxml=reports/self/junit.xml", "--durations=25", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none", default=False)
