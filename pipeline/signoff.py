@@ -23,7 +23,7 @@ from typing import Any
 
 from pipeline.config import DEFAULT_CONFIG
 from pipeline.gate import load_config
-from pipeline.model import Verdict, now_utc, write_json_atomic
+from pipeline.model import Status, Verdict, now_utc, write_json_atomic
 from pipeline.results import gather
 from pipeline.verdict import VerdictReport, decide
 
@@ -54,6 +54,9 @@ def write_signoff(reports_dir: Path, release: str, approver: str, config_path: P
         "files": digests(reports_dir),
         "ingested": {i.copy: {"original": i.original, "sha256": i.sha256}
                      for c in recomputed.checks for i in c.ingested},
+        # What was not checked at all, and on whose word: the approver signs that too.
+        "not_applicable": {c.check: c.not_applicable.to_dict() for c in recomputed.checks
+                           if c.status is Status.NOT_APPLICABLE and c.not_applicable},
     }
     record[SEAL] = seal(record)
     safe_release = "".join(ch if ch.isalnum() or ch in ".-_" else "_" for ch in release)
@@ -61,6 +64,9 @@ def write_signoff(reports_dir: Path, release: str, approver: str, config_path: P
     write_json_atomic(path, record)
     print(f"Sign-off written: {path} (verdict {record['verdict']}, "
           f"{len(record['files'])} files digested)")
+    for check, declared in record["not_applicable"].items():
+        print(f"  {check}: not applicable: {declared['reason']}, {declared['owner']} "
+              f"(review by {declared['review_by']})")
     if verdict["verdict"] != Verdict.READY.value:
         print(f"readiness: the verdict is {verdict['verdict']}; this release is not ready.",
               file=sys.stderr)
