@@ -19,7 +19,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -70,7 +70,7 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
         today=today or started.date(),
         profile=config.profile,
         check=name,
-        env=dict(os.environ),  # the checks read the environment here, never os.environ themselves
+        env=service_env(config, os.environ),  # the checks read the environment here, never os.environ themselves
     )
     # Copies from an earlier run of this check must not be taken for this run's evidence.
     shutil.rmtree(reports_dir / INGESTED_DIR / name, ignore_errors=True)
@@ -106,6 +106,17 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
     if interrupted or late.count:
         raise KeyboardInterrupt
     return result
+
+
+def service_env(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    """The checks' environment: ``service.base_url`` is where every check that talks to the service goes
+    (k6, zap, dashboards, a served OpenAPI spec), unless READINESS_BASE_URL says otherwise (a target the
+    gate started sets it to where the service really listens). A check's own key still wins over both."""
+    env = dict(environ)
+    declared = config.service.get("base_url")
+    if isinstance(declared, str) and declared and not env.get("READINESS_BASE_URL"):
+        env["READINESS_BASE_URL"] = declared
+    return env
 
 
 def _not_applicable(config: Config, name: str) -> NotApplicable | None:
