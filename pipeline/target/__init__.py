@@ -4,9 +4,12 @@ Starts a throwaway PostgreSQL in a temporary folder (``postgres``), runs the ser
 setup commands (migrations, seed) and starts the service on a loopback port
 (``service``), optionally a Prometheus scraping it (``prometheus``), and hands the
 checks ``READINESS_BASE_URL``, ``READINESS_DATABASE_URL``, ``READINESS_PROMETHEUS_URL``
-and (when a token command is configured) ``READINESS_API_TOKEN``. This module is the
-lifecycle that owns them: everything is stopped and the folder removed on every way out
-(success, failure, exception, Ctrl-C and SIGTERM). Logs stay in ``reports/evidence/target/``.
+and (when a token command is configured) ``READINESS_API_TOKEN``. The setup commands and the
+service get ``DATABASE_URL``, libpq's ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD``/``PGDATABASE``,
+and ``{db_host}``, ``{db_port}``, ``{db_user}``, ``{db_password}``, ``{db_name}`` filled in in
+``env`` and the commands. This module is the lifecycle that owns them: everything is stopped and
+the folder removed on every way out (success, failure, exception, Ctrl-C and SIGTERM). Logs stay
+in ``reports/evidence/target/``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pipeline.config import Config
 from pipeline.interrupts import deferred_signals
 from pipeline.redact import register_secret
 from pipeline.target.owned import Target, TargetError, free_port, say
-from pipeline.target.postgres import start_postgres
+from pipeline.target.postgres import connection_variables, start_postgres
 from pipeline.target.prometheus import start_prometheus
 from pipeline.target.service import expand, fetch_token, run_setup, start_service
 
@@ -96,22 +99,28 @@ def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs:
     """Database, setup commands, service, token, Prometheus: in that order, each waited for."""
     workdir = project_dir / settings.get("workdir", ".")
     port = free_port(settings.get("port"))
-    env = {**os.environ, **settings.get("env", {})}
+    dsn = start_postgres(target, logs) if settings.get("database", "postgres") == "postgres" else None
+    libpq, database = connection_variables(dsn) if dsn else ({}, None)
+    # service.start.env may map the database's parts onto the service's own names ({db_host}...).
+    env = {**os.environ, **{name: expand([str(value)], port, database)[0]
+                            for name, value in settings.get("env", {}).items()}}
     for name in settings.get("generated_secrets", []):
         env[name] = register_secret(secrets.token_urlsafe(32))
-    if settings.get("database", "postgres") == "postgres":
-        env["DATABASE_URL"] = target.env["READINESS_DATABASE_URL"] = start_postgres(target, logs)
+    if dsn:
+        env.update({"DATABASE_URL": dsn, **libpq})
+        target.env["READINESS_DATABASE_URL"] = dsn
     say(console, "target: running the setup commands")
     for index, argv in enumerate(settings.get("setup", [])):
-        run_setup(expand(argv, port), workdir, env, logs / f"setup-{index + 1}.log",
+        run_setup(expand(argv, port, database), workdir, env, logs / f"setup-{index + 1}.log",
                   float(settings.get("setup_timeout_s", 300)))
     base_url = f"http://127.0.0.1:{port}"
-    start_service(target, expand(settings["command"], port), workdir, {**env, "PORT": str(port)},
+    start_service(target, expand(settings["command"], port, database), workdir, {**env, "PORT": str(port)},
                   base_url + settings.get("ready_path", "/ready"), float(settings.get("ready_timeout_s", 60)),
                   logs / "service.log")
     target.env["READINESS_BASE_URL"] = base_url
     if settings.get("token_command"):
-        target.env["READINESS_API_TOKEN"] = fetch_token(expand(settings["token_command"], port), workdir, env)
+        target.env["READINESS_API_TOKEN"] = fetch_token(expand(settings["token_command"], port, database), workdir,
+                                                          env)
     if settings.get("prometheus"):
         start_prometheus(target, settings["prometheus"], port, project_dir, logs, console)
     say(console, f"target: ready at {base_url}")
