@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("name", choices=registry().names())
     _config_args(check, profile=True)
 
+    init = sub.add_parser("init", help="write a starter config for a repository (never overwrites without --force)")
+    init.add_argument("repo", nargs="?", type=Path, default=Path("."), help="the repository (default: here)")
+    init.add_argument("--output", type=Path, default=None, help="default: REPO/configs/readiness.yaml")
+    init.add_argument("--force", action="store_true", help="overwrite an existing config")
+
     target_cmd = sub.add_parser("target", help="start the service under test (service.start) until stdin closes")
     _config_args(target_cmd)
 
@@ -123,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "init":
+        return cmd_init(args.repo, args.output, args.force)
     if args.command == "checks":
         return cmd_checks(args.json)
     if args.command == "clean":
@@ -199,6 +206,19 @@ def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -
                                target_error=target_error)
             print(console.check_line(result, sys.stdout), flush=True)
     return config
+
+
+def cmd_init(repo: Path, output: Path | None, force: bool) -> int:
+    """``readiness init``: the starter config, and how many TODOs it holds (exit 3 if it would overwrite)."""
+    from pipeline.init import InitError, write_config
+
+    try:
+        written, todos = write_config(repo, output or repo / "configs" / "readiness.yaml", force=force)
+    except InitError as exc:
+        _say(f"readiness: {exc}")
+        return EXIT_USAGE
+    print(f"Wrote {written} ({todos} TODO{'s' if todos != 1 else ''} to resolve; see docs/gate-your-service.md).")
+    return 0
 
 
 def cmd_checks(as_json: bool) -> int:
