@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,18 @@ def unknown_version(path: Path, text: str, key: str, value: Any, known: str, lin
     return ParseError(path, f"line {line}" if line else key,
                       f"{key} {value!r} is not a version the gate reads ({known})",
                       "Regenerate the lock file with a supported release of its tool, or report the new format.")
+
+
+def read_versioned(path: Path, load: Callable[[Path, str], dict[str, Any]], key: str, accepted: str, known: str,
+                   section: str = "") -> tuple[str, dict[str, Any]]:
+    """A lock's text and document, once its format version (``[section.]key``) matches ``accepted`` (a regex)."""
+    text = read_text(path)
+    document = load(path, text)
+    holder = evidence.mapping(document.get(section) or {}, path, section) if section else document
+    value = holder.get(key)
+    if isinstance(value, bool) or not re.fullmatch(accepted, "" if value is None else str(value)):
+        raise unknown_version(path, text, key, value, known)
+    return text, document
 
 
 def toml_package_lines(text: str, table: str) -> dict[tuple[str, str], int]:

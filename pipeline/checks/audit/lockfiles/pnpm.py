@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import evidence
-from pipeline.checks.audit.lockfiles.common import load_yaml, pinned, read_text, unknown_version
+from pipeline.checks.audit.lockfiles.common import load_yaml, pinned, read_versioned
 from pipeline.checks.audit.osv import NPM
 from pipeline.checks.audit.reports import Dependency
 
@@ -23,11 +23,8 @@ _PEERS = re.compile(r"\(.*\)$")
 
 def read_pnpm_lock(path: Path) -> list[Dependency]:
     """Every package of a pnpm lock, dev-only as the lock says (6) or as the importers reach it (9)."""
-    text = read_text(path)
-    document = load_yaml(path, text)
-    version = str(document.get("lockfileVersion", ""))
-    if not re.fullmatch(r"[69](\.\d+)?", version):
-        raise unknown_version(path, text, "lockfileVersion", document.get("lockfileVersion"), "6.x or 9.x")
+    text, document = read_versioned(path, load_yaml, "lockfileVersion", r"[69](\.\d+)?", "6.x or 9.x")
+    version = str(document["lockfileVersion"])
     packages = evidence.mapping(document.get("packages") or {}, path, "packages")
     runtime = _runtime(document, path) if version.startswith("9") else None
     lines = _key_lines(text)

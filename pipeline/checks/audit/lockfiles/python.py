@@ -20,9 +20,8 @@ from pipeline.checks.audit.lockfiles.common import (
     load_json,
     load_toml,
     pinned,
-    read_text,
+    read_versioned,
     toml_package_lines,
-    unknown_version,
 )
 from pipeline.checks.audit.osv import PYPI
 from pipeline.checks.audit.reports import Dependency
@@ -34,10 +33,7 @@ FOREIGN_SOURCES = ("git", "url", "path", "file")  # not an index release: no ver
 
 def read_uv_lock(path: Path) -> list[Dependency]:
     """uv.lock (version 1): registry packages, dev-only when only the project's dev groups reach them."""
-    text = read_text(path)
-    document = load_toml(path, text)
-    if document.get("version") != 1:
-        raise unknown_version(path, text, "version", document.get("version"), "uv.lock version 1")
+    text, document = read_versioned(path, load_toml, "version", "1", "uv.lock version 1")
     lines = toml_package_lines(text, "package")
     packages = list(evidence.objects(document.get("package"), path, "package", optional=True))
     runtime = _uv_runtime(packages, path)
@@ -92,12 +88,7 @@ def _uv_edges(package: dict[str, Any], path: Path, place: str) -> list[tuple[str
 
 def read_poetry_lock(path: Path) -> list[Dependency]:
     """poetry.lock (lock-version 1.x or 2.x): dev-only when not in ``main`` (2.1) or ``category = "dev"`` (1.x)."""
-    text = read_text(path)
-    document = load_toml(path, text)
-    metadata = evidence.mapping(document.get("metadata") or {}, path, "metadata")
-    version = str(metadata.get("lock-version", ""))
-    if not re.fullmatch(r"[12]\.\d+", version):
-        raise unknown_version(path, text, "lock-version", metadata.get("lock-version"), "1.x or 2.x")
+    text, document = read_versioned(path, load_toml, "lock-version", r"[12]\.\d+", "1.x or 2.x", "metadata")
     lines = toml_package_lines(text, "package")
     found = []
     for place, package in evidence.objects(document.get("package"), path, "package", optional=True):
@@ -116,11 +107,7 @@ def read_poetry_lock(path: Path) -> list[Dependency]:
 
 def read_pipfile_lock(path: Path) -> list[Dependency]:
     """Pipfile.lock (pipfile-spec 6): ``default`` is run time, a package only in ``develop`` is dev."""
-    text = read_text(path)
-    document = load_json(path, text)
-    meta = evidence.mapping(document.get("_meta") or {}, path, "_meta")
-    if meta.get("pipfile-spec") != 6:
-        raise unknown_version(path, text, "pipfile-spec", meta.get("pipfile-spec"), "6")
+    text, document = read_versioned(path, load_json, "pipfile-spec", "6", "6", "_meta")
     runtime = evidence.mapping(document.get("default") or {}, path, "default")
     develop = evidence.mapping(document.get("develop") or {}, path, "develop")
     found = []
@@ -149,11 +136,7 @@ def _pipfile_entry(path: Path, text: str, section: str, name: str, body: dict[st
 
 def read_pylock(path: Path) -> list[Dependency]:
     """pylock.toml (PEP 751, lock-version 1.x); a package whose marker names only dependency groups is dev."""
-    text = read_text(path)
-    document = load_toml(path, text)
-    version = str(document.get("lock-version", ""))
-    if not re.fullmatch(r"1(\.\d+)?", version):
-        raise unknown_version(path, text, "lock-version", document.get("lock-version"), "1.x")
+    text, document = read_versioned(path, load_toml, "lock-version", r"1(\.\d+)?", "1.x")
     lines = toml_package_lines(text, "packages")
     found = []
     for place, package in evidence.objects(document.get("packages"), path, "packages", optional=True):
