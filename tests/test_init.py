@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,25 @@ def test_init_never_overwrites_without_force(tmp_path: Path) -> None:
     assert (repo / "configs" / "readiness.yaml").read_text() == "mine\n"
     assert main(["init", str(repo), "--force"]) == 0
     assert "npx" in (repo / "configs" / "readiness.yaml").read_text()
+
+
+def test_without_a_k6_script_a_skeleton_is_written_from_the_spec_and_k6_can_read_it(tmp_path: Path) -> None:
+    repo = tmp_path / "svc"
+    _fastapi_repo(repo)
+    (repo / "openapi.json").write_text(json.dumps({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+                                                   "paths": {"/items": {"get": {"operationId": "list_items"},
+                                                                        "post": {"requestBody": {}}},
+                                                             "/items/{id}": {"get": {}}}}))
+    assert main(["init", str(repo)]) == 0
+    script = (repo / "configs" / "k6" / "load.js").read_text()
+    assert "call('get', '/items', 'list_items');" in script
+    assert "// TODO: POST /items" in script and "// TODO: GET /items/{id}" in script
+    assert "script: configs/k6/load.js" in (repo / "configs" / "readiness.yaml").read_text()
+    k6 = shutil.which("k6") or str(Path(sys.executable).parent / "k6")
+    if Path(k6).is_file():  # k6's own parser accepts the script (inspect does not run it)
+        done = subprocess.run([k6, "inspect", str(repo / "configs" / "k6" / "load.js")], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    (repo / "configs" / "k6" / "load.js").write_text("// mine\n")
+    assert main(["init", str(repo), "--force"]) == 0  # --force is for the config: a script is never replaced
+    assert (repo / "configs" / "k6" / "load.js").read_text() == "// mine\n"
