@@ -114,6 +114,8 @@ def _view(args: argparse.Namespace) -> View:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "init":
+        return cmd_init(args.repo, args.output, args.force)
     if args.command == "checks":
         return cmd_checks(args.json)
     if args.command == "clean":
@@ -224,6 +226,19 @@ def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -
 
             run_check_shown(name, attempt, shown, (index, len(selected)))
     return config
+
+
+def cmd_init(repo: Path, output: Path | None, force: bool) -> int:
+    """``readiness init``: the starter config, and how many TODOs it holds (exit 3 if it would overwrite)."""
+    from pipeline.init import InitError, write_config
+
+    try:
+        written, todos = write_config(repo, output or repo / "configs" / "readiness.yaml", force=force)
+    except InitError as exc:
+        _say(f"readiness: {exc}")
+        return EXIT_USAGE
+    print(f"Wrote {written} ({todos} TODO{'s' if todos != 1 else ''} to resolve; see docs/gate-your-service.md).")
+    return 0
 
 
 def cmd_checks(as_json: bool) -> int:

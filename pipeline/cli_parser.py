@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("name", metavar="NAME", help="the check to run (readiness checks lists them)")
     _config_args(check)
 
+    init = _command(sub, "init", "write a starter config for a repository (never overwrites without --force)")
+    init.add_argument("repo", nargs="?", type=Path, default=Path("."), help="the repository (default: here)")
+    init.add_argument("--output", type=Path, default=None, help="default: REPO/configs/readiness.yaml")
+    init.add_argument("--force", action="store_true", help="overwrite an existing config")
+
     target_cmd = _command(sub, "target", "start the service under test (service.start) until stdin closes")
     _config_args(target_cmd)
 

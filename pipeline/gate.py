@@ -67,6 +67,7 @@ def target_checks(config: Config, selected: Iterable[str]) -> list[str]:
     for name in selected:
         if name in registry().names() and config.enabled(name):
             check = registry().get(name)
-            if check.wants_target(check_settings(config, name)):
+            settings = check_settings(config, name)
+            if settings.not_applicable is None and check.wants_target(settings):
                 names.append(name)
     return names

@@ -32,11 +32,12 @@ class Status(enum.StrEnum):
     ERROR = "error"
     SKIPPED = "skipped"
     WAIVED = "waived"
+    NOT_APPLICABLE = "not_applicable"  # declared so, with a reason, an owner and a review date
 
     @property
     def exit_code(self) -> int:
-        """Exit code of ``readiness check``: 0 pass/waived, 1 fail, 2 error/skipped."""
-        return {Status.PASS: 0, Status.WAIVED: 0, Status.FAIL: 1}.get(self, 2)
+        """Exit code of ``readiness check``: 0 pass/waived/not_applicable, 1 fail, 2 error/skipped."""
+        return {Status.PASS: 0, Status.WAIVED: 0, Status.NOT_APPLICABLE: 0, Status.FAIL: 1}.get(self, 2)
 
 
 class Verdict(enum.StrEnum):
@@ -284,6 +285,32 @@ class Ingested:
 
 
 @dataclass(frozen=True)
+class NotApplicable:
+    """The record that a check does not apply to this service: why, who says so, and until when."""
+
+    reason: str
+    owner: str
+    review_by: dt.date
+
+    def expired(self, today: dt.date) -> bool:
+        """Past its review date (the review date itself still counts)."""
+        return today > self.review_by
+
+    def shown(self) -> str:
+        """How every report says it: ``not applicable: reason, owner``."""
+        return f"not applicable: {self.reason}, {self.owner}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"reason": self.reason, "owner": self.owner, "review_by": self.review_by.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NotApplicable:
+        """Inverse of ``to_dict``."""
+        return cls(data["reason"], data["owner"], dt.date.fromisoformat(data["review_by"]))
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check, as written to ``results/<check>.json``."""
 
@@ -302,6 +329,7 @@ class CheckResult:
     details: dict[str, Any] = field(default_factory=dict)
     ingested: tuple[Ingested, ...] = ()
     views: tuple[View, ...] = ()
+    not_applicable: NotApplicable | None = None  # the record, when the check was declared not applicable
 
     @property
     def duration_s(self) -> float:
@@ -334,6 +362,7 @@ class CheckResult:
             "details": self.details,
             "ingested": [i.to_dict() for i in self.ingested],
             "views": [v.to_dict() for v in self.views],
+            **({"not_applicable": self.not_applicable.to_dict()} if self.not_applicable else {}),
         }
 
     @classmethod
@@ -358,6 +387,7 @@ class CheckResult:
             details=data.get("details", {}),
             ingested=tuple(Ingested.from_dict(i) for i in data.get("ingested", ())),
             views=tuple(view_from_dict(v) for v in data.get("views", ())),
+            not_applicable=NotApplicable.from_dict(data["not_applicable"]) if data.get("not_applicable") else None,
         )
 
 

@@ -26,7 +26,8 @@ from pipeline.model import RESULT_SCHEMA, CheckResult, Finding, Status, now_utc
 # A result that finished later than this after the verdict's own clock is "from the future".
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 # Equal finishing times: the worse status wins. A fail is the firmest "no", so it ranks worst.
-_SEVERITY = {Status.PASS: 0, Status.WAIVED: 1, Status.SKIPPED: 2, Status.ERROR: 3, Status.FAIL: 4}
+_SEVERITY = {Status.PASS: 0, Status.WAIVED: 1, Status.NOT_APPLICABLE: 1, Status.SKIPPED: 2, Status.ERROR: 3,
+             Status.FAIL: 4}
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,10 @@ def inconsistency(result: CheckResult, day: dt.date | None = None) -> str | None
     if result.status is Status.WAIVED and uncovered:
         return (f"status waived, but failing finding(s) {_names(uncovered)} are not covered by a waiver the "
                 f"file lists as applied (same check, id or alias, not expired on {day})")
+    if result.status is Status.NOT_APPLICABLE and result.not_applicable is None:
+        return "status not_applicable, but the file holds no not_applicable record (reason, owner, review_by)"
+    if result.status is Status.NOT_APPLICABLE and (result.findings or result.measurements):
+        return "status not_applicable, but the check has findings or measurements: it ran"
     if result.status is Status.FAIL and not failing and not not_ok:
         return "status fail, but no finding fails and every measurement is ok"
     return None

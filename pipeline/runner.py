@@ -19,7 +19,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +33,7 @@ from pipeline.interrupts import Signals, deferred_signals
 from pipeline.model import (
     CheckResult,
     Finding,
+    NotApplicable,
     Status,
     ToolInfo,
     Waiver,
@@ -69,12 +70,15 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
         today=today or started.date(),
         profile=config.profile,
         check=name,
-        env=dict(os.environ),  # the checks read the environment here, never os.environ themselves
+        env=service_env(config, os.environ),  # the checks read the environment here, never os.environ themselves
     )
     # Copies from an earlier run of this check must not be taken for this run's evidence.
     shutil.rmtree(reports_dir / INGESTED_DIR / name, ignore_errors=True)
     interrupted = False
-    if not config.enabled(name):
+    record = _not_applicable(config, name)
+    if record is not None:
+        evaluation = _declared_not_applicable(name, record, ctx.today)
+    elif not config.enabled(name):
         evaluation = Evaluation(
             Status.SKIPPED,
             f"Disabled in {config.path} (checks.{name}.enabled: false).",
@@ -97,11 +101,40 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
     # Once the check is over, a signal waits until its result is on disk.
     with deferred_signals(reraise=False) as late:
         _mask_evidence(ctx)
-        result = _finish(name, evaluation, ctx, started, config.waivers, today)
+        result = _finish(name, evaluation, ctx, started, config.waivers, today, record)
         write_result(result, reports_dir)
     if interrupted or late.count:
         raise KeyboardInterrupt
     return result
+
+
+def service_env(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    """The checks' environment: ``service.base_url`` is where every check that talks to the service goes
+    (k6, zap, dashboards, a served OpenAPI spec), unless READINESS_BASE_URL says otherwise (a target the
+    gate started sets it to where the service really listens). A check's own key still wins over both."""
+    env = dict(environ)
+    declared = config.service.get("base_url")
+    if isinstance(declared, str) and declared and not env.get("READINESS_BASE_URL"):
+        env["READINESS_BASE_URL"] = declared
+    return env
+
+
+def _not_applicable(config: Config, name: str) -> NotApplicable | None:
+    """The check's not-applicable record, when its config declares one."""
+    if name not in registry().names():
+        return None
+    declared = gate.check_settings(config, name).not_applicable
+    return NotApplicable(declared.reason, declared.owner, declared.review_by) if declared else None
+
+
+def _declared_not_applicable(name: str, record: NotApplicable, today: dt.date) -> Evaluation:
+    """``not_applicable`` until the review date; after it, ``skipped`` (the verdict is incomplete again)."""
+    if record.expired(today):
+        return Evaluation(Status.SKIPPED, f"Declared not applicable until {record.review_by}, which has passed.",
+                          (f"{record.shown()}; review it, then renew checks.{name}.not_applicable.review_by or "
+                           "enable the check.",))
+    return Evaluation(Status.NOT_APPLICABLE, f"{record.shown()} (review by {record.review_by}).",
+                      (f"Declared in checks.{name}.not_applicable; the check did not run.",))
 
 
 def _mask_evidence(ctx: CheckContext) -> None:
@@ -113,7 +146,7 @@ def _mask_evidence(ctx: CheckContext) -> None:
 
 
 def _finish(name: str, evaluation: Evaluation, ctx: CheckContext, started: dt.datetime,
-            waivers: Iterable[Waiver], today: dt.date | None) -> CheckResult:
+            waivers: Iterable[Waiver], today: dt.date | None, record: NotApplicable | None = None) -> CheckResult:
     """The result record: the evaluation, its evidence, the waivers applied, held to the verdict's rule."""
     result = CheckResult(
         check=name,
@@ -129,6 +162,7 @@ def _finish(name: str, evaluation: Evaluation, ctx: CheckContext, started: dt.da
         details=evaluation.details,
         ingested=tuple(ctx.ingested),
         views=evaluation.views,
+        not_applicable=record,
     )
     # Waivers are judged on the UTC day the check finished, as the verdict judges them.
     day = today or result.finished_at.date()

@@ -31,7 +31,7 @@ from typing import Any
 from pipeline import signing
 from pipeline.config import discover
 from pipeline.gate import load_config
-from pipeline.model import Verdict, now_utc, write_json_atomic, write_text_atomic
+from pipeline.model import Status, Verdict, now_utc, write_json_atomic, write_text_atomic
 from pipeline.reporters.html import with_signoff
 from pipeline.results import gather
 from pipeline.verdict import VerdictReport, decide
@@ -82,6 +82,9 @@ def write_signoff(reports_dir: Path, release: str, approver: str, config_path: P
         "policy": verdict.get("policy"),
         "policy_changes": comparison.get("policy_changes", []),
         **({"signature": signing.signer(key)} if key else {}),
+        # What was not checked at all, and on whose word: the approver signs that too.
+        "not_applicable": {c.check: c.not_applicable.to_dict() for c in recomputed.checks
+                           if c.status is Status.NOT_APPLICABLE and c.not_applicable},
     }
     record[SEAL] = seal(record)
     write_json_atomic(path, record)
@@ -89,6 +92,9 @@ def write_signoff(reports_dir: Path, release: str, approver: str, config_path: P
         _sign(key, path, record)
     print(f"Sign-off written: {path} (verdict {record['verdict']}, "
           f"{len(record['files'])} files digested)")
+    for check, declared in record["not_applicable"].items():
+        print(f"  {check}: not applicable: {declared['reason']}, {declared['owner']} "
+              f"(review by {declared['review_by']})")
     if verdict["verdict"] != Verdict.READY.value:
         print(f"readiness: the verdict is {verdict['verdict']}; this release is not ready.",
               file=sys.stderr)

@@ -1,6 +1,7 @@
 """One verdict from the results (read and checked by pipeline.results); never re-runs a check.
 
-``ready`` needs every mandatory check to be ``pass`` or ``waived``; one ``fail`` makes
+``ready`` needs every mandatory check to be ``pass``, ``waived`` or ``not_applicable`` (a record
+with a reason, an owner and a review date not yet passed on the verdict's day); one ``fail`` makes
 it ``not_ready``; otherwise an ``error``, ``skipped`` or missing check makes it
 ``incomplete``. Nothing in a result file is taken on trust: the file is validated
 against its schema, must be named after its check, and its status is recomputed from
@@ -28,7 +29,7 @@ from pipeline.model import (
 )
 from pipeline.results import Merge, known_checks, shipped_schema
 
-READY_REASON = "Every mandatory check passed or is covered by valid waivers."
+READY_REASON = "Every mandatory check passed, is covered by valid waivers, or is not applicable on the record."
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def decide(results: Iterable[CheckResult], merges: Iterable[Merge] = (),
     security = security if security is not None else known_checks().security()
     order = {name: i for i, name in enumerate(mandatory)}
     checks = tuple(sorted(results, key=lambda r: (order.get(r.check, len(order)), r.check)))
+    checks = tuple(_expire(r, (generated_at or now_utc()).astimezone(dt.UTC).date()) for r in checks)
     present = {r.check for r in checks}
     missing = tuple(name for name in mandatory if name not in present)
     failed = [r for r in checks if r.status is Status.FAIL]
@@ -110,11 +112,28 @@ def decide(results: Iterable[CheckResult], merges: Iterable[Merge] = (),
     else:
         verdict = Verdict.READY
         reasons.insert(0, READY_REASON)
+        reasons[1:1] = [f"{r.check} is {r.not_applicable.shown()} (review by {r.not_applicable.review_by})."
+                        for r in checks if r.status is Status.NOT_APPLICABLE and r.not_applicable]
     stamp = (generated_at or now_utc()).isoformat()
     # The gate's own version is known here; the host and the commit only the caller can tell.
     env = {"gate_version": __version__, "git_commit": None, **(environment or {})}
     return VerdictReport(verdict, tuple(reasons), checks, missing, merges, env, stamp, warnings, interrupted,
                          tuple(mandatory), tuple(security))
+
+
+def _expire(result: CheckResult, today: dt.date) -> CheckResult:
+    """A not-applicable record past its review date (or none at all) does not count: the check is ``skipped``."""
+    record = result.not_applicable
+    if result.status is not Status.NOT_APPLICABLE or (record is not None and not record.expired(today)):
+        return result
+    if record is None:  # load_results refuses such a file; a caller handing one in gets no more trust
+        return replace(result, status=Status.SKIPPED, reasons=("not_applicable without a record (reason, owner, "
+                                                                "review_by) does not count.", *result.reasons))
+    return replace(result, status=Status.SKIPPED,
+                   summary=f"Declared not applicable until {record.review_by}, which has passed on {today}.",
+                   reasons=(f"{record.shown()}; the review date {record.review_by} has passed: review it, then "
+                            f"renew checks.{result.check}.not_applicable.review_by or enable the check.",
+                            *result.reasons))
 
 
 def cannot_be_ready(report: VerdictReport, *why: str) -> VerdictReport:

@@ -105,6 +105,17 @@ class Evaluation:
     views: tuple[View, ...] = ()  # what the HTML report draws for this check
 
 
+class NotApplicableRecord(BaseModel):
+    """``checks.<name>.not_applicable``: the check does not apply to this service, on the record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    reason: str = Field(min_length=1, description="why the check does not apply to this service")
+    owner: str = Field(min_length=1, description="who decided it and answers for it")
+    review_by: dt.date = Field(description="the date it must be reviewed by; after it, the verdict is incomplete "
+                                           "again")
+
+
 class CheckSettings(BaseModel):
     """The keys every check accepts; a check's own ``Settings`` subclass adds its keys and defaults.
 
@@ -118,6 +129,9 @@ class CheckSettings(BaseModel):
     enabled: bool = Field(True, description="false: the check is skipped (the verdict is then incomplete)")
     timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False,
                                     description="time budget of this check (default: defaults.timeout_s)")
+    not_applicable: NotApplicableRecord | None = Field(
+        None, description="{reason, owner, review_by}: the check does not run and counts toward ready as "
+        "not_applicable until review_by")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pipeline.model import CheckResult
     from pipeline.verdict import VerdictReport
 
-_COLOURS = {"pass": "32", "waived": "32", "fail": "31", "error": "33", "skipped": "90",
+_COLOURS = {"pass": "32", "waived": "32", "fail": "31", "error": "33", "skipped": "90", "not_applicable": "36",
             "ready": "32", "not_ready": "31", "incomplete": "33"}
 
 

@@ -28,6 +28,7 @@ STATUS_COLOURS = {
     "fail": "#cf222e",
     "error": "#9a6700",
     "skipped": "#6e7781",
+    "not_applicable": "#57606a",
     "missing": "#6e7781",
 }
 VERDICT_TEXT = {"ready": "READY", "not_ready": "NOT READY", "incomplete": "INCOMPLETE"}
@@ -100,7 +101,7 @@ def _section(result: CheckResult) -> dict[str, Any]:
         "views": [_view(v) for v in result.views],
         "findings": [finding_view(f) for f in ordered],
         "evidence": [{"text": e, "href": relative_path(e)} for e in result.evidence],
-        "passed": result.status in (Status.PASS, Status.WAIVED),
+        "passed": result.status in (Status.PASS, Status.WAIVED, Status.NOT_APPLICABLE),
     }
 
 

@@ -46,6 +46,8 @@ def _suite(result: CheckResult) -> TestSuite:
     suite = TestSuite(_x(result.check))
     suite.time = result.duration_s
     classname = _x(f"readiness.{result.check}")
+    if result.status is Status.NOT_APPLICABLE and result.not_applicable:
+        return _not_applicable(suite, result, classname)
     if result.status in (Status.ERROR, Status.SKIPPED) or not (
         result.measurements or result.findings
     ):
@@ -79,4 +81,15 @@ def _suite(result: CheckResult) -> TestSuite:
                 case.result[0].text = _x(detail)
         suite.add_testcase(case)
     suite.update_statistics()
+    return suite
+
+
+def _not_applicable(suite: TestSuite, result: CheckResult, classname: str) -> TestSuite:
+    """A passed testcase named after the record, its text in system-out and a property (CI UIs show both)."""
+    assert result.not_applicable is not None
+    shown = f"{result.not_applicable.shown()} (review by {result.not_applicable.review_by})"
+    case = TestCase(_x(f"not applicable: {result.not_applicable.reason}"), classname=classname)
+    case.system_out = _x(shown)
+    suite.add_property("not_applicable", _x(shown))
+    suite.add_testcase(case)
     return suite

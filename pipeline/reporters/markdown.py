@@ -14,7 +14,8 @@ import re
 from pipeline.reporters.safe import plain
 from pipeline.verdict import VerdictReport
 
-ICONS = {"pass": "✅", "waived": "☑️", "fail": "❌", "error": "⚠️", "skipped": "⏭️", "missing": "❔"}
+ICONS = {"pass": "✅", "waived": "☑️", "fail": "❌", "error": "⚠️", "skipped": "⏭️", "missing": "❔",
+         "not_applicable": "➖"}
 MAX_FINDINGS = 10
 MAX_CELL = 160
 MAX_CHANGES = 25

@@ -4,9 +4,12 @@ Starts a throwaway PostgreSQL in a temporary folder (``postgres``), runs the ser
 setup commands (migrations, seed) and starts the service on a loopback port
 (``service``), optionally a Prometheus scraping it (``prometheus``), and hands the
 checks ``READINESS_BASE_URL``, ``READINESS_DATABASE_URL``, ``READINESS_PROMETHEUS_URL``
-and (when a token command is configured) ``READINESS_API_TOKEN``. This module is the
-lifecycle that owns them: everything is stopped and the folder removed on every way out
-(success, failure, exception, Ctrl-C and SIGTERM). Logs stay in ``reports/evidence/target/``.
+and (when a token command is configured) ``READINESS_API_TOKEN``. The setup commands and the
+service get ``DATABASE_URL``, libpq's ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD``/``PGDATABASE``,
+and ``{db_host}``, ``{db_port}``, ``{db_user}``, ``{db_password}``, ``{db_name}`` filled in in
+``env`` and the commands. This module is the lifecycle that owns them: everything is stopped and
+the folder removed on every way out (success, failure, exception, Ctrl-C and SIGTERM). Logs stay
+in ``reports/evidence/target/``.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from pipeline.config import Config
 from pipeline.interrupts import deferred_signals
 from pipeline.redact import register_secret
 from pipeline.target.owned import Target, TargetError, free_port, say
-from pipeline.target.postgres import start_postgres
+from pipeline.target.postgres import connection_variables, start_postgres
 from pipeline.target.prometheus import start_prometheus
 from pipeline.target.service import expand, fetch_token, run_setup, start_service
+from pipeline.target.testdb import create_test_database
 
 __all__ = ["Target", "TargetError", "running_postgres", "running_target", "start_settings", "stop"]
 
@@ -41,9 +45,12 @@ def start_settings(config: Config, needing: Iterable[str]) -> dict[str, Any] | N
     else runs.
     """
     start = config.service.get("start")
-    if not isinstance(start, Mapping) or not list(needing):
+    needing = list(needing)
+    if not isinstance(start, Mapping) or not needing:
         return None
-    return dict(start)
+    # The test suite's own database is made at start, migrated like the service's (see testdb).
+    fresh = "coverage" in needing and config.check_settings("coverage").get("database") == "fresh"
+    return {**start, "test_database": True} if fresh else dict(start)
 
 
 @contextlib.contextmanager
@@ -96,22 +103,49 @@ def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs:
     """Database, setup commands, service, token, Prometheus: in that order, each waited for."""
     workdir = project_dir / settings.get("workdir", ".")
     port = free_port(settings.get("port"))
-    env = {**os.environ, **settings.get("env", {})}
-    for name in settings.get("generated_secrets", []):
-        env[name] = register_secret(secrets.token_urlsafe(32))
-    if settings.get("database", "postgres") == "postgres":
-        env["DATABASE_URL"] = target.env["READINESS_DATABASE_URL"] = start_postgres(target, logs)
+    dsn = start_postgres(target, logs) if settings.get("database", "postgres") == "postgres" else None
+    generated = {name: register_secret(secrets.token_urlsafe(32)) for name in settings.get("generated_secrets", [])}
+    env, database = _command_env(settings, port, dsn, generated)
+    if dsn:
+        target.env["READINESS_DATABASE_URL"] = dsn
     say(console, "target: running the setup commands")
-    for index, argv in enumerate(settings.get("setup", [])):
-        run_setup(expand(argv, port), workdir, env, logs / f"setup-{index + 1}.log",
-                  float(settings.get("setup_timeout_s", 300)))
+    _setup(settings, port, dsn, generated, workdir, logs, "setup")
+    if dsn and settings.get("test_database"):
+        say(console, "target: migrating a separate database for the test suite")
+        target.env["READINESS_TEST_DATABASE_URL"] = test_dsn = create_test_database(dsn)
+        _setup(settings, port, test_dsn, generated, workdir, logs, "setup-test")
     base_url = f"http://127.0.0.1:{port}"
-    start_service(target, expand(settings["command"], port), workdir, {**env, "PORT": str(port)},
+    start_service(target, expand(settings["command"], port, database), workdir, {**env, "PORT": str(port)},
                   base_url + settings.get("ready_path", "/ready"), float(settings.get("ready_timeout_s", 60)),
                   logs / "service.log")
     target.env["READINESS_BASE_URL"] = base_url
     if settings.get("token_command"):
-        target.env["READINESS_API_TOKEN"] = fetch_token(expand(settings["token_command"], port), workdir, env)
+        target.env["READINESS_API_TOKEN"] = fetch_token(expand(settings["token_command"], port, database), workdir,
+                                                          env)
     if settings.get("prometheus"):
         start_prometheus(target, settings["prometheus"], port, project_dir, logs, console)
     say(console, f"target: ready at {base_url}")
+
+
+def _command_env(settings: Mapping[str, Any], port: int, dsn: str | None,
+                 generated: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str] | None]:
+    """The environment of the setup commands and the service, and the ``{db_*}`` values, for database ``dsn``.
+
+    service.start.env may map the database's parts onto the service's own names ({db_host}...);
+    the gate's DATABASE_URL and PG* variables win over it.
+    """
+    libpq, database = connection_variables(dsn) if dsn else ({}, None)
+    env = {**os.environ, **{name: expand([str(value)], port, database)[0]
+                            for name, value in settings.get("env", {}).items()}, **generated}
+    if dsn:
+        env.update({"DATABASE_URL": dsn, **libpq})
+    return env, database
+
+
+def _setup(settings: Mapping[str, Any], port: int, dsn: str | None, generated: Mapping[str, str], workdir: Path,
+           logs: Path, prefix: str) -> None:
+    """The setup commands (migrations, seed), in order, against database ``dsn``."""
+    env, database = _command_env(settings, port, dsn, generated)
+    for index, argv in enumerate(settings.get("setup", [])):
+        run_setup(expand(argv, port, database), workdir, env, logs / f"{prefix}-{index + 1}.log",
+                  float(settings.get("setup_timeout_s", 300)))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from pipeline import proc
 from pipeline.errors import CheckError
@@ -52,6 +53,22 @@ def start_postgres(target: Target, logs: Path) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {PG_DATABASE}")
     return f"postgresql://{PG_USER}:{password}@127.0.0.1:{port}/{PG_DATABASE}"
+
+
+def connection_variables(dsn: str) -> tuple[dict[str, str], dict[str, str]]:
+    """libpq's variables (PGHOST...) and the ``{db_host}``-style placeholders, from one DSN.
+
+    Services that read PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, or their own names mapped
+    through ``{db_*}`` in ``service.start.env`` and the commands, need no wrapper. The password
+    was registered as a secret when it was made, so every log and report masks it.
+    """
+    parts = conninfo_to_dict(dsn)
+    values = {key: str(parts.get(key) or "") for key in ("host", "port", "user", "password", "dbname")}
+    libpq = {"PGHOST": values["host"], "PGPORT": values["port"], "PGUSER": values["user"],
+             "PGPASSWORD": values["password"], "PGDATABASE": values["dbname"]}
+    placeholders = {"{db_host}": values["host"], "{db_port}": values["port"], "{db_user}": values["user"],
+                    "{db_password}": values["password"], "{db_name}": values["dbname"]}
+    return libpq, placeholders
 
 
 def postgres_bin_dir() -> Path:

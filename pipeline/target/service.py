@@ -19,9 +19,25 @@ from pipeline.target.owned import Target, TargetError, http_answer, wait_ready
 TOKEN_TIMEOUT_S = 60.0
 
 
-def expand(argv: Sequence[str], port: int) -> list[str]:
-    """A configured command with ``{python}`` and ``{port}`` filled in."""
-    return [a.replace("{python}", sys.executable).replace("{port}", str(port)) for a in argv]
+DB_PLACEHOLDERS = ("{db_host}", "{db_port}", "{db_user}", "{db_password}", "{db_name}")
+
+
+def expand(argv: Sequence[str], port: int, database: Mapping[str, str] | None = None) -> list[str]:
+    """A configured command (or env value) with ``{python}``, ``{port}`` and the ``{db_*}`` parts filled in.
+
+    ``database`` maps each ``{db_*}`` placeholder to its value; without a database, a
+    command that names one is a TargetError (an empty host would be a silent guess).
+    """
+    found = []
+    for arg in argv:
+        text = arg.replace("{python}", sys.executable).replace("{port}", str(port))
+        for placeholder in DB_PLACEHOLDERS:
+            if placeholder in text and database is None:
+                raise TargetError(f"{arg!r} names {placeholder}, but the target starts no database "
+                                  "(service.start.database is not postgres)")
+            text = text.replace(placeholder, database[placeholder]) if database else text
+        found.append(text)
+    return found
 
 
 def run_setup(argv: list[str], workdir: Path, env: Mapping[str, str], log_path: Path, timeout_s: float) -> None:

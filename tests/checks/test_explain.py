@@ -48,9 +48,18 @@ def _explain(tmp_path: Path, dsn: str, sql: str, **query: Any) -> CheckResult:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "q.sql").write_text(sql)
     settings = {"dsn": dsn, "runs": query.pop("runs", 1), "statement_timeout_ms": query.pop("timeout_ms", 5000),
-                "queries": [{"name": "q", "sql": "q.sql", **query}]}
+                "queries": [{"name": "q", "sql_file": "q.sql", **query}]}
     config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"explain": settings}}))
     return run_check("explain", config, tmp_path / "reports", tmp_path)
+
+
+def test_inline_sql_is_explained_as_the_statement_itself(tmp_path: Path, items_db: str) -> None:
+    settings = {"dsn": items_db, "runs": 1, "queries": [
+        {"name": "q", "sql": "SELECT id FROM items WHERE category = %(category)s", "params": {"category": 7}}]}
+    config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"explain": settings}}))
+    result = run_check("explain", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.FAIL and [f.id for f in result.findings] == ["seq-scan:q:items"], result.reasons
+    assert result.findings[0].file is None or result.findings[0].file == ""  # no file: the statement is inline
 
 
 def test_seq_scan_without_index_fails_and_index_fixes_it(tmp_path: Path, items_db: str) -> None:
@@ -177,7 +186,7 @@ def test_a_baseline_file_is_compared_too(tmp_path: Path, items_db: str, baseline
     (tmp_path / "q.sql").write_text("SELECT id FROM items WHERE id = %(id)s")
     config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"explain": {
         "dsn": items_db, "baseline": "baseline.json",
-        "queries": [{"name": "q", "sql": "q.sql", "params": {"id": 5}}]}}}))
+        "queries": [{"name": "q", "sql_file": "q.sql", "params": {"id": 5}}]}}}))
     result = run_check("explain", config, tmp_path / "reports", tmp_path)
     assert result.status is status, result.reasons
 

@@ -172,7 +172,7 @@ def explain(tmp_path: Path, dsn: str, sql: str, writes: bool, **query: Any) -> C
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "q.sql").write_text(sql, encoding="utf-8")
     settings = {"dsn": dsn, "runs": 1, "statement_timeout_ms": 5000,
-                "queries": [{"name": "q", "sql": "q.sql", "writes": writes, "max_seq_scan_rows": 10**9, **query}]}
+                "queries": [{"name": "q", "sql_file": "q.sql", "writes": writes, "max_seq_scan_rows": 10**9, **query}]}
     config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"explain": settings}}))
     return run_check("explain", config, tmp_path / "reports", tmp_path)
 

@@ -125,7 +125,7 @@ def _role(result: CheckResult) -> str:
 def _explain(tmp_path: Path, dsn: str, sql: str, **extra: Any) -> CheckResult:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "q.sql").write_text(sql)
-    query = {"name": "q", "sql": "q.sql", **extra.pop("query", {})}
+    query = {"name": "q", "sql_file": "q.sql", **extra.pop("query", {})}
     settings = {"dsn": dsn, "runs": 1, "queries": [query], **extra}
     config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"explain": settings}}))
     return run_check("explain", config, tmp_path / "reports", tmp_path)

@@ -40,8 +40,8 @@ def judge(settings: ExplainSettings, plan: dict[str, Any] | None = None, key: st
 
 def test_a_query_rule_overrides_the_defaults_and_an_explicit_null_turns_a_rule_off() -> None:
     settings = explain_settings(defaults={"max_ms": 50, "max_estimate_factor": 10},
-                                queries=[{"name": "a", "sql": "a.sql", "max_ms": 5, "max_estimate_factor": None},
-                                         {"name": "b", "sql": "b.sql"}])
+                                queries=[{"name": "a", "sql_file": "a.sql", "max_ms": 5, "max_estimate_factor": None},
+                                         {"name": "b", "sql_file": "b.sql"}])
     a, b = rules_for(settings, "a"), rules_for(settings, "b")
     assert (a.max_ms, a.max_seq_scan_rows, a.max_estimate_factor) == (5.0, 10_000, None)
     assert (b.max_ms, b.max_seq_scan_rows, b.max_estimate_factor) == (50.0, 10_000, 10.0)
@@ -58,7 +58,7 @@ def test_a_query_rule_overrides_the_defaults_and_an_explicit_null_turns_a_rule_o
 ])
 def test_the_same_plan_is_judged_by_the_settings_evaluate_is_given(rules: dict[str, Any], status: Status) -> None:
     as_defaults = judge(explain_settings(defaults=rules))
-    as_query = judge(explain_settings(queries=[{"name": "q", "sql": "q.sql", **rules}]))
+    as_query = judge(explain_settings(queries=[{"name": "q", "sql_file": "q.sql", **rules}]))
     assert as_defaults.status is as_query.status is status
 
 
@@ -133,20 +133,23 @@ def test_without_dsn_the_database_comes_from_the_context_environment(tmp_path: P
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("READINESS_DATABASE_URL", raising=False)
     (tmp_path / "q.sql").write_text("SELECT 1")
-    config = config_from(tmp_path, "version: 1\nchecks: {explain: {dsn: '', queries: [{name: q, sql: q.sql}]}}\n")
+    config = config_from(tmp_path, "version: 1\nchecks: {explain: {dsn: '', queries: [{name: q, sql_file: q.sql}]}}\n")
     result = run_check("explain", config, tmp_path / "reports", tmp_path)
     assert result.status is Status.ERROR and "READINESS_DATABASE_URL is not set" in result.summary
 
 
 @pytest.mark.parametrize(("section", "key"), [
     ("{queries: [{name: q}]}", "checks.explain.queries.0"),
-    ("{queries: [{name: q, sql: a.sql}, {name: q, sql: b.sql}]}", "each query name must be unique"),
-    ("{queries: [{name: 'q 1', sql: a.sql}]}", "checks.explain.queries.0.name"),
-    ("{queries: [{name: q, sql: a.sql, max_ms: null}]}", "checks.explain.queries.0.max_ms"),
+    ("{queries: [{name: q, sql_file: a.sql}, {name: q, sql_file: b.sql}]}", "each query name must be unique"),
+    ("{queries: [{name: 'q 1', sql_file: a.sql}]}", "checks.explain.queries.0.name"),
+    ("{queries: [{name: q, sql_file: a.sql, max_ms: null}]}", "checks.explain.queries.0.max_ms"),
     ("{runs: '3'}", "checks.explain.runs"),
     ("{defaults: {max_estimate_factor: 0.5}}", "checks.explain.defaults.max_estimate_factor"),
     ("{role: ''}", "checks.explain.role"),
     ("{rules: {}}", "checks.explain"),
+    # sql is the statement itself: the key's old meaning, a file name, is refused with the fix.
+    ("{queries: [{name: q, sql: queries/q.sql}]}", "write sql_file: queries/q.sql instead"),
+    ("{queries: [{name: q, sql: 'SELECT 1', sql_file: q.sql}]}", "sets both sql (inline) and sql_file"),
 ])
 def test_a_wrong_key_or_type_is_a_configuration_error_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                 section: str, key: str) -> None:

@@ -45,7 +45,7 @@ def healthy(lab: Lab, check: str, folder: Path) -> dict[str, Any]:
                "thresholds": {"http_req_duration": ["p(95)<2000"], "http_req_failed": ["rate<0.01"]},
                "timeout_s": 60},
         "explain": {"dsn": lab.dsn or "", "runs": 1, "timeout_s": 30,
-                    "queries": [{"name": "item", "sql": str(a["item.sql"]), "params": {"id": 1}, "max_ms": 2000}]},
+                    "queries": [{"name": "item", "sql_file": str(a["item.sql"]), "params": {"id": 1}, "max_ms": 2000}]},
         "dashboards": {"base_url": url, "max_response_ms": 5000, "timeout_s": 30,
                        "require_metrics": [{"name": "http_request_duration_seconds", "type": "histogram",
                                             "labels": ["route"]}],
@@ -226,7 +226,7 @@ def explain(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
     sleeping = {"crash": 20, "hang": 600, "SIGTERM": 60}
     trigger, on_trigger = None, None
     if fault in sleeping:
-        query["sql"] = str(folder / "sleep.sql")
+        query["sql_file"] = str(folder / "sleep.sql")
     if fault == "tool missing":
         s["dsn"] = ""
     elif fault == "crash":

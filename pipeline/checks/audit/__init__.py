@@ -20,9 +20,10 @@ from pathlib import Path
 from pipeline import proc
 from pipeline.checks.audit import osv
 from pipeline.checks.audit.accounting import locate, pins_the_gate_skips, unaccounted_lock, unaccounted_pins
+from pipeline.checks.audit.inputs import NPM_AUDITS, Inputs, mark_dev, pinned_requirements, read_inputs, shown
 from pipeline.checks.audit.offline import match_offline
 from pipeline.checks.audit.policy import AuditParsed, evaluate_audit
-from pipeline.checks.audit.reports import Dependency, read_package_lock, read_requirements
+from pipeline.checks.audit.reports import Dependency
 from pipeline.checks.audit.settings import AuditSettings
 from pipeline.checks.audit.tool_reports import ReportContents, read_report
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
@@ -45,14 +46,15 @@ class ToolReport:
 
 @dataclass(frozen=True)
 class AuditRaw:
-    """What collect gathered: the pins and the lock as written, and the database or the reports to judge them by."""
+    """What collect gathered: the pins and the locks as written, and the database or the reports to judge them by."""
 
     mode: str  # offline | pip-audit | npm-audit | ingest
     pins: tuple[Dependency, ...] = ()  # from the requirements files
-    lock: tuple[Dependency, ...] = ()  # from the npm lock
+    lock: tuple[Dependency, ...] = ()  # from the Node lock files
     lock_name: str = ""
     database: osv.Database | None = None
     reports: tuple[ToolReport, ...] = ()
+    lock_pins: tuple[Dependency, ...] = ()  # from the Python lock files
 
 
 class AuditCheck(Check[AuditSettings, AuditRaw, AuditParsed]):
@@ -73,45 +75,43 @@ class AuditCheck(Check[AuditSettings, AuditRaw, AuditParsed]):
     }
 
     def collect(self, settings: AuditSettings, ctx: CheckContext) -> AuditRaw:
-        """Read the pins and the lock; then ingest the report, load the OSV database, or run the tools online."""
-        requirements = [ctx.resolve(p) for p in settings.requirements]
-        lock = ctx.resolve(settings.npm_lock) if settings.npm_lock else None
-        if not requirements and lock is None and not settings.report:
-            raise ArtifactMissing("nothing to audit: checks.audit lists no requirements, npm_lock or report",
-                                  "Point checks.audit.requirements at your pinned requirements file.")
-        pins = tuple(_in_project(d, ctx) for path in requirements for d in read_requirements(path))
-        locked = tuple(_in_project(d, ctx) for d in read_package_lock(lock)) if lock is not None else ()
-        # The originals are read (a requirements file may include others by relative path); copies are kept.
-        for path in (*requirements, *([lock] if lock else [])):
-            _kept(ctx, path)
-        raw = AuditRaw("ingest", pins, locked, lock.name if lock else "")
+        """Read the pins and the locks; then ingest the report, load the OSV database, or run the tools online."""
+        inputs = read_inputs(settings, ctx)
+        if inputs.empty and not settings.report:
+            raise ArtifactMissing("nothing to audit: checks.audit lists no requirements, lock_files, npm_lock or "
+                                  "report", "Point checks.audit.lock_files at your lock file (or requirements at "
+                                  "your pinned requirements file).")
+        raw = AuditRaw("ingest", inputs.pins, inputs.locked, ", ".join(p.name for p in inputs.node_locks),
+                       lock_pins=inputs.lock_pins)
         if settings.report:
             path = ctx.resolve(settings.report)
             if not path.is_file():
                 raise ArtifactMissing(f"the audit report {path} does not exist",
                                       "Produce it with pip-audit -f json or npm audit --json.")
             ctx.tool = ToolInfo("audit report", "unknown", "ingest")
-            return replace(raw, reports=(ToolReport("auto", ctx.add_evidence(path), _shown(path, ctx)),))
+            return replace(raw, reports=(ToolReport("auto", ctx.add_evidence(path), shown(path, ctx)),))
         if settings.osv_dir:
             return replace(raw, mode="offline", database=_load_offline(ctx.resolve(settings.osv_dir), ctx))
-        return _collect_online(settings, requirements, lock, raw, ctx)
+        return _collect_online(settings, inputs, raw, ctx)
 
     def parse(self, raw: AuditRaw) -> AuditParsed:
         """Offline: the pins matched against the database. Else: the reports, every pin accounted for."""
+        dependencies = (*raw.pins, *raw.lock_pins, *raw.lock)
         if raw.mode == "offline":
             assert raw.database is not None
-            dependencies = (*raw.pins, *raw.lock)
             matched = match_offline(dependencies, raw.database)
             dependencies = tuple(replace(d, skip_reason=matched.undecided[d]) if d in matched.undecided else d
                                  for d in dependencies)
-            return AuditParsed(raw.mode, dependencies, tuple(matched.vulnerabilities), tuple(raw.database.problems))
+            return AuditParsed(raw.mode, dependencies, tuple(mark_dev(matched.vulnerabilities, dependencies)),
+                               tuple(raw.database.problems))
         contents = [(report, read_report(report.path, report.kind)) for report in raw.reports]
         reported = [d for _, c in contents for d in c.dependencies]
-        reported += pins_the_gate_skips(raw.pins) + [d for d in raw.lock if d.skip_reason]
+        reported += pins_the_gate_skips(raw.pins) + [d for d in (*raw.lock_pins, *raw.lock) if d.skip_reason]
+        python = (*raw.pins, *raw.lock_pins)
         vulnerabilities = [v for report, c in contents
-                           for v in locate(c.vulnerabilities, raw.pins if c.kind == "pip" else raw.lock,
+                           for v in locate(c.vulnerabilities, python if c.kind == "pip" else raw.lock,
                                            osv.PYPI if c.kind == "pip" else osv.NPM, report.shown)]
-        return AuditParsed(raw.mode, tuple(reported), tuple(vulnerabilities), (),
+        return AuditParsed(raw.mode, tuple(reported), tuple(mark_dev(vulnerabilities, dependencies)), (),
                            tuple(_accounting(raw, [c for _, c in contents])))
 
     def evaluate(self, parsed: AuditParsed, settings: AuditSettings) -> Evaluation:
@@ -124,8 +124,9 @@ def _accounting(raw: AuditRaw, contents: list[ReportContents]) -> list[str]:
     names = ", ".join(report.path.name for report in raw.reports)
     pip = [c for c in contents if c.kind == "pip"]
     npm = [c for c in contents if c.kind == "npm"]
-    found = unaccounted_pins(raw.pins, [d for c in pip for d in c.dependencies] if pip else None, names) \
-        if raw.pins else []
+    pins = [*raw.pins, *(d for d in raw.lock_pins if not d.skip_reason)]
+    found = unaccounted_pins(pins, [d for c in pip for d in c.dependencies] if pip else None, names) \
+        if pins else []
     if raw.lock:
         counts = [c.counted for c in npm]
         counted = None if not counts or None in counts else sum(c for c in counts if c is not None)
@@ -150,17 +151,23 @@ def _load_offline(folder: Path, ctx: CheckContext) -> osv.Database:
     return database
 
 
-def _collect_online(settings: AuditSettings, requirements: list[Path], lock: Path | None, raw: AuditRaw,
-                    ctx: CheckContext) -> AuditRaw:
-    """pip-audit on each requirements file and npm audit on the lock, each report kept as evidence."""
+def _collect_online(settings: AuditSettings, inputs: Inputs, raw: AuditRaw, ctx: CheckContext) -> AuditRaw:
+    """pip-audit on each requirements file and on the Python lock pins; npm audit on each npm lock."""
+    other = [p.name for p in inputs.node_locks if p.name not in NPM_AUDITS]
+    if other:
+        raise ToolNotFound(f"{', '.join(other)} cannot be audited online: npm audit reads package-lock.json only.",
+                           "Set checks.audit.osv_dir to audit it offline against an OSV database.")
+    sources = list(inputs.requirements)
+    if inputs.lock_pins:
+        sources.append(pinned_requirements(inputs.lock_pins, ctx.evidence_dir / "locked-requirements.txt"))
     reports: list[ToolReport] = []
-    for index, path in enumerate(requirements):
+    for index, path in enumerate(sources):
         output = _run_pip_audit(path, ctx.evidence_dir / f"pip-audit-{index + 1}.json", settings.service, ctx)
-        reports.append(ToolReport("pip", output, _shown(output, ctx)))
-    if lock is not None:
-        output = _run_npm_audit(lock, ctx)
-        reports.append(ToolReport("npm", output, _shown(output, ctx)))
-    return replace(raw, mode="pip-audit" if requirements else "npm-audit", reports=tuple(reports))
+        reports.append(ToolReport("pip", output, shown(output, ctx)))
+    for index, lock in enumerate(inputs.node_locks):
+        output = _run_npm_audit(lock, ctx, "" if index == 0 else f"-{index + 1}")
+        reports.append(ToolReport("npm", output, shown(output, ctx)))
+    return replace(raw, mode="pip-audit" if sources else "npm-audit", reports=tuple(reports))
 
 
 def _run_pip_audit(requirements: Path, output: Path, service: str, ctx: CheckContext) -> Path:
@@ -192,14 +199,14 @@ def _run_pip_audit(requirements: Path, output: Path, service: str, ctx: CheckCon
     return output
 
 
-def _run_npm_audit(lock: Path, ctx: CheckContext) -> Path:
+def _run_npm_audit(lock: Path, ctx: CheckContext, suffix: str = "") -> Path:
     """npm audit on the lock; its stdout is the report, kept apart from its warnings."""
     npm = shutil.which("npm", path=ctx.env.get("PATH"))
     if npm is None:
         raise ToolNotFound("npm is not installed, so the npm lock cannot be audited online.",
                            "Install Node.js and npm, or set checks.audit.osv_dir to audit offline.")
-    output = ctx.evidence_dir / "npm-audit.json"
-    log = ctx.evidence_dir / "npm-audit.log"
+    output = ctx.evidence_dir / f"npm-audit{suffix}.json"
+    log = ctx.evidence_dir / f"npm-audit{suffix}.log"
     argv = [npm, "audit", "--json", "--package-lock-only"]
     ctx.tool = ToolInfo("npm audit", proc.tool_version(npm), "run", tuple(argv))
     # stdout is the JSON report and must stay apart from npm's warnings on stderr. npm exits
@@ -215,21 +222,3 @@ def _run_npm_audit(lock: Path, ctx: CheckContext) -> Path:
                          "checks.audit.osv_dir to audit offline.")
     ctx.add_evidence(output)
     return output
-
-
-def _kept(ctx: CheckContext, path: Path) -> Path:
-    """The copy of an input the result keeps as evidence (the path itself when it does not exist)."""
-    return ctx.add_evidence(path) if path.is_file() else path
-
-
-def _shown(path: Path | str, ctx: CheckContext) -> str:
-    """A file as a finding names it: relative to the project (POSIX) when it lies inside, else as it is."""
-    try:
-        return Path(path).resolve().relative_to(ctx.project_dir.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _in_project(dep: Dependency, ctx: CheckContext) -> Dependency:
-    """A pin or lock entry named by its file relative to the project, as findings and annotations want it."""
-    return replace(dep, file=_shown(dep.file, ctx))

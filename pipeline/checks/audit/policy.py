@@ -37,8 +37,9 @@ def evaluate_audit(parsed: AuditParsed, settings: AuditSettings) -> Evaluation:
     """
     fail_at = normalise_label(settings.fail_at)
     unknown_as = normalise_label(settings.unknown_severity)
-    findings = tuple(vulnerability_finding(v, fail_at, unknown_as) for v in parsed.vulnerabilities)
-    skipped = [d for d in parsed.dependencies if d.skip_reason]
+    gate_dev = settings.dev_dependencies == "gate"
+    findings = tuple(vulnerability_finding(v, fail_at, unknown_as, gate_dev) for v in parsed.vulnerabilities)
+    skipped = [d for d in parsed.dependencies if d.skip_reason and (gate_dev or not d.dev)]
     audited = [d for d in parsed.dependencies if not d.skip_reason]
     failing = [f for f in findings if f.failing]
     measurements = _measurements(parsed, settings.allow_unaudited, len(audited), len(skipped), findings, fail_at)
@@ -52,6 +53,9 @@ def evaluate_audit(parsed: AuditParsed, settings: AuditSettings) -> Evaluation:
             summary += f" {len(failing)} {word} at or above {fail_at} were found in what was audited."
         return Evaluation(Status.ERROR, summary, (*reasons, *found), measurements, findings, details)
     notes = tuple(f"{d.name} ({d.source}) was not audited: {d.skip_reason}." for d in skipped)
+    notes += tuple(f"{d.name} ({d.source}), a dev dependency, was not audited: {d.skip_reason} (reported, not "
+                   "gated: dev_dependencies is report)." for d in parsed.dependencies
+                   if d.skip_reason and d.dev and not gate_dev)
     if failing:
         return Evaluation(Status.FAIL, f"{len(failing)} known {word} at or above {fail_at} in "
                           f"{len(audited)} audited dependencies.", found + notes, measurements, findings, details)
@@ -66,6 +70,7 @@ def _measurements(parsed: AuditParsed, allow_unaudited: bool, audited: int, skip
     failing = sum(1 for f in findings if f.failing)
     return (
         Measurement("dependencies audited", audited, "packages"),
+        Measurement("dev-only dependencies", sum(1 for d in parsed.dependencies if d.dev), "packages"),
         Measurement("dependencies not audited", skipped, "packages", None if allow_unaudited else "== 0",
                     None if allow_unaudited else not skipped),
         Measurement("dependencies unaccounted for", len(parsed.unaccounted), "packages", "== 0",
@@ -75,22 +80,27 @@ def _measurements(parsed: AuditParsed, allow_unaudited: bool, audited: int, skip
     )
 
 
-def vulnerability_finding(vuln: Vulnerability, fail_at: str, unknown_as: str) -> Finding:
-    """``vulnerability:<CVE or first id>`` with every id as an alias, pointed at the pin when it is known."""
+def vulnerability_finding(vuln: Vulnerability, fail_at: str, unknown_as: str, gate_dev: bool = True) -> Finding:
+    """``vulnerability:<CVE or first id>`` with every id as an alias, pointed at the pin when it is known.
+
+    A vulnerability only dev dependencies have is marked ``dev`` (title and tag) and fails only with ``gate_dev``.
+    """
     effective = unknown_as if vuln.severity == "unknown" else vuln.severity
     fixed = f"; fixed in {', '.join(vuln.fixed)}" if vuln.fixed else "; no fixed version known"
     shown = vuln.severity if vuln.severity != "unknown" else f"unknown, counted as {unknown_as}"
     pinned = f" at {vuln.file}:{vuln.line}" if vuln.file and vuln.line else ""
     return Finding(
         id=f"vulnerability:{_NO_SPACE.sub('_', vuln.ids[0])}", aliases=vuln.ids, severity=effective,
-        title=f"{vuln.package} {vuln.version}: {vuln.ids[0]} ({shown}) {vuln.summary}{fixed}".strip(),
+        title=f"{'[dev] ' if vuln.dev else ''}{vuln.package} {vuln.version}: {vuln.ids[0]} ({shown}) "
+              f"{vuln.summary}{fixed}".strip(),
         location=f"{vuln.package}=={vuln.version}",
-        failing=SEVERITY_RANK.get(effective, 3) >= SEVERITY_RANK[fail_at],
-        message=vuln.summary, fixed=vuln.fixed, references=vuln.references, tags=vuln.tags,
+        failing=SEVERITY_RANK.get(effective, 3) >= SEVERITY_RANK[fail_at] and (gate_dev or not vuln.dev),
+        message=vuln.summary, fixed=vuln.fixed, references=vuln.references,
+        tags=(*vuln.tags, "dev") if vuln.dev else vuln.tags,
         remediation=f"Upgrade to a fixed version ({', '.join(vuln.fixed)}) and update the pin{pinned}."
         if vuln.fixed else "",
         file=vuln.file, line=vuln.line,
-        details={"package": vuln.package, "version": vuln.version, "score": vuln.score,
+        details={"package": vuln.package, "version": vuln.version, "score": vuln.score, "dev": vuln.dev,
                  **({"records": list(vuln.records)} if vuln.records else {})},
     )
 

@@ -6,7 +6,6 @@ installed package, with all its ids. The tools' own reports are read in tool_rep
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,9 @@ from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
 from pip_requirements_parser import RequirementsFile
 
-from pipeline import evidence
 from pipeline.checks.audit import osv
-from pipeline.checks.audit.osv import NPM, PYPI
+from pipeline.checks.audit.osv import PYPI
 from pipeline.errors import ParseError
-from pipeline.evidence import load_json_file
 
 SEVERITY_RANK = {"none": 0, "info": 0, "low": 1, "medium": 2, "moderate": 2, "high": 3, "critical": 4}
 
@@ -36,6 +33,7 @@ class Dependency:
     line: int | None = None  # its line there, when known
     skip_reason: str | None = None
     entry: str = ""  # its key in a lock (node_modules/x), which names it better than a line
+    dev: bool = False  # only a development dependency needs it (a lock that says so; see lockfiles)
 
     @property
     def source(self) -> str:
@@ -60,6 +58,7 @@ class Vulnerability:
     references: tuple[str, ...] = ()  # advisory links
     tags: tuple[str, ...] = ()  # CWE-n
     records: tuple[str, ...] = ()  # offline: the advisory files it was read from
+    dev: bool = False  # only development dependencies have it (see lockfiles)
 
 
 def canonical_ids(ids: set[str]) -> tuple[str, ...]:
@@ -137,41 +136,7 @@ def _pin(req: Any, path: Path) -> Dependency:
 
 
 def read_package_lock(path: Path) -> list[Dependency]:
-    """Installed packages of an npm package-lock.json (lockfileVersion 2 or 3); links are not packages."""
-    document = evidence.mapping(load_json_file(path), path, "the lock")
-    if "packages" not in document:
-        raise ParseError(path, "packages", "is missing: lockfileVersion 2 or 3 is needed (npm 7 or later)")
-    found = []
-    lines = _lock_lines(path)
-    for location, body in evidence.mapping(document["packages"], path, "packages").items():
-        place = f"packages[{location!r}]"
-        body = evidence.mapping(body, path, place)
-        if not location or body.get("link") is True:
-            continue  # "" is the project itself
-        name = (evidence.optional_text(body.get("name"), path, f"{place}.name")
-                or location.rsplit("node_modules/", 1)[-1])
-        version = evidence.optional_text(body.get("version"), path, f"{place}.version")
-        found.append(Dependency(NPM, name, version or None, str(path), lines.get(location), _npm_skip(version),
-                                location))
-    return found
+    """Installed packages of an npm package-lock.json (see lockfiles.npm, which reads every version)."""
+    from pipeline.checks.audit.lockfiles.npm import read_npm_lock  # lockfiles build on this module
 
-
-def _lock_lines(path: Path) -> dict[str, int]:
-    """The line of each ``"node_modules/...": {`` key of a lock, so a finding can point at the package."""
-    keys = re.compile(r'"((?:[^"\\]|\\.)*node_modules/(?:[^"\\]|\\.)*)"\s*:\s*\{')
-    found: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        for match in keys.finditer(line):
-            found.setdefault(match.group(1), number)
-    return found
-
-
-def _npm_skip(version: str) -> str | None:
-    """Why a lock entry cannot be audited (None: it can)."""
-    if not version:
-        return "no version in the lock"
-    try:
-        osv.parse_version(NPM, version)
-    except ValueError as exc:
-        return f"locked at {exc}, so it cannot be compared"
-    return None
+    return read_npm_lock(path)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from pipeline.checks.audit.lockfiles import KNOWN, reader_for
 from pipeline.checks.interface import CheckSettings
 
 Severity = Literal["low", "medium", "moderate", "high", "critical"]
@@ -16,7 +18,16 @@ class AuditSettings(CheckSettings):
 
     requirements: tuple[str, ...] = Field((), json_schema_extra={"stricter": "more"},
                                           description="pinned requirements files (name==version, -r includes)")
-    npm_lock: str | None = Field(None, description="a package-lock.json (lockfileVersion 2 or 3)")
+    npm_lock: str | None = Field(None, description="a package-lock.json (lockfileVersion 1, 2 or 3); the same as "
+                                                  "naming it in lock_files")
+    lock_files: tuple[str, ...] = Field((), json_schema_extra={"stricter": "more"},
+                                        description="lock files, read by their name: uv.lock, poetry.lock, "
+                                        "Pipfile.lock, pylock.toml, package-lock.json, npm-shrinkwrap.json, "
+                                        "yarn.lock (classic and berry), pnpm-lock.yaml, or a hashed requirements .txt")
+    dev_dependencies: Literal["report", "gate"] = Field(
+        "report", json_schema_extra={"stricter": "higher", "scale": ["report", "gate"]},
+        description="report: vulnerabilities (and unaudited packages) that only development dependencies "
+        "have are shown, marked dev, and do not fail; gate: they count like run-time ones")
     report: str | None = Field(None, description="ingest: a pip-audit JSON or npm audit JSON report")
     osv_dir: str | None = Field(None, description="offline: a folder of OSV records (JSON/YAML, or all.zip exports)")
     service: Literal["pypi", "osv"] = Field("pypi", description="pip-audit's vulnerability service when "
@@ -29,3 +40,12 @@ class AuditSettings(CheckSettings):
     allow_unaudited: bool = Field(False, json_schema_extra={"stricter": "false"},
                                   description="pass even when some dependencies could not be audited "
                                                      "(listed)")
+
+    @field_validator("lock_files")
+    @classmethod
+    def _known_names(cls, files: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in files if reader_for(PurePath(f).name) is None]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a lock file the gate reads; the format follows the file "
+                             f"name: {', '.join(KNOWN)}")
+        return files

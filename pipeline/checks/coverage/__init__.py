@@ -22,6 +22,7 @@ from pipeline.checks.coverage.sources import check_completeness, shown_path
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
 from pipeline.errors import ArtifactMissing, CheckError
 from pipeline.model import ToolInfo
+from pipeline.target.testdb import suite_database
 
 __all__ = ["FINDINGS", "CoverageCheck", "CoverageParsed", "CoverageRaw", "CoverageSettings", "evaluate_coverage"]
 
@@ -70,6 +71,11 @@ class CoverageCheck(Check[CoverageSettings, CoverageRaw, CoverageParsed]):
     Settings = CoverageSettings
     findings = FINDINGS
 
+    @classmethod
+    def wants_target(cls, settings: CoverageSettings) -> bool:
+        """The test suite needs the gate's PostgreSQL when it asks for a database."""
+        return settings.database != "none"
+
     def collect(self, settings: CoverageSettings, ctx: CheckContext) -> CoverageRaw:
         """Run the test command if one is configured, then locate fresh reports."""
         report, report_format = _report_setting(settings, ctx)
@@ -77,7 +83,8 @@ class CoverageCheck(Check[CoverageSettings, CoverageRaw, CoverageParsed]):
         argv = settings.argv()
         cwd = ctx.resolve(settings.cwd)
         started = time.time()
-        exit_code = _run_tests(argv, cwd, {**ctx.env, **settings.env}, ctx) if argv else None
+        database = suite_database(settings.database, ctx.env) if argv else {}
+        exit_code = _run_tests(argv, cwd, {**ctx.env, **database, **settings.env}, ctx) if argv else None
         for path in (report, *junit):
             _require_fresh(path, started if argv else None)
             ctx.add_evidence(_keep_as_evidence(path, ctx))

@@ -8,7 +8,7 @@ into nothing, is a configuration error naming the key.
 from __future__ import annotations
 
 import shlex
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
@@ -37,6 +37,10 @@ class CoverageSettings(CheckSettings):
         (), json_schema_extra={"stricter": "more"},
         description="folders whose source files (with the report's extensions) must all be in the report; "
                         "default: the folders coverage.py names in <sources>")
+    database: Literal["none", "fresh", "service"] = Field(
+        "none", description="the database the test command gets when the gate owns the target (service.start): "
+        "none; fresh, a separate database on the gate's PostgreSQL migrated with the setup commands; or service, "
+        "the service's own. Handed as DATABASE_URL and PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE")
     omit: tuple[NonEmpty, ...] = Field(
         (), json_schema_extra={"stricter": "fewer"},
         description="globs (relative to the project or to a source folder) of files that need not be "

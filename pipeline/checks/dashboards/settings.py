@@ -55,7 +55,7 @@ class DashboardsSettings(CheckSettings):
     """The dashboards check's configuration."""
 
     base_url: str | None = Field(None, description="the service: /health, /ready and /metrics under it "
-                                                   "(default READINESS_BASE_URL)")
+                                                   "(default READINESS_BASE_URL, else service.base_url)")
     health_url: str | None = Field(None, description="the health endpoint (default <base_url>/health)")
     ready_url: str | None = Field(None, description="the readiness endpoint (default <base_url>/ready)")
     metrics_url: str | None = Field(None, description="the Prometheus endpoint (default <base_url>/metrics)")

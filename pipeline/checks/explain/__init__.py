@@ -164,17 +164,21 @@ def _explain_all(planned: list[QueryRun], settings: ExplainSettings,
                 done.append(run)
                 continue
             query = settings.query(run.name)
-            assert query is not None and query.sql  # runs come from the settings; a query without a plan has sql
-            done.append(explain_query(session, run, ctx.resolve(query.sql), query.writes, repeats))
+            assert query is not None and (query.sql or query.sql_file)  # a query without a plan has SQL
+            source = query.sql if query.sql else ctx.resolve(query.sql_file or "")
+            done.append(explain_query(session, run, source, query.writes, repeats))
         return done, session.current_user
 
 
-def explain_query(session: ExplainSession, run: QueryRun, sql_path: Path, writes: bool, repeats: int) -> QueryRun:
-    """Warm-up, then ``repeats`` measured runs; the plan of the median one. Errors become data."""
+def explain_query(session: ExplainSession, run: QueryRun, sql: Path | str, writes: bool, repeats: int) -> QueryRun:
+    """Warm-up, then ``repeats`` measured runs; the plan of the median one. Errors become data.
+
+    ``sql`` is the statement itself (``sql:`` inline) or the file that holds it (``sql_file:``).
+    """
     try:
-        statement = guard(sql_path.read_text(encoding="utf-8"), writes=writes)
+        statement = guard(sql if isinstance(sql, str) else sql.read_text(encoding="utf-8"), writes=writes)
     except (OSError, UnicodeDecodeError) as exc:
-        return _failed(run, f"its SQL file {sql_path} cannot be read: {getattr(exc, 'strerror', None) or exc}")
+        return _failed(run, f"its SQL file {sql} cannot be read: {getattr(exc, 'strerror', None) or exc}")
     except UnsafeStatement as exc:
         return _failed(run, f"refused before it reached the server: {exc}")
     missing = sorted(set(statement.names) - set(run.params))

@@ -145,9 +145,9 @@ def _no_space(text: str) -> str:
 
 
 def _file(settings: ExplainSettings, name: str) -> str:
-    """The file a query's findings are about: its SQL (or its ingested plan), as configured."""
+    """The file a query's findings are about: its SQL file (or its ingested plan), as configured; inline: none."""
     query = settings.query(name)
-    return (query.sql or query.plan or "") if query else ""
+    return (query.sql_file or query.plan or "") if query else ""
 
 
 def _estimate_factor(node: PlanNode) -> float | None:

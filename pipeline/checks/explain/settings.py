@@ -6,6 +6,7 @@ them from the settings alone, so ``evaluate`` judges every plan from the setting
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -17,6 +18,8 @@ _CLOSED = ConfigDict(frozen=True, extra="forbid", strict=True)
 Budget = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Rows = Annotated[int, Field(ge=0)]
 Factor = Annotated[float, Field(ge=1, allow_inf_nan=False)]
+# A bare name ending in .sql is a file, never a statement: the old meaning of sql, refused with the fix.
+_OLD_FILE_KEY = re.compile(r"\S+\.sql", re.IGNORECASE)
 RULE_KEYS = ("max_ms", "max_seq_scan_rows", "max_estimate_factor", "max_shared_read_blocks")
 OPTIONAL_RULES = ("max_estimate_factor", "max_shared_read_blocks")  # null turns these off
 # A query's own rule: lower is stricter; unset, the settings' `defaults` apply (the policy record follows that).
@@ -44,10 +47,14 @@ class Query(BaseModel):
     """One critical query: its SQL file (or an ingested plan), its parameters and its own rules."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True,
-                              json_schema_extra={"anyOf": [{"required": ["sql"]}, {"required": ["plan"]}]})
+                              json_schema_extra={"anyOf": [{"required": ["sql"]}, {"required": ["sql_file"]},
+                                                           {"required": ["plan"]}]})
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the query's name in findings and reports")
-    sql: str | SkipJsonSchema[None] = Field(None, description="the SQL file (:name or %(name)s placeholders)")
+    sql: str | SkipJsonSchema[None] = Field(None, description="the statement itself, inline (:name or %(name)s "
+                                                              "placeholders)")
+    sql_file: str | SkipJsonSchema[None] = Field(None, description="a file holding the statement (relative to the "
+                                                                   "project)")
     plan: str | None = Field(None, description="ingest: a file with EXPLAIN (ANALYZE, FORMAT JSON) output")
     params: dict[str, Any] = Field(default_factory=dict, description="the placeholders' values")
     param_sets: dict[str, dict[str, Any]] = Field(
@@ -66,8 +73,14 @@ class Query(BaseModel):
     @model_validator(mode="after")
     def sql_or_plan(self) -> Query:
         """A query is explained from its SQL or judged from an ingested plan: one of them is needed."""
-        if not self.sql and not self.plan:
-            raise ValueError(f"query {self.name} names neither sql (a file to explain) nor plan (a plan to judge)")
+        if self.sql and _OLD_FILE_KEY.fullmatch(self.sql.strip()):
+            raise ValueError(f"query {self.name}: sql is the statement itself; {self.sql.strip()!r} names a file: "
+                             f"write sql_file: {self.sql.strip()} instead")
+        if self.sql and self.sql_file:
+            raise ValueError(f"query {self.name} sets both sql (inline) and sql_file: keep one")
+        if not self.sql and not self.sql_file and not self.plan:
+            raise ValueError(f"query {self.name} names neither sql / sql_file (a statement to explain) nor plan "
+                             "(a plan to judge)")
         return self
 
 

@@ -69,7 +69,8 @@ class K6Settings(CheckSettings):
         "auto", description="auto: k6 on PATH or beside Python, else the image; native; docker; ingest")
     binary: str | None = Field(None, description="the k6 binary to run (default: found on PATH or beside Python)")
     image: str = Field("grafana/k6:1.1.0", description="the k6 image for mode docker (or auto without a binary)")
-    base_url: str = Field("", description="given to the script as BASE_URL (default: READINESS_BASE_URL)")
+    base_url: str = Field("", description="given to the script as BASE_URL (default: READINESS_BASE_URL, else "
+                                          "service.base_url)")
     vus: VirtualUsers | SkipJsonSchema[None] = Field(
         None, json_schema_extra={"stricter": "higher"},
         description="virtual users (default: 20 in the local profile, 100 in release)")

@@ -24,7 +24,8 @@ class OpenApiSettings(CheckSettings):
     served_spec: str | None = Field(
         None, description="the spec the running service serves (a URL, or a path joined to base_url); operations "
                           "it lists that the spec file lacks make the check an error")
-    base_url: str | None = Field(None, description="joined with a served_spec path (default: READINESS_BASE_URL)")
+    base_url: str | None = Field(None, description="joined with a served_spec path (default: "
+                                                   "READINESS_BASE_URL, else service.base_url)")
 
     def fetches_from_service(self) -> bool:
         """Whether the check reads from the service under test: ``served_spec`` is set, or ``spec`` is a loopback URL.

@@ -16,7 +16,7 @@ DEFAULT_IMAGE = "ghcr.io/zaproxy/zaproxy:stable"
 class ZapSettings(CheckSettings):
     """The zap check's configuration: what to scan, how, and the policy that judges the alerts."""
 
-    target: str = Field("", description="the URL zap-baseline scans (empty: READINESS_BASE_URL)")
+    target: str = Field("", description="the URL zap-baseline scans (empty: READINESS_BASE_URL, else service.base_url)")
     rules: str | None = Field(None, description="zap-baseline's -c rules file: id<TAB>IGNORE|INFO|WARN|FAIL<TAB>name "
                                                 "and id|*<TAB>OUTOFSCOPE<TAB>url-regex")
     fail_at: Risk = Field("medium", json_schema_extra={"stricter": "lower", "scale": list(get_args(Risk))},

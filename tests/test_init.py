@@ -1,0 +1,110 @@
+"""``readiness init`` on small repositories written here: what it infers, what it marks TODO, never overwriting."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline._cli import main
+from pipeline.gate import check_settings, load_config
+from pipeline.init import inspect
+from pipeline.model import Status
+from pipeline.runner import run_check
+
+LOCKS = Path(__file__).parent / "checks" / "data" / "lockfiles"
+
+
+def _fastapi_repo(root: Path) -> Path:
+    """A FastAPI + Alembic + uv project, as such repositories are laid out."""
+    (root / "app").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "svc"\ndependencies = ["fastapi", "sqlmodel"]\n'
+                                         '[dependency-groups]\ndev = ["pytest", "pytest-cov"]\n')
+    shutil.copy(LOCKS / "uv" / "uv.lock", root / "uv.lock")
+    (root / "requirements.txt").write_text("fastapi==0.110.0\n")  # exported pins: audited too
+    (root / "requirements-docs.txt").write_text("mkdocs>=1\n")  # not pinned: not a lock
+    (root / "alembic.ini").write_text("[alembic]\nscript_location = app/alembic\n")
+    (root / "app" / "main.py").write_text('from fastapi import FastAPI\napp = FastAPI()\n\n\n@app.get("/health")\n'
+                                          "def health():\n    return {}\n")
+    (root / "grafana").mkdir()
+    (root / "grafana" / "svc.json").write_text(json.dumps({"title": "svc", "panels": []}))
+    return root
+
+
+def _express_repo(root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "package.json").write_text(json.dumps({"name": "api", "dependencies": {"express": "4", "knex": "3"},
+                                                   "devDependencies": {"jest": "29"}}))
+    shutil.copy(LOCKS / "npm-v3" / "package-lock.json", root / "package-lock.json")
+    (root / "openapi.yaml").write_text("openapi: 3.0.3\n")
+    (root / "load").mkdir()
+    (root / "load" / "smoke.js").write_text("import http from 'k6/http';\nexport default function () {}\n")
+    return root
+
+
+def test_a_fastapi_repository_is_recognised_part_by_part(tmp_path: Path) -> None:
+    facts = inspect(_fastapi_repo(tmp_path / "svc"))
+    assert (facts.language, facts.framework, facts.test_runner, facts.migrations) == \
+        ("python", "FastAPI", "pytest-cov", "alembic")
+    assert facts.lock_files == ["requirements.txt", "uv.lock"] and facts.dashboards == ["grafana/svc.json"]
+    assert facts.health_paths == ["/health"] and facts.openapi == "" and facts.k6_scripts == []
+
+
+def test_an_express_repository_is_recognised_part_by_part(tmp_path: Path) -> None:
+    facts = inspect(_express_repo(tmp_path / "api"))
+    assert (facts.language, facts.framework, facts.test_runner, facts.migrations) == \
+        ("node", "Express", "jest", "knex")
+    assert facts.lock_files == ["package-lock.json"] and facts.openapi == "openapi.yaml"
+    assert facts.k6_scripts == ["load/smoke.js"]
+
+
+def test_the_written_config_is_valid_marks_todos_and_its_todos_never_pass(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    repo = _fastapi_repo(tmp_path / "svc")
+    assert main(["init", str(repo)]) == 0
+    path = repo / "configs" / "readiness.yaml"
+    text = path.read_text()
+    assert "TODO_module:app" in text and '"alembic", "upgrade", "head"' in text
+    assert 'lock_files: ["requirements.txt", "uv.lock"]' in text
+    assert "readiness.yaml (" in capsys.readouterr().out
+    config = load_config(path)  # valid against the gate's schema as written
+    assert check_settings(config, "coverage").model_dump()["database"] == "fresh"
+    # A section left as a TODO is an error when run, never a pass.
+    for name in ("explain", "k6"):
+        assert run_check(name, config, tmp_path / "reports", repo).status is Status.ERROR
+
+
+def test_init_never_overwrites_without_force(tmp_path: Path) -> None:
+    repo = _express_repo(tmp_path / "api")
+    (repo / "configs").mkdir()
+    (repo / "configs" / "readiness.yaml").write_text("mine\n")
+    assert main(["init", str(repo)]) == 3
+    assert (repo / "configs" / "readiness.yaml").read_text() == "mine\n"
+    assert main(["init", str(repo), "--force"]) == 0
+    assert "npx" in (repo / "configs" / "readiness.yaml").read_text()
+
+
+def test_without_a_k6_script_a_skeleton_is_written_from_the_spec_and_k6_can_read_it(tmp_path: Path) -> None:
+    repo = tmp_path / "svc"
+    _fastapi_repo(repo)
+    (repo / "openapi.json").write_text(json.dumps({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+                                                   "paths": {"/items": {"get": {"operationId": "list_items"},
+                                                                        "post": {"requestBody": {}}},
+                                                             "/items/{id}": {"get": {}}}}))
+    assert main(["init", str(repo)]) == 0
+    script = (repo / "configs" / "k6" / "load.js").read_text()
+    assert "call('get', '/items', 'list_items');" in script
+    assert "// TODO: POST /items" in script and "// TODO: GET /items/{id}" in script
+    assert "script: configs/k6/load.js" in (repo / "configs" / "readiness.yaml").read_text()
+    k6 = shutil.which("k6") or str(Path(sys.executable).parent / "k6")
+    if Path(k6).is_file():  # k6's own parser accepts the script (inspect does not run it)
+        done = subprocess.run([k6, "inspect", str(repo / "configs" / "k6" / "load.js")], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    (repo / "configs" / "k6" / "load.js").write_text("// mine\n")
+    assert main(["init", str(repo), "--force"]) == 0  # --force is for the config: a script is never replaced
+    assert (repo / "configs" / "k6" / "load.js").read_text() == "// mine\n"

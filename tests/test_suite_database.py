@@ -1,0 +1,70 @@
+"""The service's own test suite gets a database: a fresh one, migrated with the setup commands, on the gate's
+PostgreSQL (checks.coverage.database), handed as DATABASE_URL and libpq's PG* variables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline._cli import main
+from pipeline.model import Status
+from pipeline.runner import run_check
+from tests.conftest import config_from, python_test_command
+
+MIGRATE = """import os, psycopg
+with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+    conn.execute("CREATE TABLE items (id int PRIMARY KEY, db text NOT NULL)")
+    conn.execute("INSERT INTO items VALUES (1, current_database())")
+"""
+SUITE = """import os, psycopg
+from pkg import label
+
+
+def test_the_suite_has_its_own_migrated_database():
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT db FROM items").fetchone() == (os.environ["PGDATABASE"],)
+    assert os.environ["PGDATABASE"] == "app_test"
+    assert label(1) == "item 1"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("def label(n):\n    return f'item {n}'\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_db.py").write_text(SUITE)
+    (tmp_path / "migrate.py").write_text(MIGRATE)
+    return tmp_path
+
+
+def _config(database: str, start: bool = True) -> dict[str, object]:
+    coverage = {"command": python_test_command(), "cobertura": "reports/evidence/coverage.xml",
+                "junit": ["reports/evidence/junit.xml"], "database": database}
+    service = {"start": {"database": "postgres", "setup": [["{python}", "migrate.py"]],
+                         "command": ["{python}", "-m", "http.server", "{port}", "--bind", "127.0.0.1"],
+                         "ready_path": "/"}} if start else {}
+    return {"version": 1, "service": service, "checks": {"coverage": coverage}}
+
+
+def test_a_fresh_migrated_database_lets_a_db_backed_suite_pass(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("READINESS_DATABASE_URL", raising=False)
+    (project / "readiness.yaml").write_text(yaml.safe_dump(_config("fresh")))
+    assert main(["run", "--only", "coverage", "--config", "readiness.yaml", "--reports-dir", "reports"]) == 2
+    result = json.loads((project / "reports" / "results" / "coverage.json").read_text())
+    assert result["status"] == "pass", result["reasons"]
+    logs = project / "reports" / "evidence" / "target"
+    assert (logs / "setup-1.log").is_file() and (logs / "setup-test-1.log").is_file()  # migrated twice
+
+
+def test_asking_for_a_database_without_the_target_is_an_error_saying_how(project: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("READINESS_TEST_DATABASE_URL", raising=False)
+    config = config_from(project, yaml.safe_dump(_config("fresh", start=False)))
+    done = run_check("coverage", config, project / "reports", project)
+    assert done.status is Status.ERROR and "READINESS_TEST_DATABASE_URL is not set" in done.summary
+    assert not (project / "reports" / "evidence" / "junit.xml").exists()  # the suite never ran
