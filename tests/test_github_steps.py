@@ -127,8 +127,8 @@ def test_only_what_the_enabled_checks_need_is_installed(tmp_path: Path, monkeypa
     monkeypatch.setenv("PATH", str(tmp_path))  # no promtool, no prometheus here
     config = _config(tmp_path, others_off("openapi", "k6"))
     assert install.enabled_checks(config, None) == ["openapi", "k6"]
-    assert install.needs(config, None, ["openapi"]) == install.Needs((), ())
-    assert install.needs(config, None, []) == install.Needs(("load",), ())
+    assert install.needs(config, None, ["openapi"]) == install.Needs(("openapi",), ())
+    assert install.needs(config, None, []) == install.Needs(("load", "openapi"), ())
     everything = _config(tmp_path, "  coverage: {enabled: true}\n")
     assert install.needs(everything, None, ["dashboards"]) == install.Needs((), ("prometheus",))
 
