@@ -59,8 +59,21 @@ _AUTHORIZATION = re.compile(
 _BEARER = re.compile(r"(?P<key>\bbearer\s+)(?P<value>(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,})",
                      re.IGNORECASE)
 
+# The words a pattern needs before it can match ("key" stands for api_key, private-key, access_key...):
+# a text is scanned only by the patterns whose word it holds, so the common case (most strings of
+# a report, URLs included) costs a few substring searches, not six regex scans.
+_KEY_WORDS = ("passw", "passphrase", "secret", "token", "key", "credential")
+_NEEDS: tuple[tuple[tuple[str, ...], tuple[re.Pattern[str], ...]], ...] = (
+    (("authorization",), (_AUTHORIZATION,)),
+    (("bearer",), (_BEARER,)),
+    (_KEY_WORDS, (_YAML_LINE, _KEY_COLON, _KEY_EQUALS)),
+)
+
 _secrets: set[str] = set()
 _environment_read = False
+# The registered secrets as one alternation (longest first) and, per secret, the prefix sizes
+# ending in each character: rebuilt when a secret is registered (``_compiled``).
+_compiled: tuple[re.Pattern[str] | None, dict[str, list[tuple[str, int]]]] | None = None
 
 
 def is_secret_name(name: str) -> bool:
@@ -73,7 +86,9 @@ def register_secret(value: str) -> str:
     # surrogateescape: os.environ carries bytes that are not UTF-8 as lone surrogates.
     candidates = {value, quote(value, safe="", errors="surrogateescape"), quote_plus(value, errors="surrogateescape")}
     candidates |= {m.group("pw") for m in _URL_PASSWORD.finditer(value)}
+    global _compiled
     _secrets.update(c for c in candidates if _maskable(c))
+    _compiled = None
     return value
 
 
@@ -97,27 +112,55 @@ def redact(text: str) -> str:
     """``text`` with URL passwords, ``key: value`` / ``key=value`` secrets and registered secrets masked."""
     if not _environment_read:
         register_environment()  # the first redaction of a process covers its environment
-    text = _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
-    for pattern in (_AUTHORIZATION, _BEARER, _YAML_LINE, _KEY_COLON, _KEY_EQUALS):
-        text = pattern.sub(_mask_value, text)
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return _mask_cut_secret(text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
+    lowered = text.lower()
+    for words, patterns in _NEEDS:  # in the order the patterns always ran
+        if any(word in lowered for word in words):
+            for pattern in patterns:
+                text = pattern.sub(_mask_value, text)
+    registered, prefixes = _compiled or _compile()
+    if registered is not None:
+        text = registered.sub(MASK, text)
+    return _mask_cut_secret(text, prefixes)
 
 
-def _mask_cut_secret(text: str) -> str:
+def redact_registered(text: str) -> str:
+    """``text`` with every registered secret masked: one compiled pass, for a whole rendered document
+    whose every foreign string ``redact`` has already seen (its patterns would cost seconds there)."""
+    if not _environment_read:
+        register_environment()
+    registered, _ = _compiled or _compile()
+    return text if registered is None else registered.sub(MASK, text)
+
+
+def _compile() -> tuple[re.Pattern[str] | None, dict[str, list[tuple[str, int]]]]:
+    """One pattern for every registered secret (longest first, so a secret inside another is not cut)."""
+    global _compiled
+    ordered = sorted(_secrets, key=lambda secret: (-len(secret), secret))
+    pattern = re.compile("|".join(re.escape(secret) for secret in ordered)) if ordered else None
+    prefixes: dict[str, list[tuple[str, int]]] = {}
+    for secret in ordered:
+        for size in range(len(secret) - 1, MIN_SECRET_LENGTH - 1, -1):
+            prefixes.setdefault(secret[size - 1], []).append((secret, size))
+    for sizes in prefixes.values():
+        sizes.sort(key=lambda item: -item[1])
+    _compiled = (pattern, prefixes)
+    return _compiled
+
+
+def _mask_cut_secret(text: str, prefixes: dict[str, list[tuple[str, int]]]) -> str:
     """Mask the start of a secret left at the very end of a text that was shortened before masking.
 
     Checks and tools cap long messages ("...secret-to" + "…"); the whole secret no longer
     appears, but its first characters would. Only a tail of at least MIN_SECRET_LENGTH
-    characters is taken for a secret's start, so ordinary endings are left alone.
+    characters is taken for a secret's start, so ordinary endings are left alone. Only the
+    prefixes that end in the text's last character are tried (``prefixes``), longest first.
     """
     body = text.rstrip("…. \n")
-    for secret in _secrets:
-        longest = min(len(secret) - 1, len(body))
-        for size in range(longest, MIN_SECRET_LENGTH - 1, -1):
-            if body.endswith(secret[:size]):
-                return body[:-size] + MASK + text[len(body):]
+    for secret, size in prefixes.get(body[-1:], ()):
+        if size <= len(body) and body.endswith(secret[:size]):
+            return body[:-size] + MASK + text[len(body):]
     return text
 
 

@@ -14,6 +14,7 @@ so the CLI can write the verdict of what ran.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -38,7 +39,7 @@ from pipeline.model import (
     ToolInfo,
     Waiver,
     now_utc,
-    write_json_atomic,
+    write_text_atomic,
 )
 from pipeline.redact import redact_text_file, redact_tree
 from pipeline.results import inconsistency
@@ -297,7 +298,8 @@ def apply_waivers(result: CheckResult, waivers: Iterable[Waiver], today: dt.date
 def write_result(result: CheckResult, reports_dir: Path) -> Path:
     """Write ``results/<check>.json`` atomically, secrets redacted."""
     path = reports_dir / "results" / f"{result.check}.json"
-    write_json_atomic(path, redact_tree(result.to_dict()))
+    # Compact, so that json's C encoder writes it (indenting takes the pure-Python path).
+    write_text_atomic(path, json.dumps(redact_tree(result.to_dict()), default=str) + "\n")
     return path
 
 

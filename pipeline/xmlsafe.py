@@ -6,9 +6,12 @@ bombs and external entities instead of expanding them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError as ExpatError
+from xml.parsers import expat
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -30,21 +33,91 @@ def parse_xml_file(path: Path, what: str) -> Element:
     try:
         root: Element = SafeET.fromstring(data)
     except defusedxml.DefusedXmlException as exc:
-        raise ParseError(
-            path, "", f"refused: the {what} declares XML entities or external references "
-            f"({type(exc).__name__}); a genuine report never does",
-            "Regenerate the report with the tool itself; do not accept it from an untrusted source.",
-        ) from None
+        raise _refused(path, what, type(exc).__name__) from None
     except (LookupError, ValueError) as exc:  # expat reads few encodings: "bogus", "shift_jis"...
-        raise ParseError(
-            path, "XML declaration", f"the {what} declares an encoding the XML parser cannot read ({exc})",
-            "Write the report in UTF-8 (every coverage, test and ZAP tool does by default).",
-        ) from None
+        raise _unreadable_encoding(path, what, exc) from None
     except ExpatError as exc:
         line, column = exc.position
-        raise ParseError(
-            path, f"line {line}, column {column}",
-            f"the {what} is not well-formed XML (truncated or corrupt): {str(exc).split(':')[0]}",
-            "Re-run the tool; a report cut short usually means it was killed while writing.",
-        ) from None
+        raise _malformed(path, what, line, column, str(exc)) from None
     return root
+
+
+def _refused(path: Path, what: str, kind: str) -> ParseError:
+    return ParseError(
+        path, "", f"refused: the {what} declares XML entities or external references "
+        f"({kind}); a genuine report never does",
+        "Regenerate the report with the tool itself; do not accept it from an untrusted source.")
+
+
+def _unreadable_encoding(path: Path, what: str, exc: Exception) -> ParseError:
+    return ParseError(
+        path, "XML declaration", f"the {what} declares an encoding the XML parser cannot read ({exc})",
+        "Write the report in UTF-8 (every coverage, test and ZAP tool does by default).")
+
+
+def _malformed(path: Path, what: str, line: int, column: int, message: str) -> ParseError:
+    return ParseError(
+        path, f"line {line}, column {column}",
+        f"the {what} is not well-formed XML (truncated or corrupt): {message.split(':')[0]}",
+        "Re-run the tool; a report cut short usually means it was killed while writing.")
+
+
+# What a streaming reader is told: an element starts (tag, attributes), ends (tag), or holds text.
+StartHandler = Callable[[str, dict[str, str]], None]
+EndHandler = Callable[[str], None]
+TextHandler = Callable[[str], None]
+_CHUNK = 1 << 20
+
+
+class _Refused(Exception):
+    """An entity declaration or external reference: raised from expat's handlers, turned into a ParseError."""
+
+
+def _refuse(*_: object) -> Any:
+    raise _Refused
+
+
+def stream_xml_file(path: Path, what: str, start: StartHandler, end: EndHandler | None = None,
+                    text: TextHandler | None = None) -> None:
+    """Walk the XML file ``path`` with expat, calling the handlers; no tree is ever built.
+
+    The protections are defusedxml's, set on the same expat callbacks: an entity declaration
+    (internal or external) or an external reference is refused, so neither an entity bomb
+    nor a reference to a local file can be expanded. Memory stays flat whatever the size:
+    the readers keep only the counts they need. Errors are the ones ``parse_xml_file`` gives.
+    """
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = start
+    if end is not None:
+        parser.EndElementHandler = end
+    if text is not None:
+        parser.CharacterDataHandler = text
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise ArtifactMissing(f"{path}: the {what} does not exist.",
+                              "Check the path in the config, or that the tool that writes it ran.") from None
+    with handle:
+        _feed(parser, handle, path, what)
+
+
+def _feed(parser: Any, handle: BinaryIO, path: Path, what: str) -> None:
+    content = False
+    try:
+        while chunk := handle.read(_CHUNK):
+            content = content or bool(chunk.strip())
+            parser.Parse(chunk, False)
+        if not content:
+            raise ParseError(path, "", f"the {what} is empty", "Re-run the tool that writes it.")
+        parser.Parse(b"", True)
+    except _Refused:
+        raise _refused(path, what, "EntitiesForbidden") from None
+    except (LookupError, ValueError) as exc:
+        raise _unreadable_encoding(path, what, exc) from None
+    except expat.ExpatError as exc:
+        raise _malformed(path, what, exc.lineno, exc.offset, str(exc)) from None

@@ -103,6 +103,14 @@ def write_results(folder: Path, statuses: dict[str, Status]) -> None:
         write_result(result(check, status), folder)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The OSV index cache of this test session: never the user's ~/.cache/readiness."""
+    folder = tmp_path_factory.mktemp("readiness-cache")
+    os.environ["READINESS_CACHE_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture
 def shared_fixtures() -> Path:
     """The real tool outputs in ../shared; skipped with a reason where they are absent."""

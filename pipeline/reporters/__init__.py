@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.model import write_text_atomic
-from pipeline.redact import redact
+from pipeline.redact import redact_registered
 from pipeline.reporters import html, json_report, junit_report, markdown, sarif
 from pipeline.verdict import VerdictReport, cannot_be_ready
 
@@ -64,7 +64,8 @@ def _render_each(report: VerdictReport, failed: dict[str, str]) -> dict[str, str
         if name in failed:
             continue
         try:
-            texts[name] = redact(render(report))
+            # Every foreign string was masked as it was rendered; the whole page gets the registered secrets.
+            texts[name] = redact_registered(render(report))
         except Exception as exc:  # a defect in one format must not cost the others
             failed[name] = f"{type(exc).__name__}: {exc}"
     return texts

@@ -93,13 +93,23 @@ def status_strip(report: VerdictReport) -> dict[str, Any]:
     }
 
 
+# The page shows this many findings per check (failing first); the full list is in readiness.json.
+# Thousands of rows (a ZAP report of 2,000 alerts) would make the page megabytes that a browser
+# takes seconds to lay out.
+FINDINGS_SHOWN = 50
+
+
 def _section(result: CheckResult) -> dict[str, Any]:
     ordered = sorted(result.findings, key=lambda f: (not f.failing, f.waived_by is not None))
+    failing = sum(1 for f in ordered if f.failing and not f.waived_by)
+    waived = sum(1 for f in ordered if f.waived_by)
     return {
         "result": result,
         "colour": STATUS_COLOURS[result.status.value],
         "views": [_view(v) for v in result.views],
-        "findings": [finding_view(f) for f in ordered],
+        "findings": [finding_view(f) for f in ordered[:FINDINGS_SHOWN]],
+        "finding_counts": {"failing": failing, "waived": waived, "other": len(ordered) - failing - waived},
+        "findings_hidden": max(len(ordered) - FINDINGS_SHOWN, 0),
         "evidence": [{"text": e, "href": relative_path(e)} for e in result.evidence],
         "passed": result.status in (Status.PASS, Status.WAIVED, Status.NOT_APPLICABLE),
     }

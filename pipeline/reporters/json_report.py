@@ -20,8 +20,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def render(report: VerdictReport) -> str:
-    """The verdict as indented JSON."""
-    return json.dumps(_strict(redact_tree(report.to_dict())), indent=2, default=str, allow_nan=False) + "\n"
+    """The verdict as compact JSON (one line: json's C encoder; indenting takes the pure-Python path)."""
+    return json.dumps(_strict(redact_tree(report.to_dict())), default=str, allow_nan=False) + "\n"
 
 
 def _strict(node: Any) -> Any:

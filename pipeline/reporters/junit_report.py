@@ -35,7 +35,8 @@ def render(report: VerdictReport) -> str:
         suite = TestSuite(_x(name))
         case = TestCase("check ran", classname=_x(f"readiness.{name}"))
         case.result = [Error("No result: the check did not run.", "missing")]
-        suite.add_testcase(case)
+        suite.append(case)
+        suite.update_statistics()
         xml.add_testsuite(suite)
     xml.update_statistics()
     text: str = xml.tostring().decode("utf-8")
@@ -57,7 +58,7 @@ def _suite(result: CheckResult) -> TestSuite:
             case.result = [Error(message, "error")]
         elif result.status is Status.SKIPPED:
             case.result = [Skipped(message)]
-        suite.add_testcase(case)
+        suite.append(case)
     for m in result.measurements:
         if m.ok is None:
             continue
@@ -65,7 +66,7 @@ def _suite(result: CheckResult) -> TestSuite:
         if not m.ok:
             case.result = [Failure(_x(f"{m.name} = {m.value} {m.unit}; required {m.threshold}"),
                                    "threshold")]
-        suite.add_testcase(case)
+        suite.append(case)
     for f in result.findings:
         # A finding that restates a failed threshold already has its testcase above.
         if not f.failing or (f.measurement and not f.waived_by):
@@ -79,7 +80,8 @@ def _suite(result: CheckResult) -> TestSuite:
             case.result = [Failure(message, "finding")]
             if detail:
                 case.result[0].text = _x(detail)
-        suite.add_testcase(case)
+        suite.append(case)
+    # Once, after every case is in: junitparser's add_testcase recounts the whole suite per case.
     suite.update_statistics()
     return suite
 

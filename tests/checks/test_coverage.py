@@ -245,7 +245,7 @@ def test_a_junit_file_where_no_test_ran_is_an_error() -> None:
     data = replace(parsed(10, 10, (ran, idle), 2), junit_paths=("backend.xml", "frontend.xml"))
     evaluation = evaluate_coverage(data, DEFAULTS)
     assert evaluation.status is Status.ERROR and "No test ran in frontend.xml" in evaluation.summary
-    both = replace(data, tests=(ran, replace(idle, outcome="passed")))
+    both = replace(data, tests=(ran, idle._replace(outcome="passed")))
     assert evaluate_coverage(both, DEFAULTS).status is Status.PASS
 
 

@@ -48,7 +48,7 @@ def _explain(tmp_path: Path, dsn: str, sql: str, **query: Any) -> CheckResult:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "q.sql").write_text(sql)
     settings = {"dsn": dsn, "runs": query.pop("runs", 1), "statement_timeout_ms": query.pop("timeout_ms", 5000),
-                "queries": [{"name": "q", "sql_file": "q.sql", **query}]}
+                **query.pop("check_settings", {}), "queries": [{"name": "q", "sql_file": "q.sql", **query}]}
     config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"explain": settings}}))
     return run_check("explain", config, tmp_path / "reports", tmp_path)
 
@@ -157,26 +157,56 @@ def test_tiny_work_mem_spills_the_sort_to_disk(tmp_path: Path, items_db: str) ->
     assert "sort spilled to disk (external" in spill.title
 
 
-def test_plan_change_between_two_runs_is_a_finding(tmp_path: Path, items_db: str) -> None:
+def test_a_lost_index_since_the_previous_run_is_a_regression_when_asked_for(tmp_path: Path, items_db: str) -> None:
     sql = "SELECT id FROM items WHERE category = %(category)s"
+    previous_run = {"compare_previous_run": True}
     with psycopg.connect(items_db, autocommit=True) as conn:
         conn.execute("CREATE INDEX items_category_idx ON items (category)")
     try:
-        first = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS)
+        first = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS,
+                         check_settings=previous_run)
         assert first.status is Status.PASS
     finally:
         with psycopg.connect(items_db, autocommit=True) as conn:
             conn.execute("DROP INDEX items_category_idx")
-    second = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS)
+    second = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS,
+                      check_settings=previous_run)
     changed = next(f for f in second.findings if f.id == "plan-changed:q")
-    assert second.status is Status.FAIL
+    assert second.status is Status.FAIL and changed.failing
+    assert "index items_category_idx is no longer used" in changed.title
     assert any("items_category_idx" in line for line in changed.details["previous"])
     assert any("Seq Scan on items" in line for line in changed.details["current"])
+    # The regressed plan does not become the reference: the next run fails the same way.
+    third = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS,
+                     check_settings=previous_run)
+    assert third.status is Status.FAIL and any(f.id == "plan-changed:q" and f.failing for f in third.findings)
+    # Without the setting, the previous run is no reference: the same plan passes on its own merits.
+    alone = _explain(tmp_path, items_db, sql, params={"category": 3}, max_seq_scan_rows=ROWS)
+    assert alone.status is Status.PASS and not any(f.id == "plan-changed:q" for f in alone.findings)
+
+
+def test_the_index_that_fixes_a_seq_scan_passes_on_the_first_run_after_the_fix(tmp_path: Path, items_db: str) -> None:
+    sql = "SELECT id FROM items WHERE category = %(category)s"
+    previous_run = {"compare_previous_run": True}
+    broken = _explain(tmp_path, items_db, sql, params={"category": 3}, check_settings=previous_run)
+    assert broken.status is Status.FAIL and any(f.id == "seq-scan:q:items" for f in broken.findings)
+    with psycopg.connect(items_db, autocommit=True) as conn:
+        conn.execute("CREATE INDEX items_category_idx ON items (category)")
+    try:
+        fixed = _explain(tmp_path, items_db, sql, params={"category": 3}, check_settings=previous_run)
+    finally:
+        with psycopg.connect(items_db, autocommit=True) as conn:
+            conn.execute("DROP INDEX items_category_idx")
+    assert fixed.status is Status.PASS, fixed.reasons
+    note = next(f for f in fixed.findings if f.id == "plan-changed:q")
+    assert not note.failing and note.severity == "info"
+    assert "index items_category_idx is now used" in note.title and "scan of items is gone" in note.title
 
 
 @pytest.mark.parametrize(("baseline_shape", "status"), [
     (["Index Only Scan using items_pkey on items"], Status.PASS),
-    (["Seq Scan on items"], Status.FAIL),
+    (["Seq Scan on items"], Status.PASS),  # an improvement: reported, passes
+    (["Index Scan using items_other_idx on items"], Status.FAIL),  # an index the baseline used is lost
 ])
 def test_a_baseline_file_is_compared_too(tmp_path: Path, items_db: str, baseline_shape: list[str],
                                          status: Status) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import proc
-from pipeline.checks.audit import osv
+from pipeline.checks.audit import osv, osvcache
 from pipeline.checks.audit.accounting import locate, pins_the_gate_skips, unaccounted_lock, unaccounted_pins
 from pipeline.checks.audit.inputs import NPM_AUDITS, Inputs, mark_dev, pinned_requirements, read_inputs, shown
 from pipeline.checks.audit.offline import match_offline
@@ -138,7 +138,9 @@ def _load_offline(folder: Path, ctx: CheckContext) -> osv.Database:
     """The OSV database, loaded once; a folder without a readable record proves nothing."""
     started = time.perf_counter()
     try:
-        database = osv.load_database(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is not a folder")
+        database, how = osvcache.load(folder, osvcache.default_dir(ctx.env))
     except FileNotFoundError as exc:
         raise ArtifactMissing(f"the OSV database folder {folder} does not exist: {exc}",
                               "Clone the PyPA advisory database (or unzip an OSV export) there.") from None
@@ -146,8 +148,9 @@ def _load_offline(folder: Path, ctx: CheckContext) -> osv.Database:
     if database.records == 0:
         raise ArtifactMissing(f"the OSV database {folder} holds no readable record",
                               "An empty database proves nothing; point osv_dir at the records.")
-    ctx.tool = ToolInfo("osv-offline", f"{database.records} records ({database.withdrawn} withdrawn), "
-                        f"loaded in {load_s:.2f} s", "run", ("osv_dir", str(folder)))
+    newest = f"newest record modified {database.newest}" if database.newest else "no record says when it changed"
+    ctx.tool = ToolInfo("osv-offline", f"{database.records} records ({database.withdrawn} withdrawn), {newest}, "
+                        f"loaded in {load_s:.2f} s, {how}", "run", ("osv_dir", str(folder)))
     return database
 
 

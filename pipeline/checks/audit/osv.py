@@ -9,6 +9,8 @@ into one group.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
 import zipfile
 from collections import defaultdict
@@ -40,8 +42,12 @@ def normalise(ecosystem: str, name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower() if ecosystem == PYPI else name.lower()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_version(ecosystem: str, text: str) -> Any:
-    """A comparable version, or ValueError naming what it is not."""
+    """A comparable version, or ValueError naming what it is not.
+
+    Cached: 300 pins meet the same range bounds over and over (versions are immutable).
+    """
     if ecosystem == PYPI:
         try:
             return Version(text)
@@ -65,6 +71,7 @@ class Record:
     affected: tuple[dict[str, Any], ...]
     source: str
     references: tuple[str, ...] = ()  # its links, advisories first
+    modified: str = ""  # when the database last changed the record (ISO 8601), "" if it does not say
 
 
 @dataclass
@@ -75,6 +82,8 @@ class Database:
     problems: list[str] = field(default_factory=list)  # unreadable records, with their file names
     records: int = 0
     withdrawn: int = 0
+    newest: str = ""  # the latest ``modified`` of any record: how fresh the database is
+    all_records: list[Record] = field(default_factory=list)  # what the cache stores (osvcache)
 
     def candidates(self, ecosystem: str, name: str) -> list[tuple[Record, dict[str, Any]]]:
         """(record, affected entry) pairs that name this package."""
@@ -89,25 +98,54 @@ def load_database(folder: Path) -> Database:
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
-    db = Database(index=defaultdict(list))
+    records: list[Record] = []
+    problems: list[str] = []
+    withdrawn = 0
     for source, text in _documents(folder):
         try:
             if text is None:
                 raise ParseError(source, "", "cannot be read from its zip archive")
             record = read_record(_load(text, source), source)
         except ParseError as exc:
-            db.problems.append(exc.reason.splitlines()[0])
+            problems.append(exc.reason.splitlines()[0])
             continue
         if record is None:
-            db.withdrawn += 1
+            withdrawn += 1
             continue
-        db.records += 1
+        records.append(record)
+    return build_database(records, problems, withdrawn)
+
+
+def build_database(records: list[Record], problems: list[str], withdrawn: int) -> Database:
+    """The index over ``records`` (by ecosystem and normalised package name) and the database's age."""
+    index: dict[tuple[str, str], list[tuple[Record, dict[str, Any]]]] = defaultdict(list)
+    for record in records:
         for affected in record.affected:
             ecosystem = affected["package"]["ecosystem"].split(":")[0]
             if ecosystem in SUPPORTED:
-                db.index[(ecosystem, normalise(ecosystem, affected["package"]["name"]))].append((record, affected))
-    db.index = dict(db.index)
-    return db
+                index[(ecosystem, normalise(ecosystem, affected["package"]["name"]))].append((record, affected))
+    newest = max((r.modified for r in records if r.modified), default="", key=_instant)
+    return Database(dict(index), problems, len(records), withdrawn, newest, records)
+
+
+def _stamp(value: Any) -> str:
+    """A record's ``modified`` as ISO 8601 text (YAML reads an unquoted stamp as a datetime).
+
+    Only the database's age is told from it, so a stamp of another type is left out ("")
+    rather than costing the record: a record must never be lost over a field matching ignores.
+    """
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value if isinstance(value, str) else ""
+
+
+def _instant(stamp: str) -> float:
+    """When an ISO 8601 stamp was (a stamp that cannot be read counts as the oldest)."""
+    try:
+        moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return float("-inf")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _load(text: str, source: str) -> Any:
@@ -175,6 +213,7 @@ def read_record(document: Any, source: str) -> Record | None:
                        for place, entry in evidence.objects(document.get("affected"), source, "affected")),
         source=source,
         references=_references(document.get("references"), source),
+        modified=_stamp(document.get("modified")),
     )
 
 

@@ -100,8 +100,7 @@ class CoverageCheck(Check[CoverageSettings, CoverageRaw, CoverageParsed]):
         report = reader(raw.report)
         # Test outcomes name their JUnit file as the user wrote it (relative to the project).
         names = tuple(shown_path(path, raw.project_dir) for path in raw.junit)
-        tests = tuple(replace(t, source=name) for path, name in zip(raw.junit, names, strict=True)
-                      for t in read_junit(path))
+        tests = tuple(t for path, name in zip(raw.junit, names, strict=True) for t in read_junit(path, name))
         completeness = check_completeness(report, raw.sources, raw.omit, raw.project_dir, raw.cwd)
         return CoverageParsed(report, tests, len(raw.junit), raw.command_exit, completeness, names)
 

@@ -7,37 +7,18 @@ naming the file and the place when the input is not what it claims to be.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from xml.etree.ElementTree import Element
-
-from junitparser import Error as JUnitError
-from junitparser import Failure as JUnitFailure
-from junitparser import Skipped as JUnitSkipped
-from junitparser import TestCase
 
 from pipeline import evidence
+from pipeline.checks.coverage.junit import MAX_SUITE_DEPTH as MAX_SUITE_DEPTH
+from pipeline.checks.coverage.junit import CaseOutcome as CaseOutcome
+from pipeline.checks.coverage.junit import read_junit as read_junit
 from pipeline.checks.coverage.lcov import read_lcov as read_lcov
 from pipeline.checks.coverage.model import CoverageReport as CoverageReport
 from pipeline.checks.coverage.model import FileCoverage as FileCoverage
 from pipeline.errors import ParseError
-from pipeline.xmlsafe import parse_xml_file
+from pipeline.xmlsafe import stream_xml_file
 
-
-@dataclass(frozen=True)
-class CaseOutcome:
-    """One test case and how it ended."""
-
-    suite: str
-    classname: str
-    name: str
-    outcome: str  # passed | failed | error | skipped
-    message: str
-    source: str
-
-
-# Real JUnit reports nest suites a few levels deep (Surefire, nested jest describes); far deeper is forged.
-MAX_SUITE_DEPTH = 100
 # coverage.py, istanbul and the JaCoCo converters all write "50% (1/2)".
 _CONDITION = re.compile(r"^\s*\d+(?:\.\d+)?%\s*\((\d+)/(\d+)\)\s*$")
 
@@ -47,81 +28,135 @@ def read_cobertura(path: Path) -> CoverageReport:
 
     Every number is validated (whole hits >= 0, line numbers >= 1, branch counts a <= b);
     the root's own totals, when present, must match what the report lists, so a report
-    whose files were cut out is refused.
+    whose files were cut out is refused. The file is streamed: no tree is built.
     """
-    root = parse_xml_file(path, "Cobertura coverage report")
-    if root.tag != "coverage":
-        raise ParseError(path, f"root element <{root.tag}>", "not a Cobertura report "
-                         "(expected <coverage>)", "Point 'cobertura' at the XML coverage report.")
-    # A file may span several <class> records; count each (file, line) once, covered if any hits.
-    lines: dict[str, dict[int, bool]] = {}
-    branches: dict[str, dict[int, tuple[int, int]]] = {}
-    groups: dict[str, str] = {}
-    package_of = _packages_of_classes(root)
-    for klass in root.iter("class"):
-        filename = klass.get("filename") or klass.get("name") or "?"
-        groups.setdefault(filename, package_of.get(id(klass), "."))
-        file_lines = lines.setdefault(filename, {})
-        file_branches = branches.setdefault(filename, {})
-        # Only the class's own <lines>: istanbul's <method> lines are declarations, not statements.
-        for line in klass.findall("lines/line"):
-            number = _line_number(path, line, filename)
-            hit = _whole(path, line, "hits", filename) > 0
-            file_lines[number] = file_lines.get(number, False) or hit
-            taken = _branch_counts(path, line, filename)
-            if taken:
-                file_branches[number] = max(file_branches.get(number, (0, 0)), taken)
-    if not any(lines.values()):
+    walk = _CoberturaWalk(path)
+    stream_xml_file(path, "Cobertura coverage report", walk.start, walk.end, walk.text)
+    if walk.root is None or not any(walk.lines.values()):
         raise ParseError(path, "", "the Cobertura report holds no measured lines: nothing was "
                          "measured", "Check that the test command measures the right source "
                          "folder (for coverage.py: --cov=<package> or [run] source).")
     files = tuple(
         FileCoverage(
-            filename, group, len(lines[filename]), sum(lines[filename].values()),
-            sum(b[1] for b in branches[filename].values()),
-            sum(b[0] for b in branches[filename].values()),
+            filename, group, len(walk.lines[filename]), sum(walk.lines[filename].values()),
+            sum(b[1] for b in walk.branches[filename].values()),
+            sum(b[0] for b in walk.branches[filename].values()),
         )
-        for filename, group in groups.items()
+        for filename, group in walk.groups.items()
     )
-    report = CoverageReport(str(path), "cobertura", files, _root_rate(path, root),
-                            _sources(path, root))
-    _check_root_totals(path, root, report)
+    report = CoverageReport(str(path), "cobertura", files, _root_rate(path, walk.root), tuple(walk.sources))
+    _check_root_totals(path, walk.root, report)
     return report
 
 
-def _packages_of_classes(root: Element) -> dict[int, str]:
-    """The innermost <package> around each <class>, in one walk (istanbul sometimes puts <class>
-    straight under <packages>, with no <package> around it: "."). Asking each package for its
-    classes instead costs the square of the nesting depth, which a forged report makes huge."""
-    found: dict[int, str] = {}
-    pending: list[tuple[Element, str]] = [(root, ".")]
-    while pending:
-        elem, package = pending.pop()
-        if elem.tag == "package":
-            package = elem.get("name") or "."
-        elif elem.tag == "class":
-            found[id(elem)] = package
-        pending.extend((child, package) for child in elem)
-    return found
+class _CoberturaWalk:
+    """What a Cobertura report says, gathered element by element (expat's handlers).
+
+    A file may span several <class> records; each (file, line) counts once, covered if any
+    record hits it. A <class> belongs to the innermost <package> around it (istanbul sometimes
+    puts <class> straight under <packages>: "."). Only a class's own <lines> count: istanbul's
+    <method> lines are declarations, not statements.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.root: dict[str, str] | None = None
+        self.lines: dict[str, dict[int, bool]] = {}
+        self.branches: dict[str, dict[int, tuple[int, int]]] = {}
+        self.groups: dict[str, str] = {}
+        self.sources: list[str] = []
+        self._open: list[str] = []  # the tags from the root down to the current element
+        self._packages: list[str] = ["."]
+        self._classes: list[str] = []
+        self._lines_at = -1  # the depth of the open <lines> that belongs to a <class> (-1: none)
+        self._source: list[str] | None = None
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        """An element opens: one of a class's lines (the hot path), a class, a package, a source, the root."""
+        depth = len(self._open)
+        if tag == "line":
+            if depth == self._lines_at + 1:
+                self._line(attrs)
+        elif tag == "lines":
+            if depth and self._open[-1] == "class":
+                self._lines_at = depth
+        elif tag == "class":
+            filename = attrs.get("filename") or attrs.get("name") or "?"
+            self._classes.append(filename)
+            self.groups.setdefault(filename, self._packages[-1])
+            self.lines.setdefault(filename, {})
+            self.branches.setdefault(filename, {})
+        elif tag == "package":
+            self._packages.append(attrs.get("name") or ".")
+        elif tag == "source":
+            self._source = []
+        if self.root is None:
+            self._root(tag, attrs)
+        self._open.append(tag)
+
+    def _root(self, tag: str, attrs: dict[str, str]) -> None:
+        if tag != "coverage":
+            raise ParseError(self.path, f"root element <{tag}>", "not a Cobertura report "
+                             "(expected <coverage>)", "Point 'cobertura' at the XML coverage report.")
+        self.root = attrs
+
+    def end(self, tag: str) -> None:
+        """An element closes."""
+        self._open.pop()
+        if tag == "line":
+            return
+        if tag == "lines" and len(self._open) == self._lines_at:
+            self._lines_at = -1
+        elif tag == "class":
+            self._classes.pop()
+        elif tag == "package":
+            self._packages.pop()
+        elif tag == "source" and self._source is not None:
+            found = "".join(self._source).strip()
+            if found:
+                self.sources.append(evidence.text(found, self.path, "<sources><source>"))
+            self._source = None
+
+    def text(self, data: str) -> None:
+        """Character data: kept only inside a <source>."""
+        if self._source is not None and self._open[-1] == "source":
+            self._source.append(data)
+
+    def _line(self, attrs: dict[str, str]) -> None:
+        filename = self._classes[-1]
+        number, hits = attrs.get("number", ""), attrs.get("hits", "")
+        # The common spelling (plain ASCII digits) is read directly; anything else is validated in full.
+        number_ok = number.isascii() and number.isdigit() and number != "0" and number[0] != "0"
+        line = int(number) if number_ok else _line_number(self.path, attrs, filename)
+        hit = int(hits) > 0 if hits.isascii() and hits.isdigit() else _whole(
+            self.path, attrs, "line", "hits", filename) > 0
+        file_lines = self.lines[filename]
+        if hit or line not in file_lines:
+            file_lines[line] = hit
+        if attrs.get("branch") == "true":
+            taken = _branch_counts(self.path, attrs, filename)
+            if taken:
+                file_branches = self.branches[filename]
+                file_branches[line] = max(file_branches.get(line, (0, 0)), taken)
 
 
-def _line_number(path: Path, line: Element, filename: str) -> int:
-    number = _whole(path, line, "number", filename)
+def _line_number(path: Path, line: dict[str, str], filename: str) -> int:
+    number = _whole(path, line, "line", "number", filename)
     if number < 1:
         raise ParseError(path, f"{filename}: <line number=\"{line.get('number')}\">",
                          "a line number starts at 1")
     return number
 
 
-def _whole(path: Path, elem: Element, name: str, filename: str) -> int:
-    value = elem.get(name)
-    place = f"{filename}: <{elem.tag} {name}=\"{value}\">"
+def _whole(path: Path, attrs: dict[str, str], tag: str, name: str, filename: str) -> int:
+    value = attrs.get(name)
+    place = f"{filename}: <{tag} {name}=\"{value}\">"
     if value is None:
         raise ParseError(path, place, f"'{name}' is missing")
     return evidence.count(value, path, place, text_ok=True)
 
 
-def _branch_counts(path: Path, line: Element, filename: str) -> tuple[int, int] | None:
+def _branch_counts(path: Path, line: dict[str, str], filename: str) -> tuple[int, int] | None:
     text = line.get("condition-coverage")
     if line.get("branch") != "true" or text is None:
         return None
@@ -135,17 +170,17 @@ def _branch_counts(path: Path, line: Element, filename: str) -> tuple[int, int] 
     return taken, total
 
 
-def _root_rate(path: Path, root: Element) -> float | None:
+def _root_rate(path: Path, root: dict[str, str]) -> float | None:
     rate = root.get("line-rate")
     return None if rate is None else evidence.rate(rate, path, "<coverage line-rate>", text_ok=True)
 
 
-def _root_count(path: Path, root: Element, name: str) -> int | None:
+def _root_count(path: Path, root: dict[str, str], name: str) -> int | None:
     value = root.get(name)
     return None if value is None else evidence.count(value, path, f"<coverage {name}>", text_ok=True)
 
 
-def _check_root_totals(path: Path, root: Element, report: CoverageReport) -> None:
+def _check_root_totals(path: Path, root: dict[str, str], report: CoverageReport) -> None:
     """The root's line totals, when present, must be what the listed lines add up to.
 
     A report whose classes were cut out (or edited) keeps the tool's totals and fails here.
@@ -163,15 +198,6 @@ def _check_root_totals(path: Path, root: Element, report: CoverageReport) -> Non
                              f"the report declares {declared} but its <line> elements count {listed}: "
                              "files or lines are missing (a cut or edited report)",
                              "Regenerate the report with the coverage tool; never edit it.")
-
-
-def _sources(path: Path, root: Element) -> tuple[str, ...]:
-    found = []
-    for source in root.iter("source"):
-        text = (source.text or "").strip()
-        if text:
-            found.append(evidence.text(text, path, "<sources><source>"))
-    return tuple(found)
 
 
 _GENERATOR = re.compile(rb"Generated by ([A-Za-z][\w.\-]{0,40}[\w])")
@@ -197,48 +223,3 @@ def report_tool(path: Path, report_format: str) -> tuple[str, str]:
     if not version:
         return name, "unknown (the Cobertura report carries no version attribute)"
     return name, f"{version.group(1).decode('ascii')} (from the Cobertura report's version attribute)"
-
-
-def read_junit(path: Path) -> tuple[CaseOutcome, ...]:
-    """Every test case of a JUnit XML file (pytest, jest-junit, Surefire, go-junit-report...).
-
-    Nested ``<testsuite>`` elements are walked; each case is counted once, under its
-    innermost suite. Surefire's flaky reruns count as passed, as Surefire itself does.
-    """
-    root = parse_xml_file(path, "JUnit XML report")
-    if root.tag not in ("testsuites", "testsuite"):
-        raise ParseError(path, f"root element <{root.tag}>", "not a JUnit XML report "
-                         "(expected <testsuites> or <testsuite>)")
-    return tuple(_walk_suites(root, path))
-
-
-def _walk_suites(root: Element, path: Path) -> list[CaseOutcome]:
-    """Every test case in document order, under its innermost suite (a stack, not recursion)."""
-    outcomes: list[CaseOutcome] = []
-    pending: list[tuple[Element, str, int]] = [(root, "", 0)]  # (element, the suite it sits in, depth)
-    while pending:
-        elem, parents, depth = pending.pop()
-        if elem.tag == "testcase":
-            outcomes.append(_outcome(TestCase.fromelem(elem), parents, str(path)))
-            continue
-        if depth > MAX_SUITE_DEPTH:
-            raise ParseError(path, f"<{elem.tag} name=\"{elem.get('name', '')[:80]}\">",
-                             f"suites nested more than {MAX_SUITE_DEPTH} deep: not a genuine report")
-        name = elem.get("name", "") if elem.tag == "testsuite" else ""
-        suite = "/".join(p for p in (parents, name) if p)
-        pending.extend((child, suite, depth + 1) for child in reversed(elem)
-                       if child.tag in ("testsuite", "testsuites", "testcase"))
-    return outcomes
-
-
-def _outcome(case: TestCase, suite: str, source: str) -> CaseOutcome:
-    results = case.result
-    kinds = [("error", JUnitError), ("failed", JUnitFailure), ("skipped", JUnitSkipped)]
-    for outcome, kind in kinds:
-        found = [r for r in results if isinstance(r, kind)]
-        if found:
-            first = found[0]
-            # The message attribute, else the first line of the body (the trace).
-            text = first.message or next(iter((first.text or "").strip().splitlines()), "")
-            return CaseOutcome(suite, case.classname or "", case.name or "", outcome, text, source)
-    return CaseOutcome(suite, case.classname or "", case.name or "", "passed", "", source)

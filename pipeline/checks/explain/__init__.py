@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from pipeline.checks.explain.history import HISTORY_FILE, read_history, write_history
+from pipeline.checks.explain.history import HISTORY_FILE, next_history, read_facts, read_history, write_history
 from pipeline.checks.explain.plan import plan_shape, read_plan, walk
 from pipeline.checks.explain.policy import ParsedQuery, QueryRun, evaluate_explain
 from pipeline.checks.explain.session import ExplainSession, open_session, statement_timeout
@@ -85,18 +85,24 @@ class ExplainCheck(Check[ExplainSettings, ExplainRaw, ExplainParsed]):
                                   "List the critical queries: name, sql (a file), params.")
         history_path = ctx.evidence_dir / HISTORY_FILE
         baseline = settings.baseline
-        previous, note = read_history(ctx.resolve(baseline) if baseline else history_path, required=bool(baseline))
+        source = ctx.resolve(baseline) if baseline else history_path
+        previous, note = read_history(source, required=bool(baseline))
+        # The previous run is a reference only when asked for (compare_previous_run); a baseline always is.
+        compared, facts = bool(baseline) or settings.compare_previous_run, read_facts(source)
         planned = [run for query in settings.queries for run in _expand(query, ctx)]
         role = None
         if any(r.plan_output is None and r.error is None for r in planned):
             planned, role = _explain_all(planned, settings, ctx)
         else:
             ctx.tool = ToolInfo("postgresql", "unknown", "ingest")
-        runs = tuple(replace(r, previous_shape=previous.get(r.key)) for r in planned)
+        runs = tuple(replace(r, previous_shape=previous.get(r.key), previous_facts=facts.get(r.key, {}))
+                     if compared else r for r in planned)
         evidence = ctx.evidence_dir / "explain-plans-this-run.json"
         evidence.write_text(json.dumps({r.key: r.plan_output for r in runs}, indent=1, default=str))
         ctx.add_evidence(evidence)
-        write_history(history_path, {**previous, **_shapes(runs)})
+        history = read_history(history_path, required=False)[0] if baseline else previous
+        write_history(history_path, *next_history(runs, settings, history, {} if baseline else facts,
+                                                  compared and not baseline))
         return ExplainRaw(runs, role, (note,) if note else ())
 
     def parse(self, raw: ExplainRaw) -> ExplainParsed:
@@ -203,14 +209,3 @@ def explain_query(session: ExplainSession, run: QueryRun, sql: Path | str, write
 
 def _failed(run: QueryRun, reason: str) -> QueryRun:
     return replace(run, error=f"Query {run.key}: {reason}.")
-
-
-def _shapes(runs: tuple[QueryRun, ...]) -> dict[str, list[str]]:
-    shapes = {}
-    for run in runs:
-        if run.plan_output is not None and run.error is None:
-            try:
-                shapes[run.key] = plan_shape(read_plan(run.plan_output, run.key).root)
-            except ParseError:
-                continue  # an unreadable plan is reported by parse; it is not a baseline
-    return shapes

@@ -1,17 +1,19 @@
 """The explain check's policy: pure judgement over validated plans and the settings (no I/O).
 
-Time budget, big sequential scans, spills, estimate errors, shared blocks read, and
-plan-shape changes against the previous run or a baseline; each query's rules come from
-the settings (``rules_for``), never from what collect gathered.
+Time budget, big sequential scans, spills, estimate errors, shared blocks read, and plan
+changes judged against a baseline (``change``: a regression fails, the rest is reported);
+each query's rules come from the settings (``rules_for``), never from what collect gathered.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import views
+from pipeline.checks.explain.change import details, judge_change, plan_facts
 from pipeline.checks.explain.plan import Plan, PlanNode, spill
 from pipeline.checks.explain.settings import ExplainSettings, Rules, rules_for
 from pipeline.checks.interface import Evaluation
@@ -33,6 +35,7 @@ class QueryRun:
     timings_ms: tuple[float, ...] = ()
     error: str | None = None
     previous_shape: list[str] | None = None
+    previous_facts: dict[str, float] = field(default_factory=dict)  # the baseline's cost, buffers, spills
     source: str = ""  # where an ingested plan came from
 
 
@@ -55,7 +58,7 @@ def evaluate_explain(parsed: tuple[ParsedQuery, ...], settings: ExplainSettings,
     shown: list[views.View] = [views.Facts("Plans ran as", (("role", role),))] if role else []
     for query in parsed:
         rules = rules_for(settings, query.run.name)
-        judged = _judge(query, rules, _file(settings, query.run.name)) if query.plan else []
+        judged = _judge(query, rules, _file(settings, query.run.name), settings.plan_tolerance) if query.plan else []
         findings += [finding for finding, _ in judged]
         measurements += _measurements(query, rules)
         shown.append(_plan_view(query, rules, judged))
@@ -91,15 +94,16 @@ def _measurements(query: ParsedQuery, rules: Rules) -> list[Measurement]:
 Judged = list[tuple[Finding, int | None]]
 
 
-def _judge(query: ParsedQuery, rules: Rules, file: str) -> Judged:
+def _judge(query: ParsedQuery, rules: Rules, file: str, tolerance: float) -> Judged:
     assert query.plan is not None
     key = query.run.key
     found: Judged = []
 
     def add(kind: str, specific: str, old_id: str, severity: str, title: str, node: int | None = None,
-            **details: Any) -> None:
+            failing: bool = True, **details: Any) -> None:
         finding_id = ":".join(part for part in (kind, _no_space(key), specific) if part)
-        found.append((Finding(finding_id, severity, title, key, details=details, aliases=(old_id,), file=file), node))
+        found.append((Finding(finding_id, severity, title, key, failing=failing, details=details, aliases=(old_id,),
+                              file=file), node))
 
     if query.plan.execution_ms > rules.max_ms:
         add("time", "", f"{key}:time", "high", f"{key}: median execution {query.plan.execution_ms:.1f} ms "
@@ -122,10 +126,28 @@ def _judge(query: ParsedQuery, rules: Rules, file: str) -> Judged:
     if rules.max_shared_read_blocks is not None and read_blocks > rules.max_shared_read_blocks:
         add("buffers", "", f"{key}:buffers", "medium", f"{key}: read {read_blocks:,.0f} shared blocks from "
             f"outside the cache (limit {rules.max_shared_read_blocks:,})")
-    if query.run.previous_shape is not None and query.run.previous_shape != query.shape:
-        add("plan-changed", "", f"{key}:plan-changed", "high", f"{key}: the plan changed since the previous run",
-            previous=query.run.previous_shape, current=query.shape)
+    _judge_change(query, rules, tolerance, add)
     return found
+
+
+def _judge_change(query: ParsedQuery, rules: Rules, tolerance: float, add: Callable[..., None]) -> None:
+    """Against the baseline: a regression fails, an improvement or a neutral change is an info finding."""
+    before = query.run.previous_shape
+    if before is None:
+        return
+    key = query.run.key
+    big = {n.relation for n in query.nodes if n.node_type == "Seq Scan" and n.relation
+           and n.scanned_rows > rules.max_seq_scan_rows}
+    regressions, changes = judge_change(before, query.run.previous_facts, query.shape, plan_facts(query.nodes),
+                                        big, tolerance)
+    if regressions:
+        add("plan-changed", "", f"{key}:plan-changed", "high",
+            f"{key}: the plan regressed against the baseline: {'; '.join(regressions)}",
+            **details(before, query.shape, regressions=regressions, changes=changes))
+    elif changes:
+        add("plan-changed", "", f"{key}:plan-changed", "info",
+            f"{key}: the plan changed against the baseline, no regression: {'; '.join(changes)}", failing=False,
+            **details(before, query.shape, regressions=[], changes=changes))
 
 
 def node_names(nodes: tuple[PlanNode, ...]) -> list[str]:

@@ -95,7 +95,14 @@ class ExplainSettings(CheckSettings):
     statement_timeout_ms: int = Field(
         5_000, ge=1, description="per statement; lowered when needed so that every run fits in timeout_s")
     baseline: str | None = Field(
-        None, description="a plan history or explain result file to compare with (default: the previous run)")
+        None, description="a committed plan history (a copy of evidence/explain-plans.json) or explain result file: "
+                          "a plan that regressed against it fails, any other change is reported")
+    compare_previous_run: bool = Field(
+        False, description="without a baseline, judge each plan against the last run's that did not regress "
+                           "(evidence/explain-plans.json)")
+    plan_tolerance: float = Field(
+        0.25, ge=0, description="how much higher than the baseline's a plan's total cost or buffers may be "
+                                "(0.25: 25%) before it counts as a regression")
     defaults: Rules = Field(Rules.model_validate({}), description="the rules of every query that sets none itself")
     queries: tuple[Query, ...] = Field((), json_schema_extra={"stricter": "more", "key": "name"},
                                       description="the critical queries")

@@ -1,0 +1,235 @@
+"""Benchmark: the gate's readers, results, verdict and reports on large inputs, beside the floor.
+
+    python benchmarks/large_inputs.py [--scale 1 2] [--keep DIR]
+
+Generates, in a temporary folder and at each scale: a JUnit file of 100,000 test cases, a
+Cobertura report of 500,000 lines, a ZAP report of 2,000 alerts, 300 pins against an OSV
+database (``READINESS_OSV_DIR`` when set, else the PyPA database in the shared fixtures, else
+a synthetic one of the same shape) and a k6 summary of 200 endpoints. Every measurement runs
+in a fresh interpreter (``--measure``): time first, then the peak of Python's allocations
+(the growth of the resident set) in the first pass. The floor is the cheapest honest walk of the same input: an
+ElementTree ``iterparse`` with elements cleared for XML, ``json.load`` for JSON, a YAML
+C-loader pass over the OSV files. The growth column is the time at the largest scale over
+the time at the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import large_inputs_data as data
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _measure(kind: str, folder: Path) -> dict[str, float]:
+    """Run one measurement in this interpreter: peak memory of a first pass, then the best time of two.
+
+    Memory is the growth of the peak resident set over what the interpreter held once the
+    gate's modules were imported: C-level allocations (expat, ElementTree) count too.
+    """
+    work = _WORK[kind]
+    _import_everything()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    work(folder)
+    timings = [time.perf_counter() - started]
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    if kind not in ("results", "verdict"):
+        started = time.perf_counter()
+        work(folder)
+        timings.append(time.perf_counter() - started)
+    return {"s": min(timings), "mb": peak_kib / 1024}
+
+
+def _import_everything() -> None:
+    import xml.etree.ElementTree  # noqa: F401
+
+    import yaml  # noqa: F401
+
+    import pipeline.checks.audit.offline
+    import pipeline.checks.coverage.reports
+    import pipeline.checks.k6.summary
+    import pipeline.checks.zap.report
+    import pipeline.gate
+    import pipeline.reporters
+    import pipeline.runner  # noqa: F401
+
+
+def _iterparse_floor(path: Path) -> None:
+    from xml.etree.ElementTree import iterparse
+
+    for _event, elem in iterparse(path, events=("end",)):
+        elem.get("name")
+        elem.clear()
+
+
+def _json_floor(path: Path) -> None:
+    with path.open("rb") as handle:
+        json.load(handle)
+
+
+def _yaml_floor(folder: Path) -> None:
+    import yaml
+
+    for path in sorted(folder.rglob("*")):
+        if path.suffix in (".yaml", ".yml"):
+            yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
+        elif path.suffix == ".json":
+            json.loads(path.read_bytes())
+
+
+def _junit(folder: Path) -> None:
+    from pipeline.checks.coverage.reports import read_junit
+
+    read_junit(folder / "junit.xml")
+
+
+def _cobertura(folder: Path) -> None:
+    from pipeline.checks.coverage.reports import read_cobertura
+
+    read_cobertura(folder / "coverage.xml")
+
+
+def _zap(folder: Path) -> None:
+    from pipeline.checks.zap.report import read_json_report
+
+    read_json_report(folder / "zap.json")
+
+
+def _k6(folder: Path) -> None:
+    from pipeline.checks.k6.summary import read_summary
+
+    read_summary(folder / "k6.json")
+
+
+def _audit(folder: Path) -> None:
+    """Load the database as the check does (through the per-machine cache), then match the pins.
+
+    The first pass (memory) fills the cache when it is empty; the timed passes are "a run after the first".
+    """
+    from pipeline.checks.audit import osvcache
+    from pipeline.checks.audit.offline import match_offline
+    from pipeline.checks.audit.reports import read_requirements
+
+    pins = tuple(read_requirements(folder / "requirements.txt"))
+    database, _ = osvcache.load(Path((folder / "osv-dir.txt").read_text()), osvcache.default_dir(dict(os.environ)))
+    match_offline(pins, database)
+
+
+def _results(folder: Path) -> None:
+    """Every check in ingest mode, as ``readiness check`` runs it: parse, evaluate, write the result."""
+    from pipeline.gate import load_config
+    from pipeline.runner import run_check
+
+    config = load_config(folder / "readiness.yaml")
+    for name in ("coverage", "zap", "audit", "k6"):
+        run_check(name, config, folder / "reports", folder)
+
+
+def _verdict(folder: Path) -> None:
+    """``readiness verdict``: read the results, decide, write all five reports."""
+    from pipeline import reporters
+    from pipeline.results import gather
+    from pipeline.verdict import decide
+
+    loaded = gather([folder / "reports" / "results"])
+    report = decide(loaded.results, loaded.merges, warnings=loaded.warnings)
+    reporters.write_reports(report, folder / "reports")
+
+
+_WORK: dict[str, Callable[[Path], None]] = {
+    "junit": _junit, "junit-floor": lambda f: _iterparse_floor(f / "junit.xml"),
+    "cobertura": _cobertura, "cobertura-floor": lambda f: _iterparse_floor(f / "coverage.xml"),
+    "zap": _zap, "zap-floor": lambda f: _json_floor(f / "zap.json"),
+    "k6": _k6, "k6-floor": lambda f: _json_floor(f / "k6.json"),
+    "audit": _audit, "audit-floor": lambda f: _yaml_floor(Path((f / "osv-dir.txt").read_text())),
+    "results": _results, "verdict": _verdict,
+}
+INPUTS = ("junit", "cobertura", "zap", "audit", "k6")
+
+
+def _run(kind: str, folder: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "READINESS_CACHE_DIR": str(folder.parent / "cache")}
+    out = subprocess.run([sys.executable, __file__, "--measure", kind, str(folder)], env=env, cwd=folder,
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} at {folder} failed:\n{out.stderr[-3000:]}")
+    measured: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return measured
+
+
+def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("-|-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _inputs_table(numbers: dict[tuple[str, int], dict[str, float]], scales: list[int]) -> None:
+    rows = []
+    for kind in INPUTS:
+        for scale in scales:
+            gate, floor = numbers[(kind, scale)], numbers[(f"{kind}-floor", scale)]
+            growth = gate["s"] / numbers[(kind, scales[0])]["s"]
+            rows.append([kind, f"{scale}x", f"{gate['s']:.2f}", f"{floor['s']:.2f}", f"{gate['s'] / floor['s']:.1f}",
+                         f"{gate['mb']:.0f}", f"{floor['mb']:.0f}", f"{gate['mb'] / max(floor['mb'], 1.0):.1f}",
+                         f"{growth:.2f}"])
+    _table("Readers (seconds: best of 2; MiB: peak RSS growth in a fresh interpreter)",
+           ["input", "scale", "gate s", "floor s", "x floor", "gate MiB", "floor MiB", "x floor", "growth"], rows)
+
+
+def _verdict_table(numbers: dict[tuple[str, int], dict[str, float]], sizes: dict[int, dict[str, int]],
+                   scales: list[int]) -> None:
+    rows = []
+    for scale in scales:
+        growth = numbers[("verdict", scale)]["s"] / numbers[("verdict", scales[0])]["s"]
+        rows.append([f"{scale}x", f"{numbers[('results', scale)]['s']:.2f}", f"{numbers[('verdict', scale)]['s']:.2f}",
+                     f"{numbers[('verdict', scale)]['mb']:.0f}", f"{growth:.2f}",
+                     ", ".join(f"{name} {size / 2**20:.1f}" for name, size in sizes[scale].items())])
+    _table("Results (4 checks, ingest) and verdict + 5 reports",
+           ["scale", "results s", "verdict s", "verdict MiB", "growth", "sizes (MiB)"], rows)
+
+
+def main() -> None:
+    """Generate the inputs at each scale, measure each in a fresh interpreter, print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--keep", type=Path, default=None, help="generate here and keep the files")
+    parser.add_argument("--measure", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(_measure(args.measure[0], Path(args.measure[1]))))
+        return
+    base = args.keep or Path(tempfile.mkdtemp(prefix="readiness-bench-"))
+    numbers: dict[tuple[str, int], dict[str, float]] = {}
+    sizes: dict[int, dict[str, int]] = {}
+    for scale in args.scale:
+        folder = base / f"x{scale}"
+        data.generate(folder, scale)
+        for kind in [k for i in INPUTS for k in (i, f"{i}-floor")] + ["results", "verdict"]:
+            numbers[(kind, scale)] = _run(kind, folder)
+        sizes[scale] = {p.name: p.stat().st_size for p in sorted((folder / "reports").glob("readiness.*"))}
+        sizes[scale]["results"] = sum(p.stat().st_size for p in (folder / "reports" / "results").glob("*.json"))
+    print(f"inputs in {base}; OSV database: {data.osv_source()}")
+    _inputs_table(numbers, args.scale)
+    _verdict_table(numbers, sizes, args.scale)
+    audit = [numbers[("audit", s)]["s"] for s in args.scale]
+    print(f"\naudit (load + match 300 pins), median over scales: {statistics.median(audit):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
