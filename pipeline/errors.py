@@ -28,7 +28,16 @@ class ToolNotFound(CheckError):
 
 
 class ToolFailed(CheckError):
-    """The tool ran but ended in a way that yields no usable evidence."""
+    """The tool ran but ended in a way that yields no usable evidence; ``exit_code`` is how it ended."""
+
+    def __init__(self, reason: str, hint: str = "", exit_code: int | None = None) -> None:
+        super().__init__(reason, hint)
+        self.exit_code = exit_code
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the tool was stopped by Ctrl-C or SIGTERM (a signal, or a shell's 128+signal), not by itself."""
+        return self.exit_code in (-2, -15, 130, 143)
 
 
 class CheckTimeout(CheckError):

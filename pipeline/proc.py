@@ -226,6 +226,7 @@ def run_tool(
         raise ToolFailed(
             f"{Path(argv[0]).name} exited with code {exit_code}; last output:\n{run.tail()}",
             f"The full output is in {log_path}.",
+            exit_code,
         )
     return run
 

@@ -274,3 +274,11 @@ def test_what_the_spec_requires_and_bounds_the_table_enforces(tmp_path: Path, da
     assert _ids(result) == {"nullable-required:notes.body", "unchecked-bound:notes.stars"}
     missing = _run(tmp_path / "again", database, f'    spec: "{spec}"\n    spec_tables: {{Nope: notes}}\n')
     assert missing.status is Status.ERROR and "Nope" in " ".join(missing.reasons)
+
+
+def test_a_migration_command_stopped_by_a_signal_is_an_error_not_a_finding(tmp_path: Path, database: str) -> None:
+    _ddl(database, GOOD)
+    interrupted = '["{python}", "-c", "import os, signal; os.kill(os.getpid(), signal.SIGINT)"]'
+    result = _run(tmp_path, database, f"    migrations: {{up: {interrupted}, down: {interrupted}}}\n")
+    assert result.status is Status.ERROR and "interrupted" in " ".join(result.reasons), result.reasons
+    assert not result.findings

@@ -49,6 +49,8 @@ def round_trip(dsn: str, migrations: Migrations, schemas: tuple[str, ...], proje
                 proc.run_tool(expand(argv, 0), log_path=logs / f"schema-{name}.log", timeout_s=migrations.timeout_s,
                               cwd=workdir, env=tool_env)
             except ToolFailed as exc:
+                if exc.interrupted:  # stopped by the gate (Ctrl-C, SIGTERM): no judgement of the migrations
+                    raise CheckError(f"the migration command ({name}) was interrupted") from None
                 return f"{name}: {exc.reason}"
             return ""
 
