@@ -6,7 +6,9 @@ are three kinds, enough for every check so far:
 - ``Bars``: one bar per row against a limit (coverage per package against the minimum,
   p95 latency per endpoint against the SLA, with p50/p99 marks);
 - ``Plan``: one executed query plan as an indented tree, its median time against a budget;
-- ``Facts``: a short list of labelled values (which role ran the plans, say).
+- ``Facts``: a short list of labelled values (which role ran the plans, say);
+- ``Table``: rows of cells under column headings (the api check's role matrix, the SLO matrix),
+  each row optionally marked ok or not.
 
 Each serialises to JSON (``kind`` says which) and back; the result schema describes them.
 """
@@ -117,7 +119,23 @@ class Facts:
         return {"kind": self.kind, "title": self.title, "items": [list(i) for i in self.items]}
 
 
-View = Bars | Plan | Facts
+@dataclass(frozen=True)
+class Table:
+    """A table of text cells; ``ok`` marks each row (True, False, or None for neither)."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    ok: tuple[bool | None, ...] = ()
+    kind: str = "table"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"kind": self.kind, "title": self.title, "columns": list(self.columns),
+                "rows": [list(r) for r in self.rows], "ok": list(self.ok)}
+
+
+View = Bars | Plan | Facts | Table
 
 
 def view_from_dict(data: dict[str, Any]) -> View:
@@ -134,4 +152,7 @@ def view_from_dict(data: dict[str, Any]) -> View:
                     None if previous is None else tuple(previous))
     if kind == "facts":
         return Facts(data["title"], tuple((str(k), str(v)) for k, v in data["items"]))
+    if kind == "table":
+        return Table(data["title"], tuple(str(c) for c in data["columns"]),
+                     tuple(tuple(str(c) for c in r) for r in data["rows"]), tuple(data.get("ok", ())))
     raise ValueError(f"unknown view kind {kind!r}")

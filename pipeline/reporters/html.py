@@ -18,7 +18,7 @@ from markupsafe import Markup
 from pipeline.model import CheckResult, Finding, Status
 from pipeline.reporters.safe import http_url, plain, relative_path
 from pipeline.verdict import VerdictReport
-from pipeline.views import Bars, Plan, View
+from pipeline.views import Bars, Plan, Table, View
 
 STATUS_COLOURS = {
     "pass": "#1a7f37",
@@ -106,6 +106,9 @@ def _view(view: View) -> dict[str, Any]:
         return {"kind": "bars", **bar_chart(view)}
     if isinstance(view, Plan):
         return {"kind": "plan", **plan_section(view)}
+    if isinstance(view, Table):
+        return {"kind": "table", "title": view.title, "columns": list(view.columns), "rows": [
+            {"cells": list(row), "ok": view.ok[i] if i < len(view.ok) else None} for i, row in enumerate(view.rows)]}
     return {"kind": "facts", "title": view.title, "pairs": list(view.items)}
 
 

@@ -13,10 +13,12 @@ import re
 
 from pipeline.reporters.safe import plain
 from pipeline.verdict import VerdictReport
+from pipeline.views import Table
 
 ICONS = {"pass": "✅", "waived": "☑️", "fail": "❌", "error": "⚠️", "skipped": "⏭️", "missing": "❔"}
 MAX_FINDINGS = 10
 MAX_CELL = 160
+MAX_TABLE_ROWS = 50
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _JOINER = "\u200d"
 # Escaped forms of what GitHub turns into links after rendering: @user, #12, scheme://, www.
@@ -44,8 +46,22 @@ def render(report: VerdictReport) -> str:
             lines.append(f"- **{text(check)}** {text(f.title)} ({text(f.severity)}; {text(f.id)}){where}")
         if len(failing) > MAX_FINDINGS:
             lines.append(f"- … and {len(failing) - MAX_FINDINGS} more in readiness.html")
+    lines += tables(report)
     lines += ["", f"Exit code {report.verdict.exit_code}. Full report: `readiness.html`.", ""]
     return "\n".join(lines)
+
+
+def tables(report: VerdictReport) -> list[str]:
+    """Every check's Table views (the SLO matrix, the role matrix) as Markdown tables."""
+    lines: list[str] = []
+    for r in report.checks:
+        for view in r.views:
+            if not isinstance(view, Table) or not view.columns:
+                continue
+            lines += ["", f"**{text(r.check)}: {text(view.title)}**", "",
+                      "| " + " | ".join(text(c) for c in view.columns) + " |", "|" + "---|" * len(view.columns)]
+            lines += ["| " + " | ".join(text(c) for c in row) + " |" for row in view.rows[:MAX_TABLE_ROWS]]
+    return lines
 
 
 def text(value: object, limit: int = MAX_CELL) -> str:

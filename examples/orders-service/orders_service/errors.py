@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from orders_service.observability import SECURITY_HEADERS
+
 log = logging.getLogger("orders_service")
 
 
@@ -78,6 +80,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         if request.app.state.settings.test_fault == "leak-500":  # test-only: the gate must catch this leak
             return PlainTextResponse("".join(traceback.format_exception(exc)), status_code=500)
-        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", extra={"request_id": request_id})
+        # This answer leaves through the outermost middleware, past ours: add its headers here.
+        headers = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
         return JSONResponse(error_body(request, "internal_error", "Something went wrong on our side."),
-                            status_code=500)
+                            status_code=500, headers={**headers, "x-request-id": request_id or ""})

@@ -21,8 +21,9 @@ class CustomerIn(Strict):
 
     # A plain pattern, stated in the spec: what the schema allows, the service accepts (a stricter
     # validator refusing reserved domains such as example.test would break the contract).
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@]+@[^@]+$")
-    name: str = Field(min_length=1, max_length=200)
+    # PostgreSQL text cannot hold NUL: the schema refuses it (a 422), instead of the database (a 500).
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\x00]+@[^@\x00]+$")
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")
 
 
 class Customer(BaseModel):
