@@ -172,6 +172,7 @@ class AlertRule:
     annotations: dict[str, str]
     file: Path
     line: int | None  # None: the YAML tree did not say (never for a file the gate read itself)
+    for_: str = ""  # how long the condition must hold before the alert fires (empty: at once)
 
     @property
     def source(self) -> str:
@@ -234,7 +235,8 @@ def _rule(rule: Any, path: Path, line: int | None) -> AlertRule | None:
     if "record" in rule:
         return None
     return AlertRule(name, str(expr), _scalars(rule.get("labels"), path, f"{where}: labels of {name}"),
-                     _scalars(rule.get("annotations"), path, f"{where}: annotations of {name}"), path, line)
+                     _scalars(rule.get("annotations"), path, f"{where}: annotations of {name}"), path, line,
+                     str(rule.get("for") or ""))
 
 
 def _scalars(value: Any, path: Path, place: str) -> dict[str, str]:
