@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,16 +48,20 @@ def operations(document: Mapping[str, Any], source: str, settings: ApiSettings) 
     """Every operation with its security (operation-level, else the document's) and its quota."""
     default_security = document.get("security", [])
     found = []
+    for method, path, op in each_operation(document, source):
+        name = f"{method.upper()} {path}"
+        secured, scopes = _security(op.get("security", default_security), source, name)
+        scopes = settings.roles.get(name, scopes)
+        found.append(Operation(method, path, secured, tuple(scopes), _quota(op, source, name, settings)))
+    return tuple(found)
+
+
+def each_operation(document: Mapping[str, Any], source: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(method, path, operation object) for every operation of the spec, each checked to be an object."""
     for path, item in evidence.mapping(document.get("paths"), source, "paths").items():
         for method, op in evidence.mapping(item, source, f"paths.{path}").items():
-            if method not in METHODS:
-                continue
-            op = evidence.mapping(op, source, f"paths.{path}.{method}")
-            name = f"{method.upper()} {path}"
-            secured, scopes = _security(op.get("security", default_security), source, name)
-            scopes = settings.roles.get(name, scopes)
-            found.append(Operation(method, path, secured, tuple(scopes), _quota(op, source, name, settings)))
-    return tuple(found)
+            if method in METHODS:
+                yield method, path, evidence.mapping(op, source, f"paths.{path}.{method}")
 
 
 def _security(requirements: Any, source: str, name: str) -> tuple[bool, tuple[str, ...]]:

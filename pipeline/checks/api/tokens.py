@@ -11,8 +11,6 @@ import secrets
 import time
 from typing import Any
 
-import jwt
-
 from pipeline.errors import ArtifactMissing
 from pipeline.redact import register_secret
 
@@ -23,6 +21,8 @@ class Minter:
     """Makes variants of a valid token: expired, signed by another key, with other scopes or subject."""
 
     def __init__(self, valid: str, secret: str, scope_claim: str) -> None:
+        import jwt  # the api extra; imported here so that the spec reader works without it
+
         try:
             header = jwt.get_unverified_header(valid)
             self.claims: dict[str, Any] = jwt.decode(valid, options={"verify_signature": False})
@@ -38,6 +38,8 @@ class Minter:
     def token(self, *, scopes: tuple[str, ...] | None = None, subject: str | None = None,
               expired: bool = False, foreign: bool = False) -> str:
         """A variant of the valid token, registered as a secret."""
+        import jwt
+
         now = int(time.time())
         claims = {**self.claims, "iat": now - 7200 if expired else now, "exp": now - 3600 if expired else now + 900}
         if scopes is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import evidence
+from pipeline.checks.api.spec import each_operation, read_spec
 from pipeline.checks.dashboards.monitoring import read_dashboard, read_rules
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
 from pipeline.checks.k6.settings import K6Settings, effective_thresholds, expression
@@ -24,7 +25,6 @@ from pipeline.model import Measurement, Status, ToolInfo
 from pipeline.views import Table
 
 __all__ = ["SloCheck", "SloSettings"]
-_METHODS = ("get", "put", "post", "delete", "patch")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,6 @@ class SloCheck(Check[SloSettings, SloRaw, SloRaw]):
 
     def collect(self, settings: SloSettings, ctx: CheckContext) -> SloRaw:
         """Read the spec, the k6 section of the gate config, the rule files and the dashboards."""
-        from pipeline.checks.api.spec import read_spec
         from pipeline.gate import check_settings, load_config
 
         if not settings.spec:
@@ -111,19 +110,15 @@ class SloCheck(Check[SloSettings, SloRaw, SloRaw]):
 
 def _objectives(document: dict[str, Any], source: str) -> tuple[Objective, ...]:
     found = []
-    for path, item in evidence.mapping(document.get("paths"), source, "paths").items():
-        for method, op in evidence.mapping(item, source, f"paths.{path}").items():
-            if method not in _METHODS:
-                continue
-            op = evidence.mapping(op, source, f"paths.{path}.{method}")
-            sla = op.get("x-sla")
-            if sla is not None and not isinstance(sla, dict):
-                raise ParseError(source, f"paths.{path}.{method}.x-sla", "is not an object")
-            sla = sla or {}
-            p95 = evidence.number(sla["p95_ms"], source, f"{path} x-sla.p95_ms", minimum=0) if "p95_ms" in sla \
-                else None
-            err = evidence.rate(sla["error_rate"], source, f"{path} x-sla.error_rate") if "error_rate" in sla else None
-            found.append(Objective(f"{method.upper()} {path}", str(op.get("operationId", "")), path, p95, err))
+    for method, path, op in each_operation(document, source):
+        sla = op.get("x-sla")
+        if sla is not None and not isinstance(sla, dict):
+            raise ParseError(source, f"paths.{path}.{method}.x-sla", "is not an object")
+        sla = sla or {}
+        p95 = evidence.number(sla["p95_ms"], source, f"{path} x-sla.p95_ms", minimum=0) if "p95_ms" in sla \
+            else None
+        err = evidence.rate(sla["error_rate"], source, f"{path} x-sla.error_rate") if "error_rate" in sla else None
+        found.append(Objective(f"{method.upper()} {path}", str(op.get("operationId", "")), path, p95, err))
     if not found:
         raise ParseError(source, "paths", "lists no operation")
     return tuple(found)
