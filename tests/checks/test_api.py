@@ -100,3 +100,14 @@ def test_the_role_matrix_is_drawn_in_html_and_markdown(variant: tuple[str, Check
     page, summary = html.render(report), markdown.render(report)
     assert '<table class="matrix">' in page and "POST /orders" in page
     assert "| operation | needs | no\\-token |" in summary
+
+
+def test_a_budget_spent_before_the_run_ends_is_an_error_naming_the_operations(
+        example: tuple[Target, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target, _ = example
+    for key, value in target.env.items():
+        monkeypatch.setenv(key, value)
+    config = config_from(tmp_path, CONFIG.replace("max_time_s: 120", "max_time_s: 0.5"))
+    result = run_check("api", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert "not reached" in result.summary + " ".join(result.reasons) and "POST /orders" in " ".join(result.reasons)

@@ -24,7 +24,7 @@ from pipeline.checks.api.settings import ApiSettings
 from pipeline.checks.api.spec import Operation, operations, read_spec
 from pipeline.checks.api.tokens import Minter, minter
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
-from pipeline.errors import ArtifactMissing
+from pipeline.errors import ArtifactMissing, CheckTimeout
 from pipeline.model import ToolInfo
 
 __all__ = ["FINDINGS", "ApiCheck", "ApiSettings"]
@@ -101,7 +101,12 @@ class ApiCheck(Check[ApiSettings, ApiRaw, Observed]):
         reports = ctx.evidence_dir / "api"
         reports.mkdir(exist_ok=True)
         argv = command(spec_path, base_url, ctx.env.get(settings.token_env, ""), settings, reports)
-        run(argv, ctx.evidence_dir / "schemathesis.log", min(ctx.deadline_s, settings.max_time_s))
+        try:
+            run(argv, ctx.evidence_dir / "schemathesis.log", min(ctx.deadline_s, settings.max_time_s))
+        except CheckTimeout as exc:  # killed before its reports: no operation can be counted as exercised
+            raise CheckTimeout(f"the budget ran out ({exc.reason}); not reached (none confirmed): "
+                               f"{', '.join(o.name for o in ops)}",
+                               "Raise checks.api.max_time_s, or lower max_examples / drop phases.") from None
         exchanges, bursts = _probe(schemathesis.openapi.from_dict(document), ops, base_url, tokens, settings)
         probes_file = reports / "probes.json"
         probes_file.write_text(json.dumps({"exchanges": [asdict(x) for x in exchanges],
