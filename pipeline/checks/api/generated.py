@@ -49,6 +49,7 @@ class GeneratedRun:
 
 def command(spec: Path, base_url: str, token: str, settings: ApiSettings, report_dir: Path) -> list[str]:
     """The ``st run`` command line (the token travels as a header; run_tool's log masks it)."""
+    spec, report_dir = spec.resolve(), report_dir.resolve()  # schemathesis runs in another folder
     argv = [sys.executable, "-m", "schemathesis.cli", "run", str(spec), "--url", base_url,
             "--max-examples", str(settings.max_examples),
             "--phases", ",".join(settings.phases), "--workers", str(settings.workers), "--seed", str(settings.seed),
@@ -64,7 +65,8 @@ def run(argv: list[str], log_path: Path, timeout_s: float) -> int:
     Not ``--max-time``: schemathesis then keeps fuzzing until the time is spent; the budget
     here is a ceiling (run_tool kills the run and the check is an error naming it).
     """
-    done = proc.run_tool(argv, log_path=log_path, timeout_s=timeout_s, expected=EXPECTED_EXIT,
+    # Its cache (.schemathesis/) goes beside the log, never into the project being gated.
+    done = proc.run_tool(argv, log_path=log_path, timeout_s=timeout_s, expected=EXPECTED_EXIT, cwd=log_path.parent,
                          install_hint="pip install 'readiness-gate[api]' (schemathesis)")
     return done.exit_code
 
