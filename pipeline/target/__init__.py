@@ -98,7 +98,8 @@ def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs:
     port = free_port(settings.get("port"))
     env = {**os.environ, **settings.get("env", {})}
     for name in settings.get("generated_secrets", []):
-        env[name] = register_secret(secrets.token_urlsafe(32))
+        # The checks get it too (masked everywhere): the api check signs its expired and scope-less tokens.
+        env[name] = target.env[name] = register_secret(secrets.token_urlsafe(32))
     if settings.get("database", "postgres") == "postgres":
         env["DATABASE_URL"] = target.env["READINESS_DATABASE_URL"] = start_postgres(target, logs)
     say(console, "target: running the setup commands")
