@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from pathlib import Path
 
 import jwt
@@ -111,6 +112,9 @@ def test_the_reports_are_read_and_validated(tmp_path: Path) -> None:
         read(*_reports(tmp_path / "empty", REPORT, "<testsuites><testsuite/></testsuites>"))
     with pytest.raises(ToolFailed, match="wrote no"):
         read(tmp_path / "absent.json", tmp_path / "absent.xml")
+    (tmp_path / "zero.json").write_text("")
+    with pytest.raises(ToolFailed, match=r"wrote an empty zero\.json"):
+        read(tmp_path / "zero.json", tmp_path / "absent.xml")
 
 
 def _closed_port() -> int:
@@ -149,3 +153,17 @@ def test_a_service_that_does_not_answer_is_an_error(tmp_path: Path, monkeypatch:
     result = run_check("api", config, tmp_path / "reports", tmp_path)
     assert result.status is Status.ERROR, result.reasons
     assert token not in json.dumps(result.to_dict())
+
+
+def test_schemathesis_not_installed_is_an_error_saying_how_to_install(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the fault matrix (api x tool missing): this was "The check crashed: ModuleNotFoundError"."""
+    spec = tmp_path / "openapi.json"
+    spec.write_text(json.dumps({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+                                "paths": {"/x": {"get": {"responses": {"200": {"description": "ok"}}}}}}))
+    monkeypatch.setitem(sys.modules, "schemathesis", None)  # as if not installed
+    config = config_from(tmp_path, f"version: 1\nchecks:\n  api:\n    spec: {spec}\n    base_url: http://127.0.0.1:9\n")
+    result = run_check("api", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert "schemathesis is not installed" in result.summary and "crashed" not in result.summary
+    assert "readiness-gate[api]" in " ".join(result.reasons)

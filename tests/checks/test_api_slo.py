@@ -112,3 +112,13 @@ def test_durations_are_summed(parts: list[tuple[int, str]]) -> None:
     text = "".join(f"{n}{u}" for n, u in parts)
     assert seconds(text) == pytest.approx(sum(n * unit[u] for n, u in parts))
     assert seconds(text + "x") is None and seconds("") is None
+
+
+def test_an_alert_expression_that_is_not_promql_is_an_error(tmp_path: Path) -> None:
+    """Found by the fault matrix (slo x crash): the rule was ignored, so the check said "no alert" (fail)."""
+    rules = (MONITORING / "alerts.yml").read_text()
+    assert " > " in rules
+    broken = rules.replace(" > ", " > > ", 1)
+    result = _slo(tmp_path, alerts=broken)
+    assert result.status is Status.ERROR, (result.summary, result.reasons)
+    assert "is not PromQL" in result.summary

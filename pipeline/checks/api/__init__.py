@@ -14,8 +14,10 @@ evaluate: conformance and no 5xx (schemathesis), the uniform error body with the
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.checks.api.generated import GeneratedRun, command, read, run
 from pipeline.checks.api.policy import Observed, evaluate_api
@@ -24,7 +26,7 @@ from pipeline.checks.api.settings import ApiSettings
 from pipeline.checks.api.spec import Operation, operations, read_spec
 from pipeline.checks.api.tokens import Minter, minter
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
-from pipeline.errors import ArtifactMissing, CheckTimeout
+from pipeline.errors import ArtifactMissing, CheckTimeout, ToolNotFound
 from pipeline.model import ToolInfo
 
 __all__ = ["FINDINGS", "ApiCheck", "ApiSettings"]
@@ -83,8 +85,7 @@ class ApiCheck(Check[ApiSettings, ApiRaw, Observed]):
 
     def collect(self, settings: ApiSettings, ctx: CheckContext) -> ApiRaw:
         """Run schemathesis, then the probes; keep both as evidence."""
-        import schemathesis
-
+        schemathesis = _schemathesis()
         if not settings.spec:
             raise ArtifactMissing("checks.api.spec names no spec", "Set it to the committed OpenAPI file.")
         spec_path = ctx.add_evidence(ctx.resolve(settings.spec)) if ctx.resolve(settings.spec).is_file() \
@@ -126,6 +127,17 @@ class ApiCheck(Check[ApiSettings, ApiRaw, Observed]):
     def evaluate(self, parsed: Observed, settings: ApiSettings) -> Evaluation:
         """Every rule (see ``policy``)."""
         return evaluate_api(parsed, settings)
+
+
+def _schemathesis() -> Any:
+    """The schemathesis library (and PyJWT, the probes' token maker), or ToolNotFound saying how to install."""
+    try:
+        import jwt  # noqa: F401  (only whether it is there)
+        import schemathesis
+    except ImportError as exc:
+        raise ToolNotFound(f"{exc.name or 'schemathesis'} is not installed for the gate's Python ({sys.executable})",
+                           "pip install 'readiness-gate[api]' (schemathesis, PyJWT)") from None
+    return schemathesis
 
 
 def _probe(schema: object, ops: tuple[Operation, ...], base_url: str, tokens: Minter | None,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline import evidence, proc
 from pipeline.checks.api.settings import ApiSettings
-from pipeline.errors import ParseError, ToolFailed
+from pipeline.errors import CheckTimeout, ParseError, ToolFailed
 from pipeline.xmlsafe import parse_xml_file
 
 # Exit codes of `st run`: 0 no failure, 1 failures found; anything else is a crash or a usage error.
@@ -66,8 +66,12 @@ def run(argv: list[str], log_path: Path, timeout_s: float) -> int:
     here is a ceiling (run_tool kills the run and the check is an error naming it).
     """
     # Its cache (.schemathesis/) goes beside the log, never into the project being gated.
-    done = proc.run_tool(argv, log_path=log_path, timeout_s=timeout_s, expected=EXPECTED_EXIT, cwd=log_path.parent,
-                         install_hint="pip install 'readiness-gate[api]' (schemathesis)")
+    try:
+        done = proc.run_tool(argv, log_path=log_path, timeout_s=timeout_s, expected=EXPECTED_EXIT,
+                             cwd=log_path.parent, install_hint="pip install 'readiness-gate[api]' (schemathesis)")
+    except (ToolFailed, CheckTimeout) as exc:  # run_tool names the program, python: say which tool it runs
+        exc.reason = exc.reason.replace(f"{Path(argv[0]).name} ", "schemathesis ", 1)
+        raise
     return done.exit_code
 
 
@@ -75,8 +79,8 @@ def read(json_path: Path, junit_path: Path) -> GeneratedRun:
     """Both reports, validated; a missing one is ToolFailed, a malformed one ParseError."""
     for path in (json_path, junit_path):
         if not path.is_file() or path.stat().st_size == 0:
-            raise ToolFailed(f"schemathesis wrote no {path.name}: the run did not finish",
-                             "Its log (evidence/schemathesis.log) says why.")
+            raise ToolFailed(f"schemathesis wrote {'an empty' if path.is_file() else 'no'} {path.name}: "
+                             "the run did not finish", "Its log (evidence/schemathesis.log) says why.")
     report = evidence.mapping(evidence.load_json_file(json_path), json_path, "the report")
     ops = evidence.mapping(report.get("operations"), json_path, "operations")
     errored = evidence.count(ops.get("errored"), json_path, "operations.errored")

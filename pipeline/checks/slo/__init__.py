@@ -15,7 +15,8 @@ from typing import Any
 
 from pipeline import evidence
 from pipeline.checks.api.spec import each_operation, read_spec
-from pipeline.checks.dashboards.monitoring import read_dashboard, read_rules
+from pipeline.checks.dashboards import promql
+from pipeline.checks.dashboards.monitoring import AlertRule, read_dashboard, read_rules
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
 from pipeline.checks.k6.settings import K6Settings, effective_thresholds, expression
 from pipeline.checks.slo.matrix import Objective, Watcher, row, watcher
@@ -74,7 +75,7 @@ class SloCheck(Check[SloSettings, SloRaw, SloRaw]):
         assert isinstance(k6, K6Settings)
         thresholds = {m: tuple(expression(t) for t in items) for m, items in effective_thresholds(k6).items()}
         alerts = [watcher(r.name, r.expr, settings.latency_metric, settings.error_metrics, settings.route_label,
-                          r.for_) for f in settings.alert_rule_files for r in read_rules(self._kept(ctx, f))]
+                          r.for_) for f in settings.alert_rule_files for r in _alert_rules(self._kept(ctx, f))]
         panels = [watcher(f"{d.title}", e, settings.latency_metric, settings.error_metrics, settings.route_label)
                   for f in settings.dashboard_files for d in [read_dashboard(self._kept(ctx, f))]
                   for e in d.expressions]
@@ -106,6 +107,17 @@ class SloCheck(Check[SloSettings, SloRaw, SloRaw]):
                           tuple(f.title for f in findings),
                           (Measurement("inconsistencies", len(findings), "", "== 0", not findings),),
                           findings, views=(table,))
+
+
+def _alert_rules(path: Path) -> list[AlertRule]:
+    """The file's alerting rules; one whose expression is not PromQL is a ParseError, never a rule ignored."""
+    rules = read_rules(path)
+    for rule in rules:
+        if promql.parse(rule.expr) is None:
+            raise ParseError(path, f"line {rule.line or '?'}", f"the expr of alert {rule.name} is not PromQL "
+                                                               f"({rule.expr[:80]!r})",
+                             "Fix the expression; `promtool check rules` shows where it breaks.")
+    return rules
 
 
 def _objectives(document: dict[str, Any], source: str) -> tuple[Objective, ...]:
