@@ -441,7 +441,9 @@ def _reader_waits(fifo: Path) -> Callable[[], bool]:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
         except OSError:  # ENXIO: no reader yet
             return False
-        threading.Timer(30, os.close, (fd,)).start()  # closing now would hand the reader an end of file
+        closer = threading.Timer(30, os.close, (fd,))  # closing now would hand the reader an end of file
+        closer.daemon = True  # never keeps pytest waiting
+        closer.start()
         return True
     return waits
 
