@@ -8,6 +8,8 @@ are three kinds, enough for every check so far:
 - ``Plan``: one executed query plan as an indented tree, its median time against a budget;
 - ``Facts``: a short list of labelled values (which role ran the plans, say);
 - ``Figure``: an SVG drawing kept as evidence (the ERD Mermaid drew), shown as an image.
+- ``Table``: rows of cells under column headings (the api check's role matrix, the SLO matrix),
+  each row optionally marked ok or not.
 
 Each serialises to JSON (``kind`` says which) and back; the result schema describes them.
 """
@@ -135,7 +137,23 @@ class Figure:
         return {"kind": self.kind, "title": self.title, "path": self.path, "alt": self.alt}
 
 
-View = Bars | Plan | Facts | Figure
+@dataclass(frozen=True)
+class Table:
+    """A table of text cells; ``ok`` marks each row (True, False, or None for neither)."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    ok: tuple[bool | None, ...] = ()
+    kind: str = "table"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"kind": self.kind, "title": self.title, "columns": list(self.columns),
+                "rows": [list(r) for r in self.rows], "ok": list(self.ok)}
+
+
+View = Bars | Plan | Facts | Figure | Table
 
 
 def view_from_dict(data: dict[str, Any]) -> View:
@@ -154,4 +172,7 @@ def view_from_dict(data: dict[str, Any]) -> View:
         return Facts(data["title"], tuple((str(k), str(v)) for k, v in data["items"]))
     if kind == "figure":
         return Figure(data["title"], data["path"], data["alt"])
+    if kind == "table":
+        return Table(data["title"], tuple(str(c) for c in data["columns"]),
+                     tuple(tuple(str(c) for c in r) for r in data["rows"]), tuple(data.get("ok", ())))
     raise ValueError(f"unknown view kind {kind!r}")

@@ -19,7 +19,7 @@ def test_the_extras_for_older_tools_mirror_the_dependency_groups() -> None:
     extras, groups = PROJECT["project"]["optional-dependencies"], PROJECT["dependency-groups"]
     for name in ("test", "lint", "fuzz"):
         assert set(extras[name]) - {"readiness-gate[checks]"} == set(groups[name]), name
-    assert extras["checks"] == ["readiness-gate[load,audit,explain,openapi,schema]"]
+    assert extras["checks"] == ["readiness-gate[load,audit,explain,openapi,schema,api]"]
     assert {"explain", "openapi", "load", "audit"} <= set(extras)
 
 

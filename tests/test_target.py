@@ -163,7 +163,7 @@ def _config(tmp_path: Path, start: dict[str, Any], enabled: tuple[str, ...]) -> 
 
 
 def test_no_target_is_started_when_no_enabled_check_needs_it(tmp_path: Path) -> None:
-    off = {name: {"enabled": False} for name in ("zap", "k6", "explain", "dashboards")}
+    off = {name: {"enabled": False} for name in ("api", "zap", "k6", "explain", "dashboards")}
     config = Config(path=tmp_path / "c.yaml", profile="local",
                     data={"service": {"start": {"command": ["x"]}}, "checks": off})
     everything = registry().names()

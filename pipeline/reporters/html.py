@@ -20,7 +20,7 @@ from pipeline.model import CheckResult, Finding, Status
 from pipeline.reporters.release_view import release_context
 from pipeline.reporters.safe import http_url, plain, relative_path
 from pipeline.verdict import VerdictReport
-from pipeline.views import Bars, Figure, Plan, View
+from pipeline.views import Bars, Figure, Plan, Table, View
 
 STATUS_COLOURS = {
     "pass": "#1a7f37",
@@ -127,6 +127,9 @@ def _view(view: View) -> dict[str, Any]:
         # Only a drawing the gate kept as evidence: an image from anywhere else is a request the page must not make.
         src = view.path if _FIGURE.fullmatch(view.path) else None
         return {"kind": "figure", "title": view.title, "alt": view.alt, "src": src}
+    if isinstance(view, Table):
+        return {"kind": "table", "title": view.title, "columns": list(view.columns), "rows": [
+            {"cells": list(row), "ok": view.ok[i] if i < len(view.ok) else None} for i, row in enumerate(view.rows)]}
     return {"kind": "facts", "title": view.title, "pairs": list(view.items)}
 
 

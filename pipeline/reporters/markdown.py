@@ -13,12 +13,14 @@ import re
 
 from pipeline.reporters.safe import plain
 from pipeline.verdict import VerdictReport
+from pipeline.views import Table
 
 ICONS = {"pass": "✅", "waived": "☑️", "fail": "❌", "error": "⚠️", "skipped": "⏭️", "missing": "❔",
          "not_applicable": "➖"}
 MAX_FINDINGS = 10
 MAX_CELL = 160
 MAX_CHANGES = 25
+MAX_TABLE_ROWS = 50
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _JOINER = "\u200d"
 # Escaped forms of what GitHub turns into links after rendering: @user, #12, scheme://, www.
@@ -47,6 +49,7 @@ def render(report: VerdictReport) -> str:
         if len(failing) > MAX_FINDINGS:
             lines.append(f"- … and {len(failing) - MAX_FINDINGS} more in readiness.html")
     lines += changes_table(report)
+    lines += tables(report)
     lines += ["", f"Exit code {report.verdict.exit_code}. Full report: `readiness.html`.", ""]
     return "\n".join(lines)
 
@@ -73,6 +76,19 @@ def changes_table(report: VerdictReport) -> list[str]:
     lines += [f"| {text(c)} | {text(what)} | {text(was)} | {text(now)} |" for c, what, was, now in rows[:MAX_CHANGES]]
     if len(rows) > MAX_CHANGES:
         lines.append(f"| … | {len(rows) - MAX_CHANGES} more in readiness.html | | |")
+    return lines
+
+
+def tables(report: VerdictReport) -> list[str]:
+    """Every check's Table views (the SLO matrix, the role matrix) as Markdown tables."""
+    lines: list[str] = []
+    for r in report.checks:
+        for view in r.views:
+            if not isinstance(view, Table) or not view.columns:
+                continue
+            lines += ["", f"**{text(r.check)}: {text(view.title)}**", "",
+                      "| " + " | ".join(text(c) for c in view.columns) + " |", "|" + "---|" * len(view.columns)]
+            lines += ["| " + " | ".join(text(c) for c in row) + " |" for row in view.rows[:MAX_TABLE_ROWS]]
     return lines
 
 

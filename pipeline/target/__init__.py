@@ -108,6 +108,9 @@ def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs:
     env, database = _command_env(settings, port, dsn, generated)
     if dsn:
         target.env["READINESS_DATABASE_URL"] = dsn
+    # The checks get the generated secrets too (masked everywhere): the api check signs its expired and
+    # scope-less tokens with them.
+    target.env.update(generated)
     say(console, "target: running the setup commands")
     _setup(settings, port, dsn, generated, workdir, logs, "setup")
     if dsn and settings.get("test_database"):

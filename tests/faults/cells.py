@@ -11,12 +11,15 @@ import base64
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import EXAMPLE
-from tests.faults.lab import Lab, Plan
+from tests.faults.api_standin import api_env
+from tests.faults.damage import damage
+from tests.faults.lab import Lab, Plan, bare_python
 from tests.faults.standins import crashing_after, damage_command, damaging_wrapper, pid_wrapper, write_script
 from tests.fuzzing import alias_bomb
 
@@ -61,6 +64,10 @@ def healthy(lab: Lab, check: str, folder: Path) -> dict[str, Any]:
                                "security": str(docs / "security-implementation.md")},
                  "spec": str(a["spec"]), "dsn": lab.dsn or "", "timeout_s": 60,
                  "mermaid_js": str(folder / "no-mermaid.min.js")},  # diagrams not validated: no browser run
+        "api": {"spec": str(a["api-spec.json"]), "base_url": url, "max_examples": 2, "max_time_s": 30,
+                "workers": 1, "request_timeout_s": 3, "timeout_s": 40},
+        "slo": {"spec": str(a["api-spec.json"]), "config": str(a["slo-gate.yaml"]), "timeout_s": 20,
+                "alert_rule_files": [str(a["slo-alerts.yml"])], "dashboard_files": [str(a["slo-dashboard.json"])]},
     }[check]
 
 
@@ -355,8 +362,94 @@ def docs(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
     return Plan("docs", fault, s, "error", env, trigger=trigger, prepare=prepare)
 
 
+def api(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    name = folder.name
+    env, python, behaviour, trigger = api_env(), sys.executable, {}, None
+    if fault == "tool missing":
+        env, python = {**env, "PATH": NO_TOOLS_PATH}, python_without(lab, "schemathesis")
+    elif fault == "crash":
+        behaviour = {"things": "crash-schemathesis"}
+    elif fault == "hang":
+        s["base_url"], s["timeout_s"] = lab.addresses["silent"], HANG_BUDGET_S
+    elif fault in ("truncated", "empty", "hostile"):
+        report = folder / "reports" / "evidence" / "api" / "schemathesis.json"
+        mode = {"hostile": "schemathesis-forged"}.get(fault, fault)
+        lab.target.api.on_probe[name] = lambda: damage(report, mode)  # schemathesis is done; the probes follow
+    elif fault == "target down":
+        s["base_url"] = lab.addresses["closed"]
+    elif fault == "SIGTERM":
+        behaviour, trigger = {"things": "hang"}, _busy(lab, folder, "things")
+    return Plan("api", fault, s, "error", env, python, behaviour, trigger)
+
+
+def python_without(lab: Lab, module: str) -> str:
+    """The bare interpreter, made once more, where ``module`` cannot be imported (as if not installed)."""
+    folder = lab.root / f"bare-env-without-{module}"
+    if not folder.exists():
+        python = bare_python(folder)
+        site = next(folder.glob("lib/python3*/site-packages"))
+        (site / "hide_module.py").write_text(HIDE_MODULE.format(module=module))
+        (site / "zz-hide-module.pth").write_text("import hide_module\n")  # after gate-libraries.pth
+        return python
+    return str(folder / "bin" / "python")
+
+
+HIDE_MODULE = """import importlib.abc, sys
+
+
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r} or name.startswith({module!r} + "."):
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Hide())
+"""
+
+
+def slo(lab: Lab, fault: str, folder: Path, s: dict[str, Any]) -> Plan:
+    rules = lab.assets["slo-alerts.yml"].read_text()
+    written = {"crash": rules.replace(" > 0.2", " > > 0.2", 1), "truncated": rules[: rules.index("[5m]")],
+               "empty": "", "hostile": alias_bomb_rules(rules)}
+    env, expect, trigger = {}, "error", None
+    fifo = folder / "openapi.fifo"
+    if fault == "tool missing":
+        s["spec"] = str(folder / "openapi.json")  # nothing there
+    elif fault in written:
+        s["alert_rule_files"] = [str(folder / "alerts.yml")]
+    elif fault in ("hang", "SIGTERM"):
+        s["spec"] = str(fifo)
+        s["timeout_s"] = HANG_BUDGET_S if fault == "hang" else 60
+        trigger = _reader_waits(fifo) if fault == "SIGTERM" else None
+    elif fault == "target down":  # slo reads files only: the fault cannot touch it, and the cell proves that
+        env, expect = {"READINESS_BASE_URL": lab.addresses["closed"]}, "pass"
+
+    def prepare(cell: Path) -> None:
+        if fault in written:
+            (cell / "alerts.yml").write_text(written[fault])
+        elif fault in ("hang", "SIGTERM"):
+            os.mkfifo(fifo)  # nobody writes it: reading it blocks
+
+    return Plan("slo", fault, s, expect, env, trigger=trigger, prepare=prepare)
+
+
+def _reader_waits(fifo: Path) -> Callable[[], bool]:
+    """True once a reader waits on the FIFO (a writer can then open it without blocking); the writer stays open."""
+    def waits() -> bool:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            return False
+        closer = threading.Timer(30, os.close, (fd,))  # closing now would hand the reader an end of file
+        closer.daemon = True  # never keeps pytest waiting
+        closer.start()
+        return True
+    return waits
+
+
 PLANNERS: dict[str, Callable[[Lab, str, Path, dict[str, Any]], Plan]] = {
     "coverage": coverage, "openapi": openapi, "zap": zap, "audit": audit, "k6": k6, "explain": explain,
-    "dashboards": dashboards, "schema": schema, "docs": docs,
+    "dashboards": dashboards, "schema": schema, "docs": docs, "api": api, "slo": slo,
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import socket
@@ -16,6 +17,7 @@ import yaml
 
 from pipeline import proc
 from tests.conftest import SHARED_FIXTURES
+from tests.faults.api_standin import API_SPEC
 from tests.faults.lab import Lab, bare_python
 from tests.faults.standins import (
     ZAP_STANDIN,
@@ -82,6 +84,26 @@ DASHBOARD = {"uid": "matrix", "title": "matrix", "panels": [
     {"id": 1, "title": "p95 latency", "type": "timeseries",
      "targets": [{"expr": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"}]}]}
 
+# The slo cells read the API stand-in's spec (list_things, create_thing) beside these files.
+SLO_GATE = {"version": 1, "checks": {"k6": {"endpoints": ["list_things", "create_thing"],
+                                            "thresholds": {"http_req_duration": ["p(95)<200"],
+                                                           "http_req_failed": ["rate<0.01"]}}}}
+ROUTE_P95 = "histogram_quantile(0.95, sum by (le, route) (rate(http_request_duration_seconds_bucket[5m])))"
+SLO_DASHBOARD = {"uid": "slo", "title": "slo", "panels": [{"id": 1, "title": "p95 by route", "type": "timeseries",
+                                                           "targets": [{"expr": ROUTE_P95}]}]}
+SLO_ALERTS = f"""groups:
+  - name: slo
+    rules:
+      - alert: RouteSlow
+        expr: {ROUTE_P95} > 0.2
+        for: 5m
+        labels:
+          severity: page
+        annotations:
+          summary: a route's p95 is above 200 ms
+          description: The service answers slowly.
+"""
+
 ALERTS = """groups:
   - name: matrix
     rules:
@@ -129,7 +151,9 @@ def assets(root: Path, target: TargetService) -> dict[str, Path]:
     found["project"] = project
     for name, text in (("spec.yaml", SPEC), ("requirements.txt", "idna==3.7\n"), ("load.js", LOAD_JS),
                        ("item.sql", "SELECT name FROM fault_items WHERE id = :id\n"),
-                       ("dashboard.json", json.dumps(DASHBOARD)), ("alerts.yml", ALERTS)):
+                       ("dashboard.json", json.dumps(DASHBOARD)), ("alerts.yml", ALERTS),
+                       ("api-spec.json", json.dumps(API_SPEC)), ("slo-gate.yaml", yaml.safe_dump(SLO_GATE)),
+                       ("slo-dashboard.json", json.dumps(SLO_DASHBOARD)), ("slo-alerts.yml", SLO_ALERTS)):
         (root / name).write_text(text)
         found[name.removesuffix(".yaml") if name == "spec.yaml" else name] = root / name
     migrations = root / "migrations"
@@ -144,6 +168,8 @@ def assets(root: Path, target: TargetService) -> dict[str, Path]:
              "squawk": proc.find_tool("squawk", [Path(sys.executable).parent]), "chromium": shutil.which("chromium"),
              "pip-audit": proc.find_tool("pip-audit", [Path(sys.executable).parent])}
     found.update({name: Path(path) for name, path in tools.items() if path})
+    libraries = {name: importlib.util.find_spec(name) for name in ("schemathesis", "jwt")}
+    found.update({name: Path(spec.origin) for name, spec in libraries.items() if spec and spec.origin})
     found["zap-fixtures"] = SHARED_FIXTURES / "zap" if SHARED_FIXTURES.is_dir() else zap_output_written_here(root)
     found["zap-baseline.py"] = write_script(root / "zap-baseline.py", ZAP_STANDIN.format(
         python=sys.executable, fixtures=str(found["zap-fixtures"])))

@@ -40,9 +40,16 @@ def nan_pip_audit_version(report: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
+def forged_schemathesis_report(report: dict[str, Any]) -> dict[str, Any]:
+    """A schemathesis run report whose count of errored operations is -1 (a count no run writes)."""
+    report["operations"]["errored"] = -1
+    return report
+
+
 HOSTILE: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "k6-forged": forged_k6_summary,
     "pip-audit-nan": nan_pip_audit_version,
+    "schemathesis-forged": forged_schemathesis_report,
 }
 
 # An entity-expansion ("billion laughs") declaration: a parser that expands it eats the machine.

@@ -37,7 +37,7 @@ class Plan:
     check: str
     fault: str
     settings: dict[str, Any]
-    expect: str  # the status the faulted check must end with: error or fail
+    expect: str  # the status the faulted check must end with: error or fail (pass: only a fault in HARMLESS)
     env: dict[str, str] = field(default_factory=dict)
     python: str = sys.executable
     behaviour: dict[str, str] = field(default_factory=dict)  # the cell's routes on the stand-in services

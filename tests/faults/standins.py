@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.faults.api_standin import ThingsApi, crash_schemathesis
+
 HOLD_S = 600.0  # a hanging answer waits this long, or until the cell is released
 
 METRICS = """# HELP http_requests_total Requests served.
@@ -94,6 +96,7 @@ class TargetService:
     def __init__(self, cells: Cells, spec: dict[str, Any]) -> None:
         self.cells = cells
         self.spec = json.dumps(spec).encode()
+        self.api = ThingsApi()
         handler = type("Handler", (_TargetHandler,), {"service": self})
         self.httpd = _QuietHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -133,6 +136,9 @@ class _TargetHandler(BaseHTTPRequestHandler):
             return
         cell, route = parts[1], parts[2]
         self.service.cells.hit(cell, route).set()
+        if route == "things":
+            self._things(cell)
+            return
         body = self.service.body(cell, route)
         if body is None:
             self.send_error(404)
@@ -142,6 +148,38 @@ class _TargetHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _things(self, cell: str) -> None:
+        """The API stand-in (tests/faults/api_standin.py), after the cell's behaviour."""
+        behaviour = self.service.cells.what(cell, "things")
+        if behaviour == "hang":
+            self.service.cells.hold()
+        if behaviour == "crash-schemathesis" and self.headers.get("User-Agent", "").startswith("schemathesis"):
+            crash_schemathesis(cell)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, answer_headers, answer = self.service.api.answer(cell, self.command, headers, body)
+        self.send_response(status)
+        for name, value in answer_headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer)
+
+    def _other(self) -> None:
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "c" and parts[2] == "things":
+            self.service.cells.hit(parts[1], "things").set()
+            self._things(parts[1])
+        else:
+            self.send_error(404)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = _other
+
+    def version_string(self) -> str:
+        return "matrix"  # no version banner (the api check reports one)
 
     def log_message(self, *args: Any) -> None:
         pass

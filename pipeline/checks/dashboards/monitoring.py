@@ -15,14 +15,13 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline import evidence, yamlsafe
+from pipeline.checks.dashboards import promql
 from pipeline.errors import ParseError
 from pipeline.evidence import load_json_file
 
 # Series Prometheus itself makes for every target or alert; an expression may use them.
 SYNTHETIC_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added",
                     "scrape_samples_post_metric_relabeling", "ALERTS", "ALERTS_FOR_STATE"}
-_PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-                 "offset", "bool", "inf", "nan", "atan2", "start", "end"}
 
 
 @dataclass(frozen=True)
@@ -159,18 +158,8 @@ def _datasource_refs(holders: list[tuple[str, dict[str, Any]]], source: Path | s
 
 
 def metric_names(expression: str) -> set[str]:
-    """Metric names a PromQL expression selects (functions, keywords, labels and strings removed)."""
-    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', expression)
-    text = re.sub(r"\{[^}]*\}", " ", text)  # label matchers
-    text = re.sub(r"\[[^\]]*\]", " ", text)  # ranges and subqueries
-    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
-    text = re.sub(r"\boffset\s+\S+", " ", text)
-    names = set()
-    for match in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()", text):
-        word = match.group(1)
-        if word.lower() not in _PROMQL_WORDS and not re.fullmatch(r"\d+[smhdwy]", word):
-            names.add(word)
-    return names
+    """Metric names a PromQL expression selects, read by a PromQL parser (empty when it is not PromQL)."""
+    return promql.metric_names(expression)
 
 
 @dataclass(frozen=True)
@@ -183,6 +172,7 @@ class AlertRule:
     annotations: dict[str, str]
     file: Path
     line: int | None  # None: the YAML tree did not say (never for a file the gate read itself)
+    for_: str = ""  # how long the condition must hold before the alert fires (empty: at once)
 
     @property
     def source(self) -> str:
@@ -245,7 +235,8 @@ def _rule(rule: Any, path: Path, line: int | None) -> AlertRule | None:
     if "record" in rule:
         return None
     return AlertRule(name, str(expr), _scalars(rule.get("labels"), path, f"{where}: labels of {name}"),
-                     _scalars(rule.get("annotations"), path, f"{where}: annotations of {name}"), path, line)
+                     _scalars(rule.get("annotations"), path, f"{where}: annotations of {name}"), path, line,
+                     str(rule.get("for") or ""))
 
 
 def _scalars(value: Any, path: Path, place: str) -> dict[str, str]:

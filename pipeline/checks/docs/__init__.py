@@ -51,7 +51,7 @@ class DocsCheck(Check[DocsSettings, DocsRaw, DocsFacts]):
 
     name = "docs"
     title = "Documents (API, database, security) against the live system"
-    order = 75  # last: it compares the documents with what the other checks judged
+    order = 80  # last: it compares the documents with what the other checks judged
     needs_target = True
     Settings = DocsSettings
     findings = {
