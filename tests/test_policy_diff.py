@@ -22,7 +22,7 @@ checks:
   k6: {thresholds: {http_req_duration: ["p(95)<200"]}, endpoints: [a, b]}
   explain:
     defaults: {max_ms: 50}
-    queries: [{name: q1, sql: q.sql}, {name: q2, sql: q.sql, max_ms: 20}]
+    queries: [{name: q1, sql_file: q.sql}, {name: q2, sql_file: q.sql, max_ms: 20}]
   dashboards: {require_alerts: [Down, Slow]}
   zap: {fail_at: medium}
 profiles:
@@ -87,7 +87,7 @@ def test_each_change_is_judged_in_the_direction_its_setting_declares(
 
 def test_a_disabled_check_and_a_removed_query_are_loosenings(tmp_path: Path) -> None:
     new = BASE.replace("zap: {fail_at: medium}", "zap: {fail_at: medium, enabled: false}")
-    new = new.replace(", {name: q2, sql: q.sql, max_ms: 20}", "")
+    new = new.replace(", {name: q2, sql_file: q.sql, max_ms: 20}", "")
     changes = changes_between(tmp_path, BASE, new)
     assert changes["zap.enabled"].kind == "loosened"
     assert changes["explain.queries"].kind == "loosened"
