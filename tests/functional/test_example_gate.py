@@ -126,3 +126,13 @@ def test_example_database_follows_the_design_rules(tmp_path: Path, example_targe
     assert result.status is Status.PASS, (result.reasons, [f.id for f in result.findings if f.failing])
     trip = next(m.value for m in result.measurements if m.name == "migration round trip")
     assert trip == "identical"
+
+
+def test_example_documents_are_true_to_its_spec_and_database(tmp_path: Path, example_target: dict[str, str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's three shipped documents against its spec and its migrated database."""
+    for key, value in example_target.items():
+        monkeypatch.setenv(key, value)
+    config = load_config(_example_config(tmp_path, ("docs",)))
+    result = run_check("docs", config, tmp_path / "reports", REPO)
+    assert result.status is Status.PASS, [f.title for f in result.findings]
