@@ -19,6 +19,7 @@ from typing import IO, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.errors import ArtifactMissing
 from pipeline.model import Finding, Ingested, Measurement, Status, ToolInfo
 from pipeline.redact import redact_text_file
 from pipeline.views import View
@@ -49,6 +50,15 @@ class CheckContext:
         path = self.reports_dir / "evidence"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def database(self, configured: str | None, purpose: str) -> str:
+        """The configured DSN, else READINESS_DATABASE_URL (the gate's own database); ArtifactMissing otherwise."""
+        dsn = configured or self.env.get("READINESS_DATABASE_URL")
+        if not dsn:
+            raise ArtifactMissing(f"no database to {purpose}: checks.{self.check}.dsn is empty and "
+                                  "READINESS_DATABASE_URL is not set",
+                                  "Let the gate start the service (service.start), or set the DSN.")
+        return dsn
 
     def resolve(self, configured: str) -> Path:
         """A configured path, relative to the project folder unless absolute."""

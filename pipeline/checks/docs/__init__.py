@@ -95,11 +95,7 @@ class DocsCheck(Check[DocsSettings, DocsRaw, DocsFacts]):
         if not settings.spec:
             raise ArtifactMissing("checks.docs.spec is empty, so the documents cannot be compared with the API",
                                   "Set checks.docs.spec to the OpenAPI file.")
-        dsn = settings.dsn or ctx.env.get("READINESS_DATABASE_URL")
-        if not dsn:
-            raise ArtifactMissing("no database to compare the schema document with: checks.docs.dsn is empty "
-                                  "and READINESS_DATABASE_URL is not set",
-                                  "Let the gate start the service (service.start), or set the DSN.")
+        dsn = ctx.database(settings.dsn, "compare the schema document with")
         docs = settings.documents
         paths = {"api": docs.api, "database": docs.database, "security": docs.security}
         documents = {key: _read(ctx, path) for key, path in paths.items()}

@@ -152,11 +152,7 @@ def _expand(query: Query, ctx: CheckContext) -> list[QueryRun]:
 def _explain_all(planned: list[QueryRun], settings: ExplainSettings,
                  ctx: CheckContext) -> tuple[list[QueryRun], str]:
     """Every live run explained on one connection; the runs and the role (current_user) they ran as."""
-    dsn = settings.dsn or ctx.env.get("READINESS_DATABASE_URL")
-    if not dsn:
-        raise ArtifactMissing("no database to explain against: checks.explain.dsn is empty and "
-                              "READINESS_DATABASE_URL is not set",
-                              "Set READINESS_DATABASE_URL (the Nox sessions do when the gate starts the service).")
+    dsn = ctx.database(settings.dsn, "explain against")
     repeats = settings.runs
     live = sum(1 for r in planned if r.plan_output is None and r.error is None)
     timeout = statement_timeout(settings.statement_timeout_ms, live * (repeats + 1), ctx.deadline_s)

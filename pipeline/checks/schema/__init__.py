@@ -23,7 +23,6 @@ from pipeline.checks.schema.roundtrip import RoundTrip, round_trip
 from pipeline.checks.schema.settings import SchemaSettings
 from pipeline.checks.schema.spec_rules import Promise, read_promises
 from pipeline.checks.schema.squawk import migration_files, read_report, relative_name, run_squawk
-from pipeline.errors import ArtifactMissing
 from pipeline.model import ToolInfo
 
 __all__ = ["SchemaCheck", "SchemaSettings"]
@@ -87,10 +86,7 @@ class SchemaCheck(Check[SchemaSettings, SchemaRaw, SchemaFacts]):
 
     def collect(self, settings: SchemaSettings, ctx: CheckContext) -> SchemaRaw:
         """The migrated catalog, then the round trip and squawk when configured; evidence kept."""
-        dsn = settings.dsn or ctx.env.get("READINESS_DATABASE_URL")
-        if not dsn:
-            raise ArtifactMissing("no database to read: checks.schema.dsn is empty and READINESS_DATABASE_URL "
-                                  "is not set", "Let the gate start the service (service.start), or set the DSN.")
+        dsn = ctx.database(settings.dsn, "read")
         missing = tuple(_without_down(migration_files(settings.migrations.up_files, ctx.project_dir),
                                       ctx.project_dir))
         searched = frozenset(column for path in migration_files(settings.queries, ctx.project_dir)
