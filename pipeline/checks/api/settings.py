@@ -26,11 +26,13 @@ class ApiSettings(CheckSettings):
 
     spec: str = Field("", description="the OpenAPI spec file the running service is driven from")
     base_url: str = Field("", description="the service (default: READINESS_BASE_URL)")
-    max_examples: int = Field(10, ge=1, le=1000, description="schemathesis: test cases per operation and phase")
+    max_examples: int = Field(10, ge=1, le=1000, json_schema_extra={"stricter": "higher"},
+        description="schemathesis: test cases per operation and phase")
     max_time_s: float = Field(60, gt=0, le=3600, allow_inf_nan=False,
                               description="schemathesis: ceiling of the generated run (past it: error)")
     phases: tuple[Phase, ...] = Field(("examples", "fuzzing"), min_length=1,
-                                      description="schemathesis phases (examples, coverage, fuzzing, stateful)")
+                                      json_schema_extra={"stricter": "more"},
+        description="schemathesis phases (examples, coverage, fuzzing, stateful)")
     workers: int = Field(2, ge=1, le=16, description="schemathesis: concurrent workers")
     seed: int = Field(1, ge=0, description="schemathesis: random seed (the same seed, the same cases)")
     request_timeout_s: float = Field(5, gt=0, le=120, allow_inf_nan=False,
@@ -49,7 +51,9 @@ class ApiSettings(CheckSettings):
     max_burst: int = Field(2000, ge=1, description="at most this many requests in one rate-limit burst")
     correlation_header: str = Field("x-request-id", description="the response header request_id must equal")
     error_fields: tuple[str, ...] = Field(("code", "message", "details", "timestamp", "request_id"),
-                                          description="fields every 4xx/5xx body must have")
+                                          json_schema_extra={"stricter": "more"},
+        description="fields every 4xx/5xx body must have")
     security_headers: tuple[str, ...] = Field(
         ("x-content-type-options", "content-security-policy|x-frame-options"),
+        json_schema_extra={"stricter": "more"},
         description="headers every response must carry ('a|b': either); strict-transport-security on https")

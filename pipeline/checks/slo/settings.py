@@ -14,9 +14,11 @@ class SloSettings(CheckSettings):
     config: str = Field("configs/readiness.yaml",
                         description="the gate config whose checks.k6 thresholds the load test enforces")
     alert_rule_files: tuple[str, ...] = Field(("configs/monitoring/alerts.yml",),
-                                              description="Prometheus rule files with the alerts")
+                                              json_schema_extra={"stricter": "more"},
+        description="Prometheus rule files with the alerts")
     dashboard_files: tuple[str, ...] = Field(("configs/monitoring/orders-service-dashboard.json",),
-                                             description="Grafana dashboard JSON files with the panels")
+                                             json_schema_extra={"stricter": "more"},
+        description="Grafana dashboard JSON files with the panels")
     latency_metric: str = Field("http_request_duration_seconds_bucket",
                                 description="the histogram series latency alerts and panels select")
     error_metrics: tuple[str, ...] = Field(("http_request_errors_total",),
@@ -28,4 +30,5 @@ class SloSettings(CheckSettings):
     routes: dict[str, str] = Field(default_factory=dict,
                                    description="operation -> its route label value (default: the spec path)")
     max_alert_for_s: float = Field(900, gt=0, allow_inf_nan=False,
-                                   description="an alert's for: longer than this is too slow to page on")
+                                   json_schema_extra={"stricter": "lower"},
+        description="an alert's for: longer than this is too slow to page on")
