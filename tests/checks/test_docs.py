@@ -228,7 +228,8 @@ def test_markdown_is_read_as_a_renderer_reads_it() -> None:
     assert [r.cells for r in section.rows()] == [("401", "x | y")]
     assert [b.line for b in document.blocks("mermaid")] == [13] and section.children[0].title == "Deeper"
     assert "item" in section.text() and document.find("Next") is not None
-    assert parse("## Heading only\n").find("Heading") is not None
+    only = parse("## Heading only\n").find("Heading")
+    assert only is not None and only.title == "Heading only" and not only.has_content()
 
 
 @settings(max_examples=150, deadline=None)

@@ -15,7 +15,7 @@ import yaml
 
 from pipeline.checks.k6 import find_k6
 from pipeline.gate import load_config
-from pipeline.model import Status
+from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.views import Bars, Plan
 from tests.conftest import REPO, example_start_settings, need_example_service
@@ -36,6 +36,14 @@ def _example_config(tmp_path: Path, only: tuple[str, ...], **service_env: str) -
     return path
 
 
+def _run_on_example(name: str, tmp_path: Path, example_target: dict[str, str],
+                    monkeypatch: pytest.MonkeyPatch) -> CheckResult:
+    """One check, with the shipped config, against the example the session started."""
+    for key, value in example_target.items():
+        monkeypatch.setenv(key, value)
+    return run_check(name, load_config(_example_config(tmp_path, (name,))), tmp_path / "reports", REPO)
+
+
 @pytest.fixture
 def k6_on_path() -> dict[str, str]:
     k6 = find_k6()
@@ -46,10 +54,7 @@ def k6_on_path() -> dict[str, str]:
 
 def test_example_meets_its_sla_under_load(tmp_path: Path, example_target: dict[str, str],
                                           k6_on_path: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in example_target.items():
-        monkeypatch.setenv(key, value)
-    config = load_config(_example_config(tmp_path, ("k6",)))
-    result = run_check("k6", config, tmp_path / "reports", REPO)
+    result = _run_on_example("k6", tmp_path, example_target, monkeypatch)
     assert result.status is Status.PASS, result.reasons
     endpoints = {row.label for view in result.views if isinstance(view, Bars) for row in view.rows}
     assert endpoints == {"orders_by_customer", "orders_by_status", "get_order", "get_customer", "list_customers",
@@ -119,10 +124,7 @@ def test_example_queries_are_explained_and_a_dropped_index_fails(
 def test_example_database_follows_the_design_rules(tmp_path: Path, example_target: dict[str, str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped schema section on the example's migrated database: keys, round trip, squawk."""
-    for key, value in example_target.items():
-        monkeypatch.setenv(key, value)
-    config = load_config(_example_config(tmp_path, ("schema",)))
-    result = run_check("schema", config, tmp_path / "reports", REPO)
+    result = _run_on_example("schema", tmp_path, example_target, monkeypatch)
     assert result.status is Status.PASS, (result.reasons, [f.id for f in result.findings if f.failing])
     trip = next(m.value for m in result.measurements if m.name == "migration round trip")
     assert trip == "identical"
@@ -131,8 +133,5 @@ def test_example_database_follows_the_design_rules(tmp_path: Path, example_targe
 def test_example_documents_are_true_to_its_spec_and_database(tmp_path: Path, example_target: dict[str, str],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The example's three shipped documents against its spec and its migrated database."""
-    for key, value in example_target.items():
-        monkeypatch.setenv(key, value)
-    config = load_config(_example_config(tmp_path, ("docs",)))
-    result = run_check("docs", config, tmp_path / "reports", REPO)
+    result = _run_on_example("docs", tmp_path, example_target, monkeypatch)
     assert result.status is Status.PASS, [f.title for f in result.findings]
