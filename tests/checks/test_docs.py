@@ -18,7 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.catalog import read_catalog
+from pipeline.checks.docs.api_rules import names_operation
 from pipeline.checks.docs.draft import draft_database
+from pipeline.checks.docs.facts import Operation
 from pipeline.checks.docs.markdown import parse
 from pipeline.checks.docs.mermaid import read_answer
 from pipeline.checks.schema.roundtrip import scratch_database
@@ -275,3 +277,17 @@ checks:
     refused = write()
     assert refused.returncode == 3 and "--force" in refused.stderr and (drafts / "db.md").read_text() == "kept"
     assert write("--force").returncode == 0 and (drafts / "db.md").read_text() == database
+
+
+def test_an_operation_is_named_whole_never_as_a_prefix_of_another() -> None:
+    listing = Operation("GET", "/orders", "list_orders", (), None, None, (), ())
+    assert names_operation("| `GET /orders` | 400 |", listing) and names_operation("see list_orders.", listing)
+    for other in ("`GET /orders/{order_id}`", "GET /orders_archive", "list_orders_v2", "POST /orders"):
+        assert not names_operation(other, listing), other
+
+
+def test_a_section_is_found_by_whole_words() -> None:
+    document = parse("## Translations\n\ntext\n\n## SLA commitments\n\n| a |\n|---|\n| 1 |\n")
+    found = document.find("SLA")
+    assert found is not None and found.title == "SLA commitments"
+    assert parse("## Translations\n\ntext\n").find("SLA") is None

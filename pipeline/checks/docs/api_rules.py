@@ -17,7 +17,7 @@ def api_findings(document: Document, path: str, operations: tuple[Operation, ...
     """Every operation, error code, quota and SLA of the spec in the API document, and nothing it lacks."""
     text = document.root.text()
     for op in operations:
-        if not any(name in text for name in op.names):
+        if not names_operation(text, op):
             yield Finding(f"operation-undocumented:{op.label}", "medium",
                           f"{path} does not describe {op.method} {op.path} ({op.operation_id})", path, file=path)
     known = {(op.method, op.path) for op in operations}
@@ -72,7 +72,7 @@ def _stated(value: float, stated: list[float], key: str) -> bool:
 
 
 def _row_naming(section: Section, op: Operation) -> Row | None:
-    return next((row for row in section.rows() if any(name in cell for cell in row.cells for name in op.names)),
+    return next((row for row in section.rows() if any(names_operation(cell, op) for cell in row.cells)),
                 None)
 
 
@@ -82,3 +82,9 @@ def _named_operations(document: Document) -> Iterator[tuple[str, str, int]]:
         for text, line in lines:
             for method, route in _OPERATION.findall(text):
                 yield method, route.split("?", 1)[0].rstrip("."), line
+
+
+def names_operation(text: str, op: Operation) -> bool:
+    """Whether ``text`` names the operation as a whole: ``GET /orders`` is not ``GET /orders/{order_id}``,
+    and ``get_order`` is not ``get_orders``."""
+    return any(re.search(rf"(?<![\w/{{}}]){re.escape(name)}(?![\w/{{}}])", text) for name in op.names)

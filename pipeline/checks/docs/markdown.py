@@ -7,6 +7,7 @@ what a Markdown renderer shows as a heading, a table row is a row. Text is the r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
@@ -72,9 +73,13 @@ class Document:
     root: Section
 
     def find(self, name: str) -> Section | None:
-        """The first section whose title contains ``name`` (case-insensitive), or None."""
-        wanted = name.casefold()
-        return next((s for s in self.root.walk()[1:] if wanted in s.title.casefold()), None)
+        """The first section whose title contains ``name`` as whole words (case-insensitive), or None.
+
+        Whole words (a plural too): "SLA" finds "SLA commitments", "Rate limit" finds "Rate limits",
+        never "Translations".
+        """
+        wanted = re.compile(rf"(?<!\w){re.escape(name)}s?(?!\w)", re.IGNORECASE)
+        return next((s for s in self.root.walk()[1:] if wanted.search(s.title)), None)
 
     def blocks(self, language: str) -> list[Block]:
         """Every fenced block of ``language`` (``mermaid``) in the document."""
