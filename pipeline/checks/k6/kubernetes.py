@@ -29,7 +29,7 @@ KUBECTL_HINT = ("install kubectl (https://kubernetes.io/docs/tasks/tools/) and p
                 "the k6-operator, or set checks.k6.distributed.kubernetes.kubectl; runner local needs neither.")
 
 
-def testrun_schema() -> dict[str, Any]:
+def crd_schema() -> dict[str, Any]:
     """Our JSON Schema of the TestRun fields the gate writes."""
     text = resources.files("pipeline").joinpath("schemas/k6-testrun.schema.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
@@ -69,7 +69,7 @@ def config_map(settings: K6Settings, cluster: Kubernetes, script: Path) -> dict[
 
 def validate(document: dict[str, Any]) -> None:
     """Raise jsonschema.ValidationError when the manifest breaks the TestRun schema."""
-    jsonschema.Draft202012Validator(testrun_schema()).validate(document)
+    jsonschema.Draft202012Validator(crd_schema()).validate(document)
 
 
 def run_kubernetes(settings: K6Settings, plan: Distributed, ctx: CheckContext, load: list[str]) -> tuple[Instance, ...]:
