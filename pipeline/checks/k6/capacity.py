@@ -109,7 +109,7 @@ def with_capacity(evaluation: Evaluation, found: Curve, settings: K6Settings) ->
     point = knee(found, p95, budget)
     reasons, findings, status = list(evaluation.reasons), list(evaluation.findings), evaluation.status
     summary = evaluation.summary
-    reasons.append(f"Capacity knee (p95 < {p95:g} ms, errors <= {budget:.3%}): {point.words()}.")
+    reasons.append(f"Capacity knee (p95 < {p95:g} ms, errors < {budget:.3%}): {point.words()}.")
     floor = settings.capacity.min_rate if settings.capacity else None
     if floor is not None and (point.rate is None or point.rate < floor):
         findings.append(Finding("capacity:knee", "high", f"the capacity knee {point.words()} is below {floor:g} req/s",
@@ -126,7 +126,7 @@ def with_capacity(evaluation: Evaluation, found: Curve, settings: K6Settings) ->
 
 
 def _facts(point: Knee, found: Curve, p95: float, budget: float) -> Facts:
-    return Facts("Capacity search", (("knee", point.words()), ("SLA", f"p95 < {p95:g} ms, errors <= {budget:.3%}"),
+    return Facts("Capacity search", (("knee", point.words()), ("SLA", f"p95 < {p95:g} ms, errors < {budget:.3%}"),
                                      ("top rate reached", f"{point.top_rate:.1f} req/s"),
                                      ("windows", f"{len(found.windows)} of {found.window_s:g} s")))
 
