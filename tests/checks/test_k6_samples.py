@@ -6,6 +6,7 @@ import json
 import os
 import statistics as stats
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from pipeline.checks.k6 import find_k6
 from pipeline.checks.k6.aggregate import percentile, samples_summary, trend
-from pipeline.checks.k6.samples import Sample, Samples, read_samples
+from pipeline.checks.k6.samples import Sample, Samples, dumps_sample, read_samples
 from pipeline.errors import ParseError
 from tests.checks.k6_local import SCRIPT, local_server
 
@@ -130,3 +131,28 @@ def read_samples_from(pairs: list[tuple[str, float]]) -> Samples:
     for index, (name, value) in enumerate(pairs):
         found.add("http_req_duration", Sample(float(index), value, (("name", name),)))
     return found
+
+
+_tags = st.dictionaries(st.sampled_from(["name", "status", "x y", "ünï"]),
+                        st.text(st.characters(codec="utf-8"), max_size=6), max_size=3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4_000_000_000_000_000), st.floats(0, 1e9), _tags), min_size=1, max_size=15),
+       st.data())
+def test_written_samples_read_back_exactly_and_a_cut_inside_a_line_is_refused(
+        rows: list[tuple[int, float, dict[str, str]]], data: st.DataObject) -> None:
+    written = [Sample(micros / 1e6, value, tuple(sorted(tags.items()))) for micros, value, tags in rows]
+    text = DECLARE + "".join(dumps_sample("http_req_duration", s) + "\n" for s in written)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "raw.json"
+        path.write_text(text, encoding="utf-8")
+        back = read_samples(path).points["http_req_duration"]
+        assert [(s.value, s.tags) for s in back] == [(s.value, s.tags) for s in written]
+        assert all(abs(a.time - b.time) < 1e-5 for a, b in zip(back, written, strict=True))
+        raw = text.encode()
+        inside = [i for i in range(len(DECLARE.encode()) + 1, len(raw)) if raw[i - 1:i] != b"\n"]
+        cut = data.draw(st.sampled_from(inside))
+        path.write_bytes(raw[:cut])
+        with pytest.raises(ParseError, match=r"line \d+"):
+            read_samples(path)

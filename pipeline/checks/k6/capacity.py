@@ -16,6 +16,7 @@ from pathlib import Path
 from pipeline import proc
 from pipeline.checks.interface import CheckContext, Evaluation
 from pipeline.checks.k6.curve import Curve, Knee, curve, knee
+from pipeline.checks.k6.distributed import Instance, check_complete
 from pipeline.checks.k6.samples import read_samples
 from pipeline.checks.k6.settings import Capacity, K6Settings
 from pipeline.checks.k6.thresholds import parse_expression
@@ -32,6 +33,7 @@ class CapacityRun:
 
     samples: Path
     window_s: float
+    summary: Path | None = None  # k6's own --summary-export of the ramp, to check that no sample is missing
 
 
 def seconds(duration: str) -> float:
@@ -60,9 +62,12 @@ def run_capacity(settings: K6Settings, plan: Capacity, ctx: CheckContext, binary
     options = ctx.evidence_dir / "k6-capacity-options.json"
     options.write_text(json.dumps(scenario(plan), indent=2))
     samples = ctx.evidence_dir / "k6-capacity.json"
+    summary = ctx.evidence_dir / "k6-capacity-summary.json"
     samples.unlink(missing_ok=True)
+    summary.unlink(missing_ok=True)
     log = ctx.evidence_dir / "k6-capacity.log"
-    done = proc.run_tool([binary, "run", "--config", str(options), "--out", f"json={samples}", str(script)],
+    done = proc.run_tool([binary, "run", "--config", str(options), "--out", f"json={samples}",
+                          "--summary-export", str(summary), str(script)],
                          log_path=log, timeout_s=ctx.deadline_s, expected=range(256), env=env)
     ctx.add_evidence(options)
     ctx.add_evidence(log)
@@ -72,12 +77,17 @@ def run_capacity(settings: K6Settings, plan: Capacity, ctx: CheckContext, binary
     if not samples.is_file():
         raise ArtifactMissing(f"the capacity search wrote no raw samples ({samples})", f"Look at {log}.")
     ctx.add_evidence(samples)
-    return CapacityRun(samples, seconds(plan.window))
+    if summary.is_file():
+        ctx.add_evidence(summary)
+    return CapacityRun(samples, seconds(plan.window), summary)
 
 
 def read_capacity(run: CapacityRun) -> Curve:
-    """The curve from the search's raw samples (each line validated)."""
-    return curve(read_samples(run.samples, {"http_req_duration", "http_req_failed"}), run.window_s)
+    """The curve from the search's raw samples (each line validated, the counts matching k6's summary)."""
+    found = read_samples(run.samples, {"http_req_duration", "http_req_failed", "http_reqs", "iterations"})
+    if run.summary is not None:
+        check_complete(Instance("the capacity search", run.samples, run.summary), found)
+    return curve(found, run.window_s)
 
 
 def sla(settings: K6Settings) -> tuple[float | None, float | None]:

@@ -11,6 +11,7 @@ the whole run an error naming that instance: part of the load proves nothing abo
 from __future__ import annotations
 
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,7 +23,7 @@ from pipeline.checks.k6.aggregate import samples_summary
 from pipeline.checks.k6.metrics import base_metric
 from pipeline.checks.k6.samples import Samples, read_samples
 from pipeline.checks.k6.settings import Distributed, K6Settings
-from pipeline.checks.k6.summary import Summary
+from pipeline.checks.k6.summary import Summary, read_summary
 from pipeline.errors import ArtifactMissing, ParseError, ToolFailed, ToolNotFound
 from pipeline.model import ToolInfo
 
@@ -33,6 +34,7 @@ class Instance:
 
     label: str
     output: Path
+    summary: Path | None = None  # its own --summary-export, to check that no sample is missing
 
 
 def segments(instances: int) -> tuple[str, list[str]]:
@@ -65,8 +67,31 @@ def merged_summary(instances: tuple[Instance, ...], thresholds: tuple[tuple[str,
         if not found.points.get("http_req_duration") and not found.points.get("iterations"):
             raise ParseError(instance.output, "", f"({instance.label}) holds no request and no iteration",
                              "An instance that did nothing leaves its share of the load unmeasured.")
+        if instance.summary is not None:
+            check_complete(instance, found)
         merged.merge(found, str(instance.output))
     return samples_summary(merged, thresholds, None)
+
+
+def check_complete(instance: Instance, found: Samples) -> None:
+    """The instance's raw samples hold as many requests and iterations as its own summary counted.
+
+    A file cut exactly at the end of a line reads as whole; k6's summary, written last, tells.
+    """
+    assert instance.summary is not None
+    if not instance.summary.is_file():
+        raise ArtifactMissing(f"{instance.label} wrote no summary ({instance.summary}): it did not finish",
+                              "Every instance must finish; look at its log.")
+    counted = read_summary(instance.summary).metrics
+    requests = counted.get("http_reqs", {}).get("count", 0.0)
+    # k6 records one http_req_duration and one http_req_failed sample per request.
+    for metric, expected in (("http_reqs", requests), ("iterations", counted.get("iterations", {}).get("count", 0.0)),
+                             ("http_req_duration", requests), ("http_req_failed", requests)):
+        points = found.points.get(metric, ())
+        seen = math.fsum(s.value for s in points) if metric in ("http_reqs", "iterations") else float(len(points))
+        if seen != expected:
+            raise ParseError(instance.label, "", f"its raw samples hold {seen:g} {metric} but its summary counted "
+                             f"{expected:g}: the output is incomplete", "A cut or overwritten output proves nothing.")
 
 
 def run_local(settings: K6Settings, plan: Distributed, ctx: CheckContext, binary: str | None,
@@ -83,12 +108,15 @@ def run_local(settings: K6Settings, plan: Distributed, ctx: CheckContext, binary
     options.write_text(json.dumps({"thresholds": {}}, indent=2))
     ctx.add_evidence(options)
     instances = tuple(Instance(f"instance {i + 1} of {plan.instances}",
-                               ctx.evidence_dir / f"k6-instance-{i + 1}.{plan.output}") for i in range(plan.instances))
+                               ctx.evidence_dir / f"k6-instance-{i + 1}.{plan.output}",
+                               ctx.evidence_dir / f"k6-instance-{i + 1}-summary.json") for i in range(plan.instances))
     argvs = []
     for index, instance in enumerate(instances):
-        instance.output.unlink(missing_ok=True)  # an earlier run's samples must never be judged
-        argvs.append([binary, "run", "--config", str(options), *instance_args(index, plan.instances, instance.output,
-                                                                               plan.output), *load, str(script)])
+        for stale in (instance.output, instance.summary):
+            assert stale is not None
+            stale.unlink(missing_ok=True)  # an earlier run's samples must never be judged
+        argvs.append([binary, "run", "--config", str(options), "--summary-export", str(instance.summary),
+                      *instance_args(index, plan.instances, instance.output, plan.output), *load, str(script)])
     ctx.tool = ToolInfo("k6", proc.tool_version(binary, "version"), f"distributed x{plan.instances}", tuple(argvs[0]))
     with ThreadPoolExecutor(max_workers=plan.instances) as pool:
         runs = list(pool.map(lambda pair: _run_one(pair[0], pair[1], ctx, env), zip(instances, argvs, strict=True)))
@@ -100,8 +128,9 @@ def run_local(settings: K6Settings, plan: Distributed, ctx: CheckContext, binary
                              f"The full output is in {log}; a failed instance leaves its share unmeasured.",
                              exit_code)
     for instance in instances:
-        if instance.output.is_file():
-            ctx.add_evidence(instance.output)
+        for kept in (instance.output, instance.summary):
+            if kept is not None and kept.is_file():
+                ctx.add_evidence(kept)
     return instances
 
 

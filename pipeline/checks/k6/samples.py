@@ -66,13 +66,15 @@ class Samples:
 
 def read_samples(path: Path, wanted: Collection[str] | None = None) -> Samples:
     """The samples in ``path`` (JSON or CSV, told from the suffix), only of the ``wanted`` metrics if given."""
+    csv_file = path.suffix == ".csv"
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        # JSON lines are decoded one by one (a bad byte names its line); the csv module wants text.
+        handle = path.open(encoding="utf-8", newline="") if csv_file else path.open("rb")
     except OSError as exc:
         raise ParseError(path, "", f"cannot be read: {exc.strerror or exc}", _HINT) from None
     with handle:
         try:
-            reader = _csv_samples if path.suffix == ".csv" else _json_samples
+            reader = _csv_samples if csv_file else _json_samples
             found = Samples()
             for metric, kind, sample in reader(path, handle):
                 if kind is not None or metric not in found.types:
@@ -90,10 +92,14 @@ Row = tuple[str, str | None, Sample | None]  # (metric, its type when declared, 
 def _json_samples(path: Path, lines: Any) -> Iterator[Row]:
     declared: dict[str, str] = {}
     interned: dict[Tags, Tags] = {}
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
         place = f"line {number}"
-        if not line.endswith("\n"):
+        if not raw.endswith(b"\n"):
             raise ParseError(path, place, "is cut short (no end of line)", _HINT)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError(path, place, "is not UTF-8 text", _HINT) from None
         if not line.strip():
             continue
         entry = evidence.mapping(evidence.load_json_text(line, f"{path} {place}", _HINT), path, place)
