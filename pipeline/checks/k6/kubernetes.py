@@ -19,7 +19,7 @@ import jsonschema
 
 from pipeline import proc
 from pipeline.checks.interface import CheckContext
-from pipeline.checks.k6.distributed import Instance
+from pipeline.checks.k6.distributed import Instance, script_of
 from pipeline.checks.k6.settings import Distributed, K6Settings, Kubernetes
 from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
 from pipeline.model import ToolInfo
@@ -78,9 +78,7 @@ def run_kubernetes(settings: K6Settings, plan: Distributed, ctx: CheckContext, l
     if cluster is None:
         raise ArtifactMissing("checks.k6.distributed.runner is kubernetes but distributed.kubernetes is not set",
                               "Set its claim (a ReadWriteMany volume) and outputs_dir (where this machine sees it).")
-    script = ctx.resolve(settings.script)
-    if not script.is_file():
-        raise ArtifactMissing(f"the k6 script {script} does not exist", "Set checks.k6.script.")
+    script = script_of(settings, ctx)
     testrun = manifest(settings, plan, cluster, load, settings.base_url_in(ctx.env))
     validate(testrun)
     written = ctx.evidence_dir / "k6-testrun.json"
