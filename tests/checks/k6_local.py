@@ -11,13 +11,13 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# Each iteration waits a spread of times (0-38 ms, by iteration number) so percentiles have shape.
+# Each iteration waits a spread of times (0-38 ms by iteration number, times SCALE) so percentiles have shape.
 SCRIPT = """
 import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
 export default function () {
-  const ms = (exec.scenario.iterationInTest * 7) % 39;
+  const ms = ((exec.scenario.iterationInTest * 7) % 39) * Number(__ENV.SCALE || 1);
   const r = http.get(`${__ENV.BASE_URL}/wait?ms=${ms}`, { tags: { name: 'wait' } });
   check(r, { 'wait is 200': (x) => x.status === 200 });
   if (exec.scenario.iterationInTest % 10 === 0) {

@@ -60,8 +60,10 @@ def two_and_one(tmp_path_factory: pytest.TempPathFactory, server: str, k6: str) 
                                                                                              CheckResult]:
     """The same load as two local instances, and as one ordinary k6 run."""
     folder = tmp_path_factory.mktemp("k6-two")
-    merged = _run(folder, server, distributed={"instances": 2})
-    single = _run(tmp_path_factory.mktemp("k6-one"), server)
+    # Waits of 0-190 ms: a busy machine's few ms of noise stay small beside them.
+    slow = {"env": {"SCALE": "5"}, "thresholds": {"http_req_duration": ["p(95)<1000"], "http_req_failed": ["rate<0.2"]}}
+    merged = _run(folder, server, distributed={"instances": 2}, **slow)
+    single = _run(tmp_path_factory.mktemp("k6-one"), server, **slow)
     return folder, merged, single
 
 
@@ -74,7 +76,7 @@ def test_two_instances_merged_are_exactly_the_union_of_their_samples(two_and_one
     assert all(len(p.points["http_req_duration"]) > 20 for p in parts)  # both carried a share
     union = [s.value for p in parts for s in p.points["http_req_duration"]]
     expected = trend(union)
-    assert _measured(merged, "http_req_duration p(95)<200") == round(expected["p(95)"], 6)
+    assert _measured(merged, "http_req_duration p(95)<1000") == round(expected["p(95)"], 6)
     assert _measured(merged, "latency p99") == round(expected["p(99)"], 6)
     failed = [s.value for p in parts for s in p.points["http_req_failed"]]
     assert _measured(merged, "http_req_failed rate<0.2") == round(sum(1 for v in failed if v) / len(failed), 6)
@@ -85,8 +87,8 @@ def test_merged_p95_matches_a_single_instance_run_of_the_same_load(two_and_one: 
                                                                                       CheckResult]) -> None:
     _, merged, single = two_and_one
     assert single.status is Status.PASS, single.reasons
-    # The server's waits are 0-38 ms by iteration number: the p95 is near 37 ms either way.
-    assert _measured(merged, "latency p95") == pytest.approx(_measured(single, "latency p95"), rel=0.2, abs=5)
+    # The server's waits are 0-190 ms by iteration number: the p95 is near 185 ms either way.
+    assert _measured(merged, "latency p95") == pytest.approx(_measured(single, "latency p95"), rel=0.1)
     assert _measured(merged, "error rate") == pytest.approx(_measured(single, "error rate"), abs=0.03)
 
 
