@@ -1,8 +1,9 @@
 """The capacity curve: latency and errors per time window of a ramping arrival rate, and its knee.
 
-The rate of a window is the request rate k6 achieved in it (requests / window length), not the
-rate it was asked for: when k6 runs out of VUs or the service stalls, fewer requests start, and
-a rate that was never reached cannot be claimed. The knee is the highest rate among the windows
+The rate of a window is the request rate k6 achieved in it (requests / window length; k6 stamps an
+HTTP sample when the request ends, so it is the rate of completed requests), not the rate it was
+asked for: when k6 runs out of VUs or the service stalls, fewer requests complete, and a rate that
+was never reached cannot be claimed. The knee is the highest rate among the windows
 before the first one that broke the SLA (p95 at or over the limit, or errors over the budget),
 so noise after the break cannot raise it. Pure functions, no I/O.
 """
