@@ -22,8 +22,10 @@ from pathlib import Path
 
 from pipeline import docker_run, proc
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
+from pipeline.checks.k6.capacity import CapacityRun, read_capacity, run_capacity, with_capacity
+from pipeline.checks.k6.distributed import Instance, merged_summary, run_distributed
 from pipeline.checks.k6.policy import EXIT_MEANINGS, K6Parsed, evaluate_k6
-from pipeline.checks.k6.settings import K6Settings, effective_thresholds, expression
+from pipeline.checks.k6.settings import K6Settings, effective_thresholds, expected_expressions, expression
 from pipeline.checks.k6.summary import read_summary
 from pipeline.checks.k6.thresholds import trend_stats
 from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
@@ -43,6 +45,9 @@ class K6Raw:
     summary: Path
     exit_code: int | None
     aborted: bool
+    instances: tuple[Instance, ...] = ()  # distributed: the instances' raw samples, judged instead of a summary
+    judged: tuple[tuple[str, str], ...] = ()  # distributed: every (metric, expression) to compute on them
+    capacity: CapacityRun | None = None  # the capacity search's raw samples, when one ran
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,29 @@ class K6Check(Check[K6Settings, K6Raw, K6Parsed]):
         "checks": FindingKind(
             "check() calls in the load script failed (shown, gates only through a threshold on checks)",
             "Read the k6 log for the failing check() and fix the responses it expects, or the script."),
+        "capacity": FindingKind(
+            "the capacity search's knee (the highest rate the SLA held at) is below checks.k6.capacity.min_rate",
+            "Find what saturates first as the rate rises (CPU, the connection pool, a slow query) and fix it; "
+            "the curve in the report shows where latency turns."),
     }
 
     def collect(self, settings: K6Settings, ctx: CheckContext) -> K6Raw:
         """Run k6 with the configured load and thresholds (or ingest a summary); no judgement here."""
         if settings.summary or settings.mode == "ingest":
             return _ingest(settings, ctx)
+        if settings.distributed:
+            raw = K6Raw(ctx.evidence_dir, None, False, run_distributed(
+                settings, ctx, find_k6(settings.binary), _load_args(settings, ctx.profile), _k6_env(settings, ctx.env)),
+                tuple(expected_expressions(settings)))
+        else:
+            raw = self._run_once(settings, ctx)
+        if settings.capacity:
+            raw = replace(raw, capacity=run_capacity(settings, settings.capacity, ctx, find_k6(settings.binary),
+                                                     _k6_env(settings, ctx.env)))
+        return raw
+
+    def _run_once(self, settings: K6Settings, ctx: CheckContext) -> K6Raw:
+        """One k6 process with the configured load and thresholds."""
         run = _prepare(settings, ctx)
         binary = find_k6(settings.binary)
         if binary and settings.mode in ("auto", "native"):
@@ -102,11 +124,13 @@ class K6Check(Check[K6Settings, K6Raw, K6Parsed]):
 
     def parse(self, raw: K6Raw) -> K6Parsed:
         """The summary, every number validated and every threshold recomputed."""
-        return K6Parsed(read_summary(raw.summary), raw.exit_code, raw.aborted)
+        summary = merged_summary(raw.instances, raw.judged) if raw.instances else read_summary(raw.summary)
+        return K6Parsed(summary, raw.exit_code, raw.aborted, read_capacity(raw.capacity) if raw.capacity else None)
 
     def evaluate(self, parsed: K6Parsed, settings: K6Settings) -> Evaluation:
         """Every threshold of the settings, judged on the recomputed values."""
-        return evaluate_k6(parsed, settings)
+        evaluation = evaluate_k6(parsed, settings)
+        return with_capacity(evaluation, parsed.capacity, settings) if parsed.capacity else evaluation
 
 
 def _prepare(settings: K6Settings, ctx: CheckContext) -> _Run:

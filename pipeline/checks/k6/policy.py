@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.checks.interface import Evaluation
+from pipeline.checks.k6.curve import Curve
 from pipeline.checks.k6.report import (
     check_findings,
     crossed_finding,
@@ -42,6 +43,7 @@ class K6Parsed:
     summary: Summary
     exit_code: int | None
     aborted: bool  # k6 stopped early because a threshold with abortOnFail was crossed
+    capacity: Curve | None = None  # the capacity search's curve, when one ran
 
 
 def evaluate_k6(parsed: K6Parsed, settings: K6Settings) -> Evaluation:

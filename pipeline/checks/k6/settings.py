@@ -54,6 +54,55 @@ class Stage(BaseModel):
     target: int = Field(ge=0, description="virtual users at the end of the stage")
 
 
+class Kubernetes(BaseModel):
+    """Where the k6-operator runs the instances, and where the gate finds their raw samples."""
+
+    model_config = _CLOSED
+
+    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="the TestRun's namespace")
+    name: str = Field("readiness-k6", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="the TestRun's name")
+    config_map: str = Field("readiness-k6-script", description="the ConfigMap holding the script (created from it)")
+    image: str = Field("grafana/k6:1.1.0", description="the runners' k6 image")
+    claim: str = Field(description="a ReadWriteMany PersistentVolumeClaim the runners write raw samples to")
+    outputs_dir: str = Field(description="that volume as this machine sees it (where the gate reads the samples)")
+    kubectl: str = Field("kubectl", description="the kubectl binary")
+    context: str | SkipJsonSchema[None] = Field(None, description="the kubeconfig context (default: the current)")
+    apply: bool = Field(True, description="false: only write the manifest (the gate then reports an error, "
+                                          "since nothing ran)")
+
+
+class Distributed(BaseModel):
+    """``checks.k6.distributed``: N k6 instances, each one execution segment of the same load."""
+
+    model_config = _CLOSED
+
+    instances: int = Field(ge=1, le=256, description="how many k6 instances share the load")
+    runner: Literal["local", "kubernetes"] = Field(
+        "local", description="local: processes on this machine; kubernetes: the k6-operator's TestRun")
+    output: Literal["json", "csv"] = Field("json", description="k6's raw output format each instance writes")
+    kubernetes: Kubernetes | SkipJsonSchema[None] = Field(None, description="for runner kubernetes")
+
+
+class Capacity(BaseModel):
+    """``checks.k6.capacity``: a ramping arrival rate, judged per time window against the SLA."""
+
+    model_config = _CLOSED
+
+    start_rate: int = Field(1, ge=0, description="iterations per second at the start")
+    max_rate: int = Field(ge=1, description="iterations per second at the end of the ramp")
+    duration: Duration = Field("20s", description="how long the ramp lasts")
+    window: Duration = Field("2s", description="the time window each point of the curve covers")
+    pre_allocated_vus: int = Field(20, ge=1, description="VUs k6 prepares for the arrivals")
+    max_vus: int = Field(100, ge=1, description="the most VUs k6 may use to keep the rate")
+    p95_ms: float | SkipJsonSchema[None] = Field(
+        None, gt=0, description="the SLA's p95 (default: the p(95)< threshold on http_req_duration)")
+    error_budget: float | SkipJsonSchema[None] = Field(
+        None, ge=0, le=1, description="the highest error rate (default: the rate< threshold on http_req_failed)")
+    min_rate: float | SkipJsonSchema[None] = Field(
+        None, ge=0, json_schema_extra={"stricter": "higher"},
+        description="fail when the knee is below this many requests per second (default: report only)")
+
+
 class K6Settings(CheckSettings):
     """``checks.k6``: the script, how k6 runs, the load and the thresholds."""
 
@@ -86,6 +135,10 @@ class K6Settings(CheckSettings):
         description="values of the requests' name tag; each gets the overall http_req_duration and "
                         "http_req_failed thresholds")
     env: dict[str, str] = Field(default_factory=dict, description="more environment variables for the script")
+    distributed: Distributed | SkipJsonSchema[None] = Field(
+        None, description="run k6 as several instances (execution segments) and judge their merged raw samples")
+    capacity: Capacity | SkipJsonSchema[None] = Field(
+        None, description="after the SLA run, a ramping arrival rate that finds the highest rate the SLA holds at")
 
     @field_validator("thresholds")
     @classmethod
