@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from pipeline._cli import main
+from pipeline.config import ConfigError
+from pipeline.gate import check_settings
 from pipeline.model import Status
 from pipeline.runner import run_check
 from tests.conftest import config_from, python_test_command
@@ -27,6 +29,12 @@ def test_the_suite_has_its_own_migrated_database():
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         assert conn.execute("SELECT db FROM items").fetchone() == (os.environ["PGDATABASE"],)
     assert os.environ["PGDATABASE"] == "app_test"
+    # its own names, mapped in checks.coverage.env (a suite that reads POSTGRES_SERVER... needs no wrapper)
+    own = psycopg.conninfo.make_conninfo(host=os.environ["APP_DB_HOST"], port=os.environ["APP_DB_PORT"],
+                                         user=os.environ["APP_DB_USER"], password=os.environ["APP_DB_PASSWORD"],
+                                         dbname=os.environ["APP_DB_NAME"])
+    with psycopg.connect(own) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("app_test",)
     assert label(1) == "item 1"
 """
 
@@ -43,7 +51,9 @@ def project(tmp_path: Path) -> Path:
 
 def _config(database: str, start: bool = True) -> dict[str, object]:
     coverage = {"command": python_test_command(), "cobertura": "reports/evidence/coverage.xml",
-                "junit": ["reports/evidence/junit.xml"], "database": database}
+                "junit": ["reports/evidence/junit.xml"], "database": database,
+                "env": {f"APP_DB_{part.upper()}": f"{{db_{part}}}" for part in ("host", "port", "user", "password",
+                                                                                  "name")}}
     service = {"start": {"database": "postgres", "setup": [["{python}", "migrate.py"]],
                          "command": ["{python}", "-m", "http.server", "{port}", "--bind", "127.0.0.1"],
                          "ready_path": "/"}} if start else {}
@@ -68,3 +78,8 @@ def test_asking_for_a_database_without_the_target_is_an_error_saying_how(project
     done = run_check("coverage", config, project / "reports", project)
     assert done.status is Status.ERROR and "READINESS_TEST_DATABASE_URL is not set" in done.summary
     assert not (project / "reports" / "evidence" / "junit.xml").exists()  # the suite never ran
+
+
+def test_a_database_placeholder_without_a_suite_database_is_a_config_error(project: Path) -> None:
+    with pytest.raises(ConfigError, match=r"env APP_DB_HOST.*database is none"):
+        check_settings(config_from(project, yaml.safe_dump(_config("none", start=False))), "coverage")
