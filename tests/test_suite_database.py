@@ -49,14 +49,17 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _config(database: str, start: bool = True) -> dict[str, object]:
-    coverage = {"command": python_test_command(), "cobertura": "reports/evidence/coverage.xml",
-                "junit": ["reports/evidence/junit.xml"], "database": database,
+def _config(database: str, start: bool = True, root: Path | None = None) -> dict[str, object]:
+    """The config; with ``root``, every path absolute (Nox runs the gate from the gate's own folder)."""
+    where = f"{root}/" if root else ""
+    coverage = {"command": python_test_command(f"{where}reports/evidence"), "cobertura":
+                f"{where}reports/evidence/coverage.xml", "junit": [f"{where}reports/evidence/junit.xml"],
+                "database": database, "cwd": root.as_posix() if root else ".",
                 "env": {f"APP_DB_{part.upper()}": f"{{db_{part}}}" for part in ("host", "port", "user", "password",
                                                                                   "name")}}
     service = {"start": {"database": "postgres", "setup": [["{python}", "migrate.py"]],
                          "command": ["{python}", "-m", "http.server", "{port}", "--bind", "127.0.0.1"],
-                         "ready_path": "/"}} if start else {}
+                         "ready_path": "/", "workdir": root.as_posix() if root else "."}} if start else {}
     return {"version": 1, "service": service, "checks": {"coverage": coverage}}
 
 
@@ -83,3 +86,17 @@ def test_asking_for_a_database_without_the_target_is_an_error_saying_how(project
 def test_a_database_placeholder_without_a_suite_database_is_a_config_error(project: Path) -> None:
     with pytest.raises(ConfigError, match=r"env APP_DB_HOST.*database is none"):
         check_settings(config_from(project, yaml.safe_dump(_config("none", start=False))), "coverage")
+
+
+def test_nox_starts_the_target_for_a_suite_that_asks_for_a_database(project: Path) -> None:
+    # coverage needs the target only with database: fresh; the registry says so (may_need_target)
+    from tests.test_noxfile import nox
+
+    (project / "readiness.yaml").write_text(yaml.safe_dump(_config("fresh", root=project)))
+    out = project / "out"
+    done = nox("-s", "coverage", "--", "--config", str(project / "readiness.yaml"), "--reports-dir", str(out),
+               tmp_path=project)
+    result = json.loads((out / "results" / "coverage.json").read_text())
+    assert result["status"] == "pass", (result["reasons"], done.stderr[-2000:])
+    assert (out / "evidence" / "target" / "setup-test-1.log").is_file()
+    assert "starting the service under test" in done.stdout + done.stderr  # by the session, for every check
