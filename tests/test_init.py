@@ -68,7 +68,9 @@ def test_the_written_config_is_valid_marks_todos_and_its_todos_never_pass(tmp_pa
     assert main(["init", str(repo)]) == 0
     path = repo / "configs" / "readiness.yaml"
     text = path.read_text()
-    assert "TODO_module:app" in text and '"alembic", "upgrade", "head"' in text
+    # The application object is found (app/main.py makes `app = FastAPI()`); uv.lock: the tools run with uv.
+    assert '"uv", "run", "--frozen", "python", "-m", "uvicorn", "app.main:app"' in text
+    assert '"alembic", "upgrade", "head"' in text
     assert 'lock_files: ["requirements.txt", "uv.lock"]' in text
     assert "readiness.yaml (" in capsys.readouterr().out
     config = load_config(path)  # valid against the gate's schema as written
@@ -108,3 +110,52 @@ def test_without_a_k6_script_a_skeleton_is_written_from_the_spec_and_k6_can_read
     (repo / "configs" / "k6" / "load.js").write_text("// mine\n")
     assert main(["init", str(repo), "--force"]) == 0  # --force is for the config: a script is never replaced
     assert (repo / "configs" / "k6" / "load.js").read_text() == "// mine\n"
+
+
+def test_a_service_in_a_workspace_folder_is_found_with_its_coverage_py_suite(tmp_path: Path) -> None:
+    # The full-stack template's shape: a uv workspace whose member backend/ is the service, uv.lock at the top,
+    # coverage.py without pytest-cov, a health route under a prefix.
+    repo = tmp_path / "stack"
+    (repo / "backend" / "app" / "api").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[tool.uv.workspace]\nmembers = ["backend"]\n')
+    shutil.copy(LOCKS / "uv" / "uv.lock", repo / "uv.lock")
+    (repo / "backend" / "pyproject.toml").write_text('[project]\nname = "app"\ndependencies = ["fastapi"]\n'
+                                                     '[dependency-groups]\ndev = ["pytest", "coverage"]\n')
+    (repo / "backend" / "alembic.ini").write_text("[alembic]\n")
+    (repo / "backend" / "app" / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (repo / "backend" / "app" / "api" / "utils.py").write_text('@router.get("/health-check/")\ndef h(): ...\n')
+    facts = inspect(repo)
+    assert (facts.workdir, facts.framework, facts.test_runner, facts.app) == ("backend", "FastAPI", "coverage",
+                                                                               "app.main:app")
+    assert facts.lock_files == ["uv.lock"] and facts.health_hints == ["/health-check/"]
+    assert main(["init", str(repo)]) == 0
+    config = load_config(repo / "configs" / "readiness.yaml")
+    start = config.service["start"]
+    assert start["workdir"] == "backend" and start["setup"] == [
+        ["uv", "run", "--frozen", "python", "-m", "alembic", "upgrade", "head"]]
+    coverage = check_settings(config, "coverage").model_dump()
+    shell = coverage["command"][2]  # coverage.py writes its XML in a second step; the tests' status is kept
+    assert coverage["cwd"] == "backend" and "--junitxml=../reports/evidence/junit.xml; status=$?" in shell
+    assert shell.endswith("coverage xml -o ../reports/evidence/coverage.xml; exit $status")
+    assert coverage["cobertura"] == "reports/evidence/coverage.xml"
+    assert "/health-check/" in (repo / "configs" / "readiness.yaml").read_text()  # named in the TODO
+
+
+@pytest.mark.parametrize("kind", ["flyway", "sql"])
+def test_sql_migrations_become_psql_setup_commands_in_order(tmp_path: Path, kind: str) -> None:
+    repo = tmp_path / "svc"
+    folder = repo / ("src/main/resources/db/migration" if kind == "flyway" else "db/migrations")
+    folder.mkdir(parents=True)
+    (repo / "package.json").write_text(json.dumps({"name": "api", "dependencies": {"express": "4"}}))
+    names = ["V1__init.sql", "V2__users.sql", "V10__index.sql", "V1_1__fix.sql"] if kind == "flyway" else \
+        ["002_users.up.sql", "001_init.up.sql", "001_init.down.sql", "003_index.sql"]
+    for name in names:
+        (folder / name).write_text("SELECT 1;\n")
+    assert main(["init", str(repo)]) == 0
+    setup = load_config(repo / "configs" / "readiness.yaml").service["start"]["setup"]
+    order = ["V1__init.sql", "V1_1__fix.sql", "V2__users.sql", "V10__index.sql"] if kind == "flyway" else \
+        ["001_init.up.sql", "002_users.up.sql", "003_index.sql"]  # numeric versions; down files never applied
+    assert [Path(argv[-1]).name for argv in setup] == order
+    assert setup[0][:-1] == ["psql", "-v", "ON_ERROR_STOP=1", "-h", "{db_host}", "-p", "{db_port}", "-U",
+                             "{db_user}", "-d", "{db_name}", "-f"]
+    assert all("{db_password}" not in arg for argv in setup for arg in argv)  # PGPASSWORD, never in argv
