@@ -159,3 +159,18 @@ def test_sql_migrations_become_psql_setup_commands_in_order(tmp_path: Path, kind
     assert setup[0][:-1] == ["psql", "-v", "ON_ERROR_STOP=1", "-h", "{db_host}", "-p", "{db_port}", "-U",
                              "{db_user}", "-d", "{db_name}", "-f"]
     assert all("{db_password}" not in arg for argv in setup for arg in argv)  # PGPASSWORD, never in argv
+
+
+def test_an_express_app_without_a_start_script_is_a_todo_and_its_npm_migration_script_is_used(
+        tmp_path: Path) -> None:
+    # The Node service of docs/tried-on.md: sequelize-cli behind `npm run db:migrate`, started by `node start.js`.
+    repo = tmp_path / "api"
+    repo.mkdir()
+    (repo / "package.json").write_text(json.dumps({"name": "api", "scripts": {"test": "jest", "db:migrate": "x"},
+                                                   "dependencies": {"express": "4", "sequelize": "6"},
+                                                   "devDependencies": {"sequelize-cli": "6", "jest": "29"}}))
+    assert inspect(repo).migrations == "sequelize"
+    assert main(["init", str(repo)]) == 0
+    start = load_config(repo / "configs" / "readiness.yaml").service["start"]
+    assert start["setup"] == [["npm", "run", "db:migrate"]]
+    assert start["command"][0] == "node" and "TODO" in start["command"][1]  # never `npm start` that is not there

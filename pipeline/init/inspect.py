@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.checks.audit.lockfiles import READERS
 
@@ -38,6 +39,7 @@ class Facts:
     alert_rules: list[str] = field(default_factory=list)
     health_paths: list[str] = field(default_factory=list)
     health_hints: list[str] = field(default_factory=list)  # routes that look like health checks, maybe prefixed
+    scripts: list[str] = field(default_factory=list)  # package.json's script names (npm run ...)
 
 
 def inspect(repo: Path) -> Facts:
@@ -84,6 +86,7 @@ def _stack(service: Path, names: set[str], facts: Facts) -> None:
         facts.framework = next((label for key, label in PYTHON_FRAMEWORKS if re.search(rf"\b{key}\b", manifest)), "")
         facts.test_runner = "pytest-cov" if "pytest-cov" in manifest else "coverage" if "coverage" in manifest else ""
     elif package:
+        facts.scripts = sorted(_package_data(service).get("scripts") or {})
         facts.language = "node"
         facts.framework = next((label for key, label in NODE_FRAMEWORKS if key in package), "")
         facts.test_runner = next((r for r in ("vitest", "jest", "nyc") if r in package), "")
@@ -137,14 +140,17 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _package_json(repo: Path) -> str:
-    """The dependency names of package.json (all kinds), as one text; empty without one."""
+def _package_data(repo: Path) -> dict[str, Any]:
     try:
         data = json.loads(_read(repo / "package.json") or "{}")
     except json.JSONDecodeError:
-        return ""
-    if not isinstance(data, dict):
-        return ""
+        return {}
+    return data if isinstance(data, dict) and isinstance(data.get("scripts", {}), dict) else {}
+
+
+def _package_json(repo: Path) -> str:
+    """The dependency names of package.json (all kinds), as one text; empty without one."""
+    data = _package_data(repo)
     return " ".join(str(name) for key in ("dependencies", "devDependencies") if isinstance(data.get(key), dict)
                     for name in data[key])
 
@@ -162,6 +168,8 @@ def _migrations(repo: Path, names: set[str], files: list[Path], package: str) ->
         return "prisma"
     if "knex" in package:
         return "knex"
+    if "sequelize-cli" in package:
+        return "sequelize"
     if any(FLYWAY.fullmatch(f.name) for f in files):
         return "flyway"
     return "sql" if any(f.suffix == ".sql" and "migration" in f.as_posix().lower() for f in files) else ""

@@ -21,7 +21,9 @@ MIGRATE = {
     "django": ["{py}", "manage.py", "migrate", "--noinput"],
     "prisma": ["npx", "prisma", "migrate", "deploy"],
     "knex": ["npx", "knex", "migrate:latest"],
+    "sequelize": ["npx", "sequelize-cli", "db:migrate"],
 }
+NPM_MIGRATE = ("migrate", "db:migrate", "migrate:latest", "migration:run", "migrate:deploy")  # npm run <one>
 # Flyway and plain SQL folders: each file once, in order, with psql against the gate's database (PGPASSWORD
 # comes from the environment, so the password is never in a command line).
 PSQL = ["psql", "-v", "ON_ERROR_STOP=1", "-h", "{db_host}", "-p", "{db_port}", "-U", "{db_user}", "-d", "{db_name}",
@@ -74,9 +76,13 @@ def _flow(value: object) -> str:
 def _service(facts: Facts) -> list[str]:
     values = _values(facts)
     template, guessed = SERVE.get(facts.framework, (["TODO: the command that starts your service on {port}"], True))
+    if template[0] == "npm" and template[-1] not in facts.scripts:  # no such script: say so, never a guess
+        template, guessed = ["node", "TODO: the entry file (package.json has no start script)"], True
     command = _split_py(_fill(template, values))
     guessed = guessed and not facts.app
-    migrate = [_split_py(_fill(MIGRATE[facts.migrations], values))] if facts.migrations in MIGRATE else \
+    script = next((name for name in NPM_MIGRATE if name in facts.scripts), "")
+    migrate = [["npm", "run", script]] if script else \
+        [_split_py(_fill(MIGRATE[facts.migrations], values))] if facts.migrations in MIGRATE else \
         [[*PSQL, f] for f in facts.sql_files]
     ready = next((p for p in ("/ready", "/readyz", "/health", "/healthz") if p in facts.health_paths), "")
     hints = f"; routes that look like one: {', '.join(facts.health_hints)}" if facts.health_hints else ""
@@ -87,7 +93,8 @@ def _service(facts: Facts) -> list[str]:
              "    database: postgres            # DATABASE_URL, PGHOST... and {db_host}... for setup and command",
              *([f"    workdir: {facts.workdir}             # the service's folder"] if facts.workdir else []),
              f"    setup: {_flow(migrate)}" + (
-                 f"   # {facts.migrations} migrations" + (", each file in order with psql" if facts.sql_files else "")
+                 f"   # {facts.migrations or 'npm run ' + script} migrations" +
+                 (", each file in order with psql" if facts.sql_files else "")
                  if migrate else f"   # TODO: the migration command ({facts.migrations or 'none found'})"),
              f"    command: {_flow(command)}" + ("   # TODO: check the module/entry point" if guessed else
                                                  f"   # {facts.framework}: check it"),
