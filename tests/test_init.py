@@ -102,6 +102,9 @@ def test_without_a_k6_script_a_skeleton_is_written_from_the_spec_and_k6_can_read
     assert "call('get', '/items', 'list_items');" in script
     assert "// TODO: POST /items" in script and "// TODO: GET /items/{id}" in script
     assert "script: configs/k6/load.js" in (repo / "configs" / "readiness.yaml").read_text()
+    config = load_config(repo / "configs" / "readiness.yaml")  # every check that reads the spec gets the file
+    assert {name: check_settings(config, name).model_dump()["spec"] for name in ("openapi", "api", "slo", "docs")} \
+        == dict.fromkeys(("openapi", "api", "slo", "docs"), "openapi.json")
     k6 = shutil.which("k6") or str(Path(sys.executable).parent / "k6")
     if Path(k6).is_file():  # k6's own parser accepts the script (inspect does not run it)
         done = subprocess.run([k6, "inspect", str(repo / "configs" / "k6" / "load.js")], capture_output=True,

@@ -128,11 +128,14 @@ def _coverage(facts: Facts) -> list[str]:
 
 
 def _openapi(facts: Facts) -> list[str]:
-    if facts.openapi:
-        return ["  openapi:", f"    spec: {facts.openapi}"]
+    if facts.openapi:  # the checks that drive or compare with the API read the same file
+        return ["  openapi:", f"    spec: {facts.openapi}",
+                *(f"  {name}: {{spec: {facts.openapi}}}" for name in ("api", "slo", "docs"))]
     if facts.framework == "FastAPI":
         return ["  openapi:", "    spec: \"${READINESS_BASE_URL:-http://127.0.0.1:8000}/openapi.json\"   # FastAPI "
-                "serves it"]
+                "serves it",
+                "    # TODO: api, slo and docs read a spec file: export it (docs/gate-your-service.md, step 2) and",
+                "    # name it here and in api: {spec: ...}, slo: {spec: ...}, docs: {spec: ...}"]
     return ["  openapi: {}", "    # TODO: spec: the OpenAPI file (none found), or the URL the service serves it at"]
 
 
