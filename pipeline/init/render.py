@@ -130,13 +130,22 @@ def _coverage(facts: Facts) -> list[str]:
 def _openapi(facts: Facts) -> list[str]:
     if facts.openapi:  # the checks that drive or compare with the API read the same file
         return ["  openapi:", f"    spec: {facts.openapi}",
-                *(f"  {name}: {{spec: {facts.openapi}}}" for name in ("api", "slo", "docs"))]
+                *(f"  {name}: {{spec: {facts.openapi}}}" for name in ("api", "docs")), *_slo(facts)]
     if facts.framework == "FastAPI":
         return ["  openapi:", "    spec: \"${READINESS_BASE_URL:-http://127.0.0.1:8000}/openapi.json\"   # FastAPI "
                 "serves it",
                 "    # TODO: api, slo and docs read a spec file: export it (docs/gate-your-service.md, step 2) and",
                 "    # name it here and in api: {spec: ...}, slo: {spec: ...}, docs: {spec: ...}"]
     return ["  openapi: {}", "    # TODO: spec: the OpenAPI file (none found), or the URL the service serves it at"]
+
+
+def _slo(facts: Facts) -> list[str]:
+    """slo compares the spec's x-sla with the alerts and panels: yours, never the gate's example layout."""
+    files = [f"    alert_rule_files: {_flow(facts.alert_rules)}"] if facts.alert_rules else \
+        ["    # TODO: alert_rule_files: your Prometheus rule files (none found; the default is the gate's example)"]
+    files += [f"    dashboard_files: {_flow(facts.dashboards)}"] if facts.dashboards else \
+        ["    # TODO: dashboard_files: your Grafana dashboards (none found; the default is the gate's example)"]
+    return ["  slo:", f"    spec: {facts.openapi}", *files]
 
 
 def _audit(facts: Facts) -> list[str]:
