@@ -89,3 +89,19 @@ def test_checking_a_served_spec_alone_starts_the_service_the_gate_owns(tmp_path:
     assert result["status"] != "error", result["reasons"]
     assert (tmp_path / "reports" / "evidence" / "openapi-served.json").is_file()
     assert (tmp_path / "reports" / "evidence" / "target" / "service.log").is_file()  # the gate started it
+
+
+def test_checking_alone_with_a_base_url_uses_that_service_and_starts_none(
+        tmp_path: Path, served: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline._cli import main
+
+    monkeypatch.setenv("READINESS_BASE_URL", served)  # the service already runs there
+    monkeypatch.delenv("READINESS_TARGET_ERROR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gate.yaml").write_text(
+        "version: 1\nservice:\n  start:\n    database: none\n    command: ['false']\n"
+        "checks:\n  openapi: {spec: '${READINESS_BASE_URL}/openapi.json'}\n")
+    main(["check", "openapi", "--config", "gate.yaml", "--reports-dir", "reports"])
+    result = json.loads((tmp_path / "reports" / "results" / "openapi.json").read_text())
+    assert result["status"] != "error", result["reasons"]  # the command `false` never ran
+    assert not (tmp_path / "reports" / "evidence" / "target").exists()
