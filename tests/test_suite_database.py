@@ -100,3 +100,12 @@ def test_nox_starts_the_target_for_a_suite_that_asks_for_a_database(project: Pat
     assert result["status"] == "pass", (result["reasons"], done.stderr[-2000:])
     assert (out / "evidence" / "target" / "setup-test-1.log").is_file()
     assert "starting the service under test" in done.stdout + done.stderr  # by the session, for every check
+
+
+def test_the_registry_says_which_checks_may_need_the_target() -> None:
+    from pipeline.checks.registry import may_need_target, registry
+
+    flags = {c["name"]: (c["needs_target"], c["may_need_target"]) for c in registry().describe()}
+    assert flags["coverage"] == (False, True) and flags["openapi"] == (False, True)  # with some settings only
+    assert flags["k6"] == (True, True) and flags["audit"] == (False, False)
+    assert may_need_target(registry().get("coverage"))
