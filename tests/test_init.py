@@ -177,3 +177,26 @@ def test_an_express_app_without_a_start_script_is_a_todo_and_its_npm_migration_s
     start = load_config(repo / "configs" / "readiness.yaml").service["start"]
     assert start["setup"] == [["npm", "run", "db:migrate"]]
     assert start["command"][0] == "node" and "TODO" in start["command"][1]  # never `npm start` that is not there
+
+
+def test_the_psql_setup_init_writes_migrates_the_gates_database_in_order(tmp_path: Path) -> None:
+    import psycopg
+
+    from pipeline.target import running_target
+    from tests.conftest import need_tool
+
+    need_tool("psql")
+    repo = tmp_path / "svc"
+    (repo / "db" / "migrations").mkdir(parents=True)
+    (repo / "package.json").write_text(json.dumps({"name": "api", "dependencies": {"express": "4"}}))
+    (repo / "db" / "migrations" / "001_init.up.sql").write_text("CREATE TABLE a (id int PRIMARY KEY);\n")
+    (repo / "db" / "migrations" / "001_init.down.sql").write_text("DROP TABLE a;\n")
+    (repo / "db" / "migrations" / "002_b.up.sql").write_text("CREATE TABLE b (a_id int REFERENCES a);\n")
+    assert main(["init", str(repo)]) == 0
+    start = load_config(repo / "configs" / "readiness.yaml").service["start"]
+    settings = {"database": "postgres", "setup": start["setup"], "ready_path": "/",
+                "command": [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]}
+    with running_target(settings, repo, tmp_path / "evidence") as target, \
+            psycopg.connect(target.env["READINESS_DATABASE_URL"]) as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").fetchall()
+    assert tables == [("a",), ("b",)]  # b references a: applied in order, the down file never
