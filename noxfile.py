@@ -213,8 +213,9 @@ def _check_session(check: dict[str, object]) -> None:
         bin_dir = _gate_bin()  # installs the gate, once
         if _install_only(session):
             return
-        # `readiness target` starts the service only if the config asks (service.start) and a check needs it.
-        if check["needs_target"] and _target_process is None:
+        # `readiness target` starts the service only if the config asks (service.start) and a check needs it;
+        # a check that needs it with some settings only (coverage with database: fresh) asks too.
+        if (check["needs_target"] or check.get("may_need_target")) and _target_process is None:
             _start_target(session, bin_dir)
         _readiness(session, "check", name)
 

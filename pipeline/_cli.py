@@ -199,26 +199,37 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path, c
     return runner.run_check(name, config, reports_dir, project_dir, console=console, target_error=target_error)
 
 
-def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -> Config:
-    """Start the target if a selected check needs it, run the checks; returns the config they ran with."""
+def _owned_target(stack: contextlib.ExitStack, args: argparse.Namespace, config: Config,
+                  selected: list[str]) -> tuple[Config, str | None]:
+    """Start the target on ``stack`` if the gate owns it and a selected check needs it.
+
+    Returns the config reloaded with the target's variables (the settings refer to
+    ${READINESS_BASE_URL} and friends), and why the target could not start, if it could not.
+    """
     from pipeline import target
     from pipeline.gate import load_config, target_checks
-    from pipeline.progress import run_check_shown
 
     start = target.start_settings(config, target_checks(config, selected))
+    if start is None:
+        return config, None
+    try:
+        started = stack.enter_context(target.running_target(
+            start, Path.cwd(), args.reports_dir / "evidence", console=sys.stderr))
+    except target.TargetError as exc:
+        error = redact(str(exc))
+        _say(f"readiness: the service under test could not be started: {error}")
+        return config, error
+    os.environ.update(started.env)
+    return load_config(args.config, args.profile), None
+
+
+def _run_checks(args: argparse.Namespace, config: Config, selected: list[str]) -> Config:
+    """Start the target if a selected check needs it, run the checks; returns the config they ran with."""
+    from pipeline.progress import run_check_shown
+
     shown = _view(args)
     with contextlib.ExitStack() as stack:
-        target_error = None
-        if start is not None:
-            try:
-                started = stack.enter_context(target.running_target(
-                    start, Path.cwd(), args.reports_dir / "evidence", console=sys.stderr))
-                os.environ.update(started.env)
-                # Reload: the check settings refer to ${READINESS_BASE_URL} and friends.
-                config = load_config(args.config, args.profile)
-            except target.TargetError as exc:
-                target_error = redact(str(exc))
-                _say(f"readiness: the service under test could not be started: {target_error}")
+        config, target_error = _owned_target(stack, args, config, selected)
         for index, name in enumerate(selected, 1):
             def attempt(tools: Any, name: str = name, config: Config = config, error: str | None = target_error
                         ) -> CheckResult:
@@ -340,11 +351,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.profile)
     # Set by the Nox sessions when `readiness target` could not start the service.
     error = os.environ.get("READINESS_TARGET_ERROR") or None
+    with contextlib.ExitStack() as stack:
+        # Alone (not under `readiness target`, which hands READINESS_BASE_URL or the error), the check
+        # starts the target the gate owns when it needs it: a served spec, a suite's database.
+        if error is None and not os.environ.get("READINESS_BASE_URL"):
+            config, error = _owned_target(stack, args, config, [args.name])
 
-    def attempt(tools: Any) -> CheckResult:
-        return run_check(args.name, config, args.reports_dir, Path.cwd(), console=tools, target_error=error)
+        def attempt(tools: Any) -> CheckResult:
+            return run_check(args.name, config, args.reports_dir, Path.cwd(), console=tools, target_error=error)
 
-    result = run_check_shown(args.name, attempt, _view(args))
+        result = run_check_shown(args.name, attempt, _view(args))
     if _verbosity(args) >= 0:
         for line in console.reason_lines(result):
             print(line)

@@ -41,9 +41,11 @@ _KEY = (r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?"
         r"(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key|credentials?)")
 _PLACEHOLDER = re.compile(r"(?:\*+|\$\{[^}]*\}|<[^>]*>|null|none|~|true|false|\[redacted\]|)", re.IGNORECASE)
 _QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
-# "password": "x"  /  'token': 'x'  /  password: x  /  api_key: "x" (JSON, YAML, Python reprs, headers)
+# "password": "x"  /  'token': 'x'  /  password: x  /  api_key: "x" (JSON, YAML, Python reprs, headers).
+# A value that opens an object or a list is structure, not a secret (FastAPI's OAuth2 schema is called
+# "Body_login-login_access_token": {...}); the keys inside it are scanned on their own.
 _KEY_COLON = re.compile(
-    rf"(?P<key>(?P<q>[\"']?)\b{_KEY}(?P=q)\s*:[ \t]*)(?P<value>{_QUOTED}|[^\s,;}}\]\"'<>]+)", re.IGNORECASE)
+    rf"(?P<key>(?P<q>[\"']?)\b{_KEY}(?P=q)\s*:[ \t]*)(?P<value>{_QUOTED}|[^\s,;{{}}\[\]\"'<>]+)", re.IGNORECASE)
 # A YAML line "  password: two words # comment": the value runs to the end of the line (or a
 # tag: masking a rendered report again must not eat its markup).
 _YAML_LINE = re.compile(

@@ -6,6 +6,7 @@ Terminal text: no escape sequence, control or bidi character survives ``terminal
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 
@@ -207,3 +208,13 @@ def test_a_secret_cut_short_by_a_length_cap_is_masked_at_the_end() -> None:
     assert "s3cr3t" not in redact(message[:40] + "…")
     assert redact(message[:40] + "…").endswith("***…")
     assert redact("a normal ending") == "a normal ending"
+
+
+def test_an_object_named_like_a_secret_is_structure_and_stays_valid_json() -> None:
+    # Every FastAPI app with an OAuth2 password login has this schema; masking its "{" broke the kept spec.
+    spec = {"components": {"schemas": {"Body_login-login_access_token": {"properties": {"password": {
+        "type": "string"}}}, "access_tokens": ["a", "b"]}}, "token": "s3cr3t-value-1"}
+    masked = redact(json.dumps(spec))
+    assert json.loads(masked)["components"]["schemas"]["Body_login-login_access_token"] == {
+        "properties": {"password": {"type": "string"}}}
+    assert "s3cr3t-value-1" not in masked and json.loads(masked)["token"] != "s3cr3t-value-1"

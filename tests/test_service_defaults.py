@@ -66,3 +66,42 @@ def test_a_served_openapi_spec_is_fetched_from_service_base_url(tmp_path: Path, 
     assert done.status is Status.PASS, done.reasons
     kept = (tmp_path / "reports" / "evidence" / "openapi-served-spec.json").read_text()
     assert "served by the stand-in at service.base_url" in kept  # not whatever listens on the 8000 fallback
+
+
+def test_checking_a_served_spec_alone_starts_the_service_the_gate_owns(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline._cli import main
+
+    www = tmp_path / "www"
+    www.mkdir()
+    shutil.copy(REPO / "examples" / "orders-service" / "openapi.json", www / "openapi.json")
+    for name in ("READINESS_BASE_URL", "READINESS_TARGET_ERROR", "READINESS_DATABASE_URL"):
+        monkeypatch.setenv(name, "restored after the test")  # main() exports the target's variables
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gate.yaml").write_text(
+        "version: 1\nservice:\n  base_url: http://127.0.0.1:9\n  start:\n    database: none\n    workdir: www\n"
+        "    command: ['{python}', '-m', 'http.server', '{port}', '--bind', '127.0.0.1']\n"
+        "    ready_path: /openapi.json\nchecks:\n  openapi: {spec: '${READINESS_BASE_URL:-http://127.0.0.1:9}"
+        "/openapi.json'}\n")
+    main(["check", "openapi", "--config", "gate.yaml", "--reports-dir", "reports"])
+    result = json.loads((tmp_path / "reports" / "results" / "openapi.json").read_text())
+    assert result["status"] != "error", result["reasons"]
+    assert (tmp_path / "reports" / "evidence" / "openapi-served.json").is_file()
+    assert (tmp_path / "reports" / "evidence" / "target" / "service.log").is_file()  # the gate started it
+
+
+def test_checking_alone_with_a_base_url_uses_that_service_and_starts_none(
+        tmp_path: Path, served: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline._cli import main
+
+    monkeypatch.setenv("READINESS_BASE_URL", served)  # the service already runs there
+    monkeypatch.delenv("READINESS_TARGET_ERROR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gate.yaml").write_text(
+        "version: 1\nservice:\n  start:\n    database: none\n    command: ['false']\n"
+        "checks:\n  openapi: {spec: '${READINESS_BASE_URL}/openapi.json'}\n")
+    main(["check", "openapi", "--config", "gate.yaml", "--reports-dir", "reports"])
+    result = json.loads((tmp_path / "reports" / "results" / "openapi.json").read_text())
+    assert result["status"] != "error", result["reasons"]  # the command `false` never ran
+    assert not (tmp_path / "reports" / "evidence" / "target").exists()

@@ -57,3 +57,23 @@ def test_a_database_placeholder_without_a_database_is_an_error() -> None:
     assert expand(["{python}", "--port={port}"], 8080)[1] == "--port=8080"
     with pytest.raises(TargetError, match=r"names \{db_host\}, but the target starts no database"):
         expand(["serve", "--db={db_host}"], 8080)
+
+
+def test_a_hard_wired_connection_is_the_one_the_throwaway_postgres_takes(tmp_path: Path) -> None:
+    # The Node service tried in docs/tried-on.md connects to localhost:54310 as myuser/myuserpassword, database
+    # shop (its docker-compose test database): service.start.postgres gives the gate's PostgreSQL those values.
+    from pipeline.target.owned import free_port
+
+    port = free_port()
+    settings = {"database": "postgres", "postgres": {"port": port, "user": "myuser", "password": "my-pass word",
+                                                     "database": "shop-db"},
+                "command": ["{python}", "-m", "http.server", "{port}", "--bind", "127.0.0.1"], "ready_path": "/"}
+    with running_target(settings, tmp_path, tmp_path / "evidence") as target:
+        parts = conninfo_to_dict(target.env["READINESS_DATABASE_URL"])
+        assert (parts["port"], parts["user"], parts["password"], parts["dbname"]) == \
+            (str(port), "myuser", "my-pass word", "shop-db")
+        # What the service's code hard-wires connects, as written there.
+        with psycopg.connect(host="localhost", port=port, user="myuser", password="my-pass word",
+                             dbname="shop-db") as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("myuser",)
+    assert "my-pass word" not in redact("password=my-pass word")  # masked like a generated one

@@ -67,9 +67,19 @@ class Registry:
     def describe(self) -> list[dict[str, Any]]:
         """What ``readiness checks --json`` prints: every check's declaration."""
         return [{"name": c.name, "title": c.title, "order": c.order, "needs_target": c.needs_target,
-                 "security": c.security, "extra": c.extra,
+                 "may_need_target": may_need_target(c), "security": c.security, "extra": c.extra,
                  "findings": {k: {"summary": v.summary, "remediation": v.remediation} for k, v in c.findings.items()}}
                 for c in self.checks]
+
+
+def may_need_target(check: AnyCheck) -> bool:
+    """Whether some settings make ``check`` need the service under test (``wants_target`` decides which).
+
+    Runners that start the target before a check (the Nox sessions) must ask ``readiness target`` for
+    such a check too: coverage needs it with ``database: fresh``, openapi for a served spec.
+    """
+    return check.needs_target or getattr(check.wants_target, "__func__", None) is not getattr(Check.wants_target,
+                                                                                          "__func__", None)
 
 
 # A registry that stands in for the discovered one (tests swap a check for a fake through it).

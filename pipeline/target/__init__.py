@@ -103,7 +103,8 @@ def _start(target: Target, settings: Mapping[str, Any], project_dir: Path, logs:
     """Database, setup commands, service, token, Prometheus: in that order, each waited for."""
     workdir = project_dir / settings.get("workdir", ".")
     port = free_port(settings.get("port"))
-    dsn = start_postgres(target, logs) if settings.get("database", "postgres") == "postgres" else None
+    dsn = start_postgres(target, logs, settings.get("postgres")) if settings.get("database",
+                                                                               "postgres") == "postgres" else None
     generated = {name: register_secret(secrets.token_urlsafe(32)) for name in settings.get("generated_secrets", [])}
     env, database = _command_env(settings, port, dsn, generated)
     if dsn:

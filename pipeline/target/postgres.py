@@ -13,11 +13,14 @@ import os
 import pwd
 import secrets
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pipeline import proc
 from pipeline.errors import CheckError
@@ -34,25 +37,31 @@ FAST_SETTINGS = ("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "s
                  "-c", "full_page_writes=off")
 
 
-def start_postgres(target: Target, logs: Path) -> str:
-    """Start PostgreSQL in the target's folder and create the database; returns its DSN."""
+def start_postgres(target: Target, logs: Path, fixed: Mapping[str, Any] | None = None) -> str:
+    """Start PostgreSQL in the target's folder and create the database; returns its DSN.
+
+    ``fixed`` is ``service.start.postgres``: the port, user, password and database a service's code
+    has hard-wired (its docker-compose test database); each one left out is chosen here as usual.
+    """
+    fixed = fixed or {}
     bin_dir = postgres_bin_dir()
     data, sockets, pwfile = target.workspace / "pgdata", target.workspace / "sockets", target.workspace / "pwfile"
     sockets.mkdir()
-    password = register_secret(secrets.token_urlsafe(24))
+    user, name = str(fixed.get("user", PG_USER)), str(fixed.get("database", PG_DATABASE))
+    password = register_secret(str(fixed.get("password") or secrets.token_urlsafe(24)))
     pwfile.write_text(password)
     as_user = _run_as(target.workspace, sockets, pwfile)
-    _initdb(bin_dir, data, pwfile, logs / "initdb.log", as_user)
-    port = free_port()
+    _initdb(bin_dir, data, pwfile, logs / "initdb.log", as_user, user)
+    port = free_port(fixed.get("port"))
     log_path = logs / "postgres.log"
     process = target.spawn("postgres", [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port),
                                         "-k", str(sockets), *FAST_SETTINGS], log_path, **as_user)
-    admin_url = f"postgresql://{PG_USER}:{password}@127.0.0.1:{port}/postgres"
-    wait_ready(process, lambda: _connection_refused(admin_url), what="PostgreSQL", timeout_s=START_TIMEOUT_S,
+    admin = make_conninfo(host="127.0.0.1", port=port, user=user, password=password, dbname="postgres")
+    wait_ready(process, lambda: _connection_refused(admin), what="PostgreSQL", timeout_s=START_TIMEOUT_S,
                log_path=log_path, step_s=0.1)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
-    return f"postgresql://{PG_USER}:{password}@127.0.0.1:{port}/{PG_DATABASE}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{port}/{quote(name, safe='')}"
 
 
 def connection_variables(dsn: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -105,10 +114,10 @@ def _unprivileged_user() -> pwd.struct_passwd:
                       "PostgreSQL as")
 
 
-def _initdb(bin_dir: Path, data: Path, pwfile: Path, log_path: Path, as_user: dict[str, Any]) -> None:
+def _initdb(bin_dir: Path, data: Path, pwfile: Path, log_path: Path, as_user: dict[str, Any], user: str) -> None:
     """A new cluster in ``data`` with a password-protected superuser; its output goes to ``log_path``."""
     try:
-        code, out, err = proc.run_captured([str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, "-E", "UTF8",
+        code, out, err = proc.run_captured([str(bin_dir / "initdb"), "-D", str(data), "-U", user, "-E", "UTF8",
                                             "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync"],
                                            INITDB_TIMEOUT_S, **as_user)
     except CheckError as exc:

@@ -83,8 +83,9 @@ class CoverageCheck(Check[CoverageSettings, CoverageRaw, CoverageParsed]):
         argv = settings.argv()
         cwd = ctx.resolve(settings.cwd)
         started = time.time()
-        database = suite_database(settings.database, ctx.env) if argv else {}
-        exit_code = _run_tests(argv, cwd, {**ctx.env, **database, **settings.env}, ctx) if argv else None
+        # checks.coverage.env last: its {db_*} placeholders are the suite database's parts.
+        database = suite_database(settings.database, ctx.env, settings.env) if argv else {}
+        exit_code = _run_tests(argv, cwd, {**ctx.env, **database}, ctx) if argv else None
         for path in (report, *junit):
             _require_fresh(path, started if argv else None)
             ctx.add_evidence(_keep_as_evidence(path, ctx))

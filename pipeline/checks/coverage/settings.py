@@ -7,10 +7,11 @@ into nothing, is a configuration error naming the key.
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from pipeline.checks.interface import CheckSettings
 
@@ -27,7 +28,9 @@ class CoverageSettings(CheckSettings):
     lcov: str | None = Field(None, description="the LCOV tracefile to read (when cobertura is not set)")
     junit: str | tuple[str, ...] | None = Field(None, description="JUnit XML report(s) of the test run")
     cwd: str = Field(".", description="where the command runs; relative <source> paths of the report start here")
-    env: dict[str, str] = Field(default_factory=dict, description="variables added to the command's environment")
+    env: dict[str, str] = Field(default_factory=dict, description="variables added to the command's environment; "
+                                "{db_host}, {db_port}, {db_user}, {db_password}, {db_name} in a value are the "
+                                "parts of the suite's database (database: fresh or service)")
     min_line_rate: float = Field(0.90, ge=0, le=1, allow_inf_nan=False, json_schema_extra={"stricter": "higher"},
                                  description="minimum line coverage, from the line counts (never a rounded rate)")
     min_branch_rate: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
@@ -57,6 +60,14 @@ class CoverageSettings(CheckSettings):
             if not words:
                 raise ValueError("holds no word to run")
         return command
+
+    @model_validator(mode="after")
+    def _placeholders_need_a_database(self) -> CoverageSettings:
+        named = sorted(k for k, v in self.env.items() if re.search(r"\{db_(host|port|user|password|name)\}", v))
+        if named and self.database == "none":
+            raise ValueError(f"env {', '.join(named)} names a {{db_*}} placeholder, but database is none: "
+                             "set database to fresh or service")
+        return self
 
     def argv(self) -> tuple[str, ...]:
         """The test command as an argument list (empty: ingest mode)."""
