@@ -34,7 +34,12 @@ def typed(**keys: Any) -> AuditSettings:
     return AuditSettings.model_validate_json(json.dumps(keys))
 
 
+# Records changed today: a database must be fresh to be judged (max_database_age_days).
+TODAY = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def record(id_: str, name: str, events: list[dict[str, Any]], ecosystem: str = "PyPI", **extra: Any) -> dict[str, Any]:
+    extra.setdefault("modified", TODAY)
     return {"id": id_, "summary": f"{id_} in {name}", "affected": [
         {"package": {"name": name, "ecosystem": ecosystem}, "ranges": [{"type": "ECOSYSTEM", "events": events}],
          **({"versions": extra.pop("versions")} if "versions" in extra else {})}], **extra}

@@ -200,3 +200,28 @@ def test_a_vulnerability_fails_exactly_at_or_above_fail_at(severity: str, fail_a
     assert result.findings[0].failing is expected and result.findings[0].severity == effective
     assert result.status is (Status.FAIL if expected else Status.PASS)
     assert result.findings[0].aliases == ("CVE-1", "PYSEC-1") and result.findings[0].id == "vulnerability:CVE-1"
+
+
+def _clean_offline(age_days: float | None) -> AuditParsed:
+    """One audited, clean pin, from an offline database of the given age."""
+    return AuditParsed("offline", (Dependency("PyPI", "demo", "1.0", "requirements.txt", 1),), (), (),
+                       database_age_days=age_days,
+                       database_newest="2026-10-31T00:00:00Z")
+
+
+@pytest.mark.parametrize(("age", "limit", "status"), [
+    (30.0, 30, Status.PASS), (30.01, 30, Status.ERROR), (float("inf"), 30, Status.ERROR),
+    (700.0, None, Status.PASS), (None, 30, Status.PASS)])
+def test_offline_database_older_than_the_limit_is_an_error(age: float | None, limit: int | None,
+                                                           status: Status) -> None:
+    result = evaluate_audit(_clean_offline(age), typed(max_database_age_days=limit))
+    assert result.status is status
+    if status is Status.ERROR:
+        assert ("cannot be dated" if age == float("inf") else "2026-10-31T00:00:00Z") in result.summary
+
+
+def test_database_age_counts_from_the_newest_record() -> None:
+    from pipeline.checks.audit import osv
+    now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC).timestamp()
+    assert osv.age_days("2026-11-20T00:00:00Z", now) == 10.0
+    assert osv.age_days("", now) == float("inf") and osv.age_days("not a date", now) == float("inf")

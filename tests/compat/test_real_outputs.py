@@ -260,7 +260,8 @@ def test_real_pypa_record_with_an_unreadable_bound_leaves_the_pin_undecided(pypa
 def test_real_pypa_deliberately_old_pin_turns_the_check_to_fail(shared_fixtures: Path, tmp_path: Path) -> None:
     pins = (REPO / "examples" / "orders-service" / "requirements.txt").read_text() + "requests==2.19.0\n"
     (tmp_path / "requirements.txt").write_text(pins)
-    body = {"version": 1, "checks": {"audit": {"requirements": ["requirements.txt"],
+    # The snapshot is frozen, so its age is not what this test judges (the next test is about that).
+    body = {"version": 1, "checks": {"audit": {"requirements": ["requirements.txt"], "max_database_age_days": None,
                                                "osv_dir": str(shared_fixtures.joinpath(*PYPA))}}}
     result = run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
     assert result.status is Status.FAIL
@@ -411,6 +412,17 @@ def grafana_stand_in(shared_fixtures: Path) -> Iterator[str]:
     httpd.shutdown()
 
 
+def test_real_pypa_snapshot_older_than_a_month_is_an_error_not_a_pass(shared_fixtures: Path, tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("requests==2.19.0\n")
+    body = {"version": 1, "checks": {"audit": {"requirements": ["requirements.txt"],
+                                               "osv_dir": str(shared_fixtures.joinpath(*PYPA))}}}
+    result = run_check("audit", config_from(tmp_path, yaml.safe_dump(body)), tmp_path / "reports", tmp_path)
+    newest = osv.load_database(shared_fixtures.joinpath(*PYPA)).newest
+    assert osv.age_days(newest) > 30, "the snapshot became fresh: this test needs an older one"
+    assert result.status is Status.ERROR and newest in result.summary and "days old" in result.summary
+
+
+
 def _grafana_check(tmp_path: Path, url: str, token: str, dashboards: list[str]) -> Any:
     body = {"version": 1, "checks": {"dashboards": {
         "dashboard_files": [str(SHARED_FIXTURES / "grafana" / "dashboards" / "dotdc-k8s-system-coredns.json")],
@@ -507,7 +519,7 @@ def test_sarif_with_real_zap_and_audit_findings_validates(shared_fixtures: Path,
     pins = tmp_path / "requirements.txt"
     pins.write_text("requests==2.19.0\n")
     body = {"version": 1, "checks": {"zap": {"xml_report": str(report)}, "audit": {
-        "requirements": [str(pins)], "osv_dir": str(shared_fixtures.joinpath(*PYPA))}}}
+        "requirements": [str(pins)], "osv_dir": str(shared_fixtures.joinpath(*PYPA)), "max_database_age_days": None}}}
     config = config_from(tmp_path, yaml.safe_dump(body))
     for name in ("zap", "audit"):
         run_check(name, config, tmp_path / "reports", tmp_path)

@@ -55,6 +55,7 @@ class AuditRaw:
     database: osv.Database | None = None
     reports: tuple[ToolReport, ...] = ()
     lock_pins: tuple[Dependency, ...] = ()  # from the Python lock files
+    database_age_days: float | None = None  # offline: days since the newest record changed (inf: undated)
 
 
 class AuditCheck(Check[AuditSettings, AuditRaw, AuditParsed]):
@@ -91,7 +92,8 @@ class AuditCheck(Check[AuditSettings, AuditRaw, AuditParsed]):
             ctx.tool = ToolInfo("audit report", "unknown", "ingest")
             return replace(raw, reports=(ToolReport("auto", ctx.add_evidence(path), shown(path, ctx)),))
         if settings.osv_dir:
-            return replace(raw, mode="offline", database=_load_offline(ctx.resolve(settings.osv_dir), ctx))
+            database = _load_offline(ctx.resolve(settings.osv_dir), ctx)
+            return replace(raw, mode="offline", database=database, database_age_days=osv.age_days(database.newest))
         return _collect_online(settings, inputs, raw, ctx)
 
     def parse(self, raw: AuditRaw) -> AuditParsed:
@@ -103,7 +105,8 @@ class AuditCheck(Check[AuditSettings, AuditRaw, AuditParsed]):
             dependencies = tuple(replace(d, skip_reason=matched.undecided[d]) if d in matched.undecided else d
                                  for d in dependencies)
             return AuditParsed(raw.mode, dependencies, tuple(mark_dev(matched.vulnerabilities, dependencies)),
-                               tuple(raw.database.problems))
+                               tuple(raw.database.problems), database_age_days=raw.database_age_days,
+                               database_newest=raw.database.newest)
         contents = [(report, read_report(report.path, report.kind)) for report in raw.reports]
         reported = [d for _, c in contents for d in c.dependencies]
         reported += pins_the_gate_skips(raw.pins) + [d for d in (*raw.lock_pins, *raw.lock) if d.skip_reason]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import time
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -137,6 +138,14 @@ def _stamp(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat().replace("+00:00", "Z")
     return value if isinstance(value, str) else ""
+
+
+def age_days(newest: str, now: float | None = None) -> float:
+    """Days from the database's newest ``modified`` to now; infinite when no record is dated."""
+    if not newest:
+        return float("inf")
+    instant = _instant(newest)
+    return max(0.0, ((time.time() if now is None else now) - instant) / 86400)
 
 
 def _instant(stamp: str) -> float:

@@ -27,6 +27,9 @@ class AuditParsed:
     vulnerabilities: tuple[Vulnerability, ...]
     problems: tuple[str, ...]  # unreadable advisory records
     unaccounted: tuple[str, ...] = ()  # pins no report accounts for, one sentence each
+    # offline: days since the database's newest record changed; inf when no record says (None: online)
+    database_age_days: float | None = None
+    database_newest: str = ""
 
 
 def evaluate_audit(parsed: AuditParsed, settings: AuditSettings) -> Evaluation:
@@ -46,7 +49,8 @@ def evaluate_audit(parsed: AuditParsed, settings: AuditSettings) -> Evaluation:
     details = {"mode": parsed.mode, "fail_at": fail_at}
     found = tuple(f.title for f in failing)
     word = "vulnerability" if len(failing) == 1 else "vulnerabilities"
-    incomplete = _incomplete(parsed, audited, skipped, settings.allow_unaudited)
+    incomplete = _stale_database(parsed, settings.max_database_age_days) or \
+        _incomplete(parsed, audited, skipped, settings.allow_unaudited)
     if incomplete is not None:
         summary, reasons = incomplete
         if failing:
@@ -103,6 +107,20 @@ def vulnerability_finding(vuln: Vulnerability, fail_at: str, unknown_as: str, ga
         details={"package": vuln.package, "version": vuln.version, "score": vuln.score, "dev": vuln.dev,
                  **({"records": list(vuln.records)} if vuln.records else {})},
     )
+
+
+def _stale_database(parsed: AuditParsed, max_days: int | None) -> tuple[str, list[str]] | None:
+    """(summary, reasons) when the offline database is older than allowed or cannot be dated; None otherwise."""
+    age = parsed.database_age_days
+    if age is None or max_days is None or age <= max_days:
+        return None
+    refresh = (f"Refresh the advisory database (git pull the clone, or download the OSV export again); "
+               f"checks.audit.max_database_age_days is {max_days}.")
+    if age == float("inf"):
+        return ("The offline advisory database cannot be dated: no record says when it changed (OSV's "
+                "modified), so what it misses is unknown.", [refresh])
+    return (f"The offline advisory database is {age:.0f} days old (newest record modified "
+            f"{parsed.database_newest}): vulnerabilities published since are not seen.", [refresh])
 
 
 def _incomplete(parsed: AuditParsed, audited: list[Dependency], skipped: list[Dependency],

@@ -30,6 +30,10 @@ class AuditSettings(CheckSettings):
         "have are shown, marked dev, and do not fail; gate: they count like run-time ones")
     report: str | None = Field(None, description="ingest: a pip-audit JSON or npm audit JSON report")
     osv_dir: str | None = Field(None, description="offline: a folder of OSV records (JSON/YAML, or all.zip exports)")
+    max_database_age_days: int | None = Field(
+        30, ge=1, json_schema_extra={"stricter": "lower"},
+        description="offline: the newest record of osv_dir (its OSV `modified`) may be at most this many days old, "
+                    "else the audit is an error (a stale clone misses what was published since); null: not judged")
     service: Literal["pypi", "osv"] = Field("pypi", description="pip-audit's vulnerability service when "
                                                                 "auditing online")
     fail_at: Severity = Field("high", json_schema_extra={"stricter": "lower", "scale": list(get_args(Severity))},
