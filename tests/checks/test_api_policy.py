@@ -167,3 +167,13 @@ def test_schemathesis_not_installed_is_an_error_saying_how_to_install(tmp_path: 
     assert result.status is Status.ERROR
     assert "schemathesis is not installed" in result.summary and "crashed" not in result.summary
     assert "readiness-gate[api]" in " ".join(result.reasons)
+
+
+def test_a_missing_signing_secret_is_told_whole_through_the_masker() -> None:
+    """The reason once read "$JWT_SECRET: expired ...": the masker took "expired" for the secret's value."""
+    from pipeline.checks.api.tokens import minter
+    from pipeline.errors import ArtifactMissing
+    from pipeline.redact import redact
+    with pytest.raises(ArtifactMissing) as raised:
+        minter({"READINESS_API_TOKEN": "t" * 40}, "READINESS_API_TOKEN", "JWT_SECRET", "scope")
+    assert "expired and scope-less tokens cannot be made" in redact(str(raised.value))

@@ -57,7 +57,7 @@ def minter(env: dict[str, str], token_env: str, secret_env: str, scope_claim: st
         raise ArtifactMissing(f"no API token in ${token_env}",
                               "Configure service.start.token_command, or export a valid token.")
     if not secret:
-        raise ArtifactMissing(f"no signing secret in ${secret_env}: expired and scope-less tokens cannot be made",
+        raise ArtifactMissing(f"no signing secret in ${secret_env}, so expired and scope-less tokens cannot be made",
                               "List it in service.start.generated_secrets (the gate hands it to the checks), "
                               "or export it; set checks.api.jwt_secret_env to its name.")
     register_secret(secret)
