@@ -9,6 +9,7 @@ they appear, whether the config names the variable or not.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ _URL_PASSWORD = re.compile(
 # access_token, credentials... (a key that only starts with one, like token_type, is not one).
 _KEY = (r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?"
         r"(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|access[_-]?key|credentials?)")
+_SECRET_KEY = re.compile(_KEY, re.IGNORECASE)  # a whole dict key that names a secret
 _PLACEHOLDER = re.compile(r"(?:\*+|\$\{[^}]*\}|<[^>]*>|null|none|~|true|false|\[redacted\]|)", re.IGNORECASE)
 _QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
 # "password": "x"  /  'token': 'x'  /  password: x  /  api_key: "x" (JSON, YAML, Python reprs, headers).
@@ -183,19 +185,38 @@ def redact_text_file(path: Path) -> bool:
 
 def redact_tree(node: Any) -> Any:
     """``redact`` applied to every string in a JSON-like tree (keys included); values of secret keys masked."""
+    # A report's strings repeat (every finding's keys, the same title on many alerts): each distinct
+    # one is masked once per tree (a large verdict: 184,000 strings, 26,000 distinct).
+    return _masked_tree(node, {})
+
+
+def _masked_tree(node: Any, seen: dict[str, str]) -> Any:
+    if isinstance(node, str):  # the most common node first
+        return _redact_once(node, seen)
     if isinstance(node, dict):
-        return {redact(str(k)): _masked_entry(str(k), v) for k, v in node.items()}
+        return {_redact_once(str(k), seen): _masked_entry(str(k), v, seen) for k, v in node.items()}
     if isinstance(node, list | tuple):
-        return [redact_tree(v) for v in node]
-    if isinstance(node, str):
-        return redact(node)
+        return [_masked_tree(v, seen) for v in node]
     return node
 
 
-def _masked_entry(key: str, value: Any) -> Any:
-    if isinstance(value, str) and re.fullmatch(_KEY, key, re.IGNORECASE) and not _PLACEHOLDER.fullmatch(value):
+def _redact_once(text: str, seen: dict[str, str]) -> str:
+    masked = seen.get(text)
+    if masked is None:
+        masked = seen[text] = redact(text)
+    return masked
+
+
+def _masked_entry(key: str, value: Any, seen: dict[str, str]) -> Any:
+    if isinstance(value, str) and _secret_key(key) and not _PLACEHOLDER.fullmatch(value):
         return MASK
-    return redact_tree(value)
+    return _masked_tree(value, seen)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a whole dict key names a secret (a tree's keys repeat: each is matched once)."""
+    return _SECRET_KEY.fullmatch(key) is not None
 
 
 def _mask_value(match: re.Match[str]) -> str:

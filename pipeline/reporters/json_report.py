@@ -21,7 +21,16 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def render(report: VerdictReport) -> str:
     """The verdict as compact JSON (one line: json's C encoder; indenting takes the pure-Python path)."""
-    return json.dumps(_strict(redact_tree(report.to_dict())), default=str, allow_nan=False) + "\n"
+    tree = redact_tree(report.to_dict())
+    try:
+        text = json.dumps(tree, default=str, allow_nan=False)
+    except ValueError:  # a number that is not finite
+        text = ""
+    # Every non-ASCII character is escaped, so a surrogate, lone or paired, shows as "\ud...": only
+    # then (or for a NaN) does the document need the walk that drops lone surrogates and NaNs.
+    if not text or "\\ud" in text:
+        text = json.dumps(_strict(tree), default=str, allow_nan=False)
+    return text + "\n"
 
 
 def _strict(node: Any) -> Any:

@@ -46,7 +46,7 @@ def render(report: VerdictReport) -> str:
     """A SARIF log with one run per security check (its findings, its category)."""
     runs = [_run(check) for check in report.checks if check.check in report.security]
     document = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": runs}
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(document) + "\n"  # compact: indenting takes json's pure-Python path (a third of the time)
 
 
 def category(check: str) -> str:
