@@ -41,8 +41,7 @@ def generate(folder: Path, scale: int) -> None:
         "  coverage: {cobertura: coverage.xml, junit: [junit.xml], min_line_rate: 0.5}\n"
         "  zap: {mode: ingest, report: zap.json}\n"
         # A frozen snapshot's age is not what the benchmark measures.
-        f"  audit: {{requirements: [{', '.join(requirements)}], osv_dir: '{osv_dir}', max_database_age_days: null}}
-"
+        f"  audit: {{requirements: [{', '.join(requirements)}], osv_dir: '{osv_dir}', max_database_age_days: null}}\n"
         f"  k6: {{mode: ingest, summary: k6.json, endpoints: [{endpoints}]}}\n"
         "  openapi: {enabled: false}\n  explain: {enabled: false}\n  dashboards: {enabled: false}\n")
 
