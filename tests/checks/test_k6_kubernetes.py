@@ -88,7 +88,7 @@ def _run(tmp_path: Path, **cluster: Any) -> CheckResult:
           "distributed": {"instances": 2, "runner": "kubernetes",
                           "kubernetes": {**CLUSTER, "outputs_dir": str(tmp_path / "out"), **cluster}}}
     config = config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"k6": k6}}),
-                         READINESS_API_TOKEN="secret-token-1234")
+                         READINESS_API_TOKEN="Kx9-runner-token-7731")
     return run_check("k6", config, tmp_path / "reports", tmp_path)
 
 
@@ -99,7 +99,7 @@ def test_kubectl_absent_is_an_error_with_an_install_hint(tmp_path: Path) -> None
     written = json.loads((tmp_path / "reports" / "evidence" / "k6-testrun.json").read_text())
     assert [d["kind"] for d in written] == ["ConfigMap", "TestRun"]
     validate(written[1])
-    assert "secret-token-1234" not in (tmp_path / "reports" / "evidence" / "k6-testrun.json").read_text()
+    assert "Kx9-runner-token-7731" not in (tmp_path / "reports" / "evidence" / "k6-testrun.json").read_text()
 
 
 def test_a_manifest_not_applied_is_an_error_not_a_pass(tmp_path: Path) -> None:
