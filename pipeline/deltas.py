@@ -2,7 +2,7 @@
 
 Findings are matched by their stable id (new / fixed / persisting). The numbers are the
 results' own: every numeric measurement (coverage, the k6 thresholds per endpoint, each
-query's median time, alert and vulnerability counts) and every bar of a ``Bars`` view
+query's median time and plan total cost, alert and vulnerability counts) and every bar of a ``Bars`` view
 (coverage per package, p95 per endpoint). ``key_figures`` is the short list the history
 keeps and the trend charts draw.
 """
@@ -10,7 +10,7 @@ keeps and the trend charts draw.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from pipeline.views import Bars
 HIGH = frozenset({"high", "critical"})
 P95_VIEW = "Latency per endpoint"
 QUERY_TIME = " execution time (median)"
+PLAN_COST = " plan total cost"  # the explain check's measurement of a query's planner cost
 
 
 @dataclass(frozen=True)
@@ -85,19 +86,23 @@ def broken_rules(deltas: Iterable[CheckDelta], rules: dict[str, Any]) -> list[st
     return broken
 
 
+# The growth rules: (config key, check, whether a number is one the rule judges, how it is named, unit).
+_GROWTH_RULES: tuple[tuple[str, str, Callable[[str], bool], Callable[[str], str], str], ...] = (
+    ("max_p95_growth", "k6", lambda n: n.startswith(f"{P95_VIEW}: "),
+     lambda n: f"p95 of {n.removeprefix(P95_VIEW + ': ')}", "ms"),
+    ("max_query_time_growth", "explain", lambda n: n.endswith(QUERY_TIME), lambda n: n, "ms"),
+    ("max_plan_cost_growth", "explain", lambda n: n.endswith(PLAN_COST), lambda n: n, "cost units"),
+)
+
+
 def _number_rule(check: str, name: str, was: float, now: float, rules: dict[str, Any]) -> list[str]:
     # Rounded: 0.91 - 0.905 is 0.005000000000000004 in floats, and a drop of exactly the limit is allowed.
     growth = round((now - was) / was, 9) if was > 0 else None
-    limit = rules.get("max_p95_growth")
-    if limit is not None and check == "k6" and name.startswith(f"{P95_VIEW}: ") and growth is not None \
-            and growth > limit:
-        return [f"k6: p95 of {name.removeprefix(P95_VIEW + ': ')} grew {growth:.0%} ({was:g} -> {now:g} ms), "
-                f"more than deltas.max_p95_growth {limit:.0%}"]
-    limit = rules.get("max_query_time_growth")
-    if limit is not None and check == "explain" and name.endswith(QUERY_TIME) and growth is not None \
-            and growth > limit:
-        return [f"explain: {name} grew {growth:.0%} ({was:g} -> {now:g} ms), more than "
-                f"deltas.max_query_time_growth {limit:.0%}"]
+    for key, owner, judged, named, unit in _GROWTH_RULES:
+        limit = rules.get(key)
+        if limit is not None and check == owner and judged(name) and growth is not None and growth > limit:
+            return [f"{check}: {named(name)} grew {growth:.0%} ({was:g} -> {now:g} {unit}), more than "
+                    f"deltas.{key} {limit:.0%}"]
     limit = rules.get("max_coverage_drop")
     if limit is not None and check == "coverage" and name == "line_rate" and round(was - now, 9) > limit:
         return [f"coverage: line rate dropped {was - now:.2%} ({was:.2%} -> {now:.2%}), more than "
