@@ -21,7 +21,7 @@ from pipeline.model import CheckResult, Measurement, Status
 from pipeline.policy import DELTA_RULES
 from pipeline.policy_diff import compare
 from pipeline.runner import run_check, write_result
-from tests.conftest import MANDATORY, REPO, config_from, result, write_config, write_results
+from tests.conftest import MANDATORY, REPO, config_from, result, stamp_results, write_config, write_results
 
 MONITORING = REPO / "configs" / "monitoring"
 
@@ -156,6 +156,7 @@ def release(tmp_path: Path, name: str, alerts: list[str], required: str, *extra:
     write_results(reports, {n: Status.PASS for n in MANDATORY})
     write_result(seen("dashboards", alerts, ["Overview"]), reports)
     config = write_config(tmp_path / f"c-{name}", REQUIRED % required + "".join(extra))
+    stamp_results(reports, config)
     main(["verdict", "--reports-dir", str(reports), "--config", str(config), "--baseline", str(tmp_path / "v1")])
     data: dict[str, Any] = json.loads((reports / "readiness.json").read_text())
     return data
@@ -167,8 +168,9 @@ def test_a_removed_required_alert_is_listed_and_without_an_approval_not_ready(tm
     reports = tmp_path / "v1"
     write_results(reports, {n: Status.PASS for n in MANDATORY})
     write_result(seen("dashboards", ["OrdersDown", "HighLatency"], ["Overview"]), reports)
-    assert main(["verdict", "--reports-dir", str(reports), "--config",
-                 str(write_config(tmp_path / "c1", REQUIRED % "OrdersDown, HighLatency"))]) == 0
+    config = write_config(tmp_path / "c1", REQUIRED % "OrdersDown, HighLatency")
+    stamp_results(reports, config)
+    assert main(["verdict", "--reports-dir", str(reports), "--config", str(config)]) == 0
 
     data = release(tmp_path, "v2", ["HighLatency", "PoolSaturated"], "HighLatency")
     assert data["verdict"] == "not_ready"
@@ -195,8 +197,9 @@ def test_an_alert_removed_that_no_policy_required_is_listed_and_does_not_gate(tm
     reports = tmp_path / "v1"
     write_results(reports, {n: Status.PASS for n in MANDATORY})
     write_result(seen("dashboards", ["OrdersDown", "Noise"]), reports)
-    assert main(["verdict", "--reports-dir", str(reports), "--config",
-                 str(write_config(tmp_path / "c1", REQUIRED % "OrdersDown"))]) == 0
+    config = write_config(tmp_path / "c1", REQUIRED % "OrdersDown")
+    stamp_results(reports, config)
+    assert main(["verdict", "--reports-dir", str(reports), "--config", str(config)]) == 0
     data = release(tmp_path, "v2", ["OrdersDown"], "OrdersDown")
     assert data["verdict"] == "ready", data["reasons"]
     (named,) = next(d for d in data["comparison"]["deltas"] if d["check"] == "dashboards")["named"]
