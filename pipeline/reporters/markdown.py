@@ -66,11 +66,12 @@ def changes_table(report: VerdictReport) -> list[str]:
     rows = [(c["key"].split(".")[0], f"policy {c['key']} {c['kind']}"
              + ("" if not c["needs_approval"] else " (approved)" if c["approved_by"] else " (NOT approved)"),
              c["before"], c["after"]) for c in comparison.get("policy_changes", [])]
-    for delta in comparison.get("deltas", []):
-        rows += [(delta["check"], f"new finding {f['id']}", "–", f["severity"]) for f in delta["new"]]
-        rows += [(delta["check"], f"fixed finding {f['id']}", f["severity"], "–") for f in delta["fixed"]]
-        rows += [(delta["check"], n["name"], n["baseline"], n["now"]) for n in delta["numbers"]]
-        rows += [(delta["check"], named_change(n), "–", "–") for n in delta.get("named", [])]
+    deltas = comparison.get("deltas", [])
+    # What a release manager must see first comes first: findings, then names, then the numbers that moved.
+    rows += [(d["check"], f"new finding {f['id']}", "–", f["severity"]) for d in deltas for f in d["new"]]
+    rows += [(d["check"], f"fixed finding {f['id']}", f["severity"], "–") for d in deltas for f in d["fixed"]]
+    rows += [(d["check"], named_change(n), "–", "–") for d in deltas for n in d.get("named", [])]
+    rows += [(d["check"], n["name"], n["baseline"], n["now"]) for d in deltas for n in d["numbers"]]
     lines = ["", f"**Since the baseline** ({text(base.get('verdict'))}, {text(base.get('generated_at'))}):", ""]
     if not rows:
         return [*lines, "No change in policy, findings or figures."]
