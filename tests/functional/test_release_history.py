@@ -3,15 +3,16 @@
 Each release is one ``python -m pipeline run`` on a copy of the example and its shipped config:
 the gate starts PostgreSQL, migrates and seeds it, starts the service (and Prometheus), and runs
 every check. Kept short through config overrides: a small seed, k6 for 3 s at 2 VUs, schemathesis
-with 2 examples, one measured EXPLAIN run. What cannot run here: ZAP runs as the fault matrix's
-STAND-IN for zap-baseline.py (real ZAP output replayed), the audit reads an offline OSV folder
-(the real PyPA advisory database's records of the example's packages). The coverage check
-ingests the reports of one real run of the example's test suite (made once in the fixture:
-running it three times would cost a minute more and prove nothing new).
+with 1 example, one measured EXPLAIN run, a write quota of 40 a minute instead of 600. What
+cannot run here: ZAP runs as the fault matrix's STAND-IN for zap-baseline.py (real ZAP output
+replayed), the audit reads an offline OSV folder (the real PyPA advisory database's records of
+the example's packages). The coverage check ingests the reports of one real run of the example's
+test suite (made once in the fixture: running it three times would cost a minute and prove
+nothing new).
 
 Release 1 is clean. Release 2 drops an index from the migration and pins pyjwt 2.3.0
-(PYSEC-2022-202). Release 3 is release 2 with ``min_line_rate`` lowered without approval; then
-with an approval of it (and waivers for the regressions) it is ready.
+(PYSEC-2022-202). Release 3 waives what release 2 found and lowers ``min_line_rate`` without
+approval; its verdict with an approval record is ready.
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ def _coverage_reports(root: Path, out: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+def _smaller_write_quota(example: Path) -> None:
+    """A write quota of 40 a minute instead of 600 (spec, documents, service), so that the api check's
+    rate-limit probe sends 2 x 41 requests, not 2 x 601: the same promise, kept at a smaller scale."""
+    for path in (example / "openapi.json", example / "docs" / "api-documentation.md"):
+        text = path.read_text()
+        path.write_text(text.replace('"limit": 600', '"limit": 40').replace("limit 600,", "limit 40,"))
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     need_example_service()
@@ -84,7 +93,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     shutil.copytree(REPO / "examples" / "orders-service", root / "examples" / "orders-service", symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", ".coverage*", "reports"))
     evidence = root / "ingested"
-    _coverage_reports(root, evidence)
+    _coverage_reports(root, evidence)  # first: the example's own tests hold the committed spec to the code
+    _smaller_write_quota(root / "examples" / "orders-service")
     zap_fixtures = SHARED_FIXTURES / "zap" if (SHARED_FIXTURES / "zap").is_dir() else zap_output_written_here(root)
     zap = write_script(root / "zap-baseline.py", ZAP_STANDIN.format(python=sys.executable,
                                                                     fixtures=str(zap_fixtures)))
@@ -112,6 +122,7 @@ def _configure(project: Project, extra: dict[str, Any]) -> None:
     config: dict[str, Any] = yaml.safe_load((REPO / "configs" / "readiness.yaml").read_text())
     config["service"]["start"]["setup"][1] = ["{python}", "-m", "orders_service.seed", "--orders", "2000",
                                               "--customers", "200"]
+    config["service"]["start"]["env"]["WRITES_PER_MINUTE"] = "40"
     for check, settings in project.overrides.items():
         config["checks"][check].update(settings)
         if settings.get("command", "") is None:
