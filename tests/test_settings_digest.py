@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from pipeline.results import held_to_settings
 from pipeline.runner import write_result
 from pipeline.settings_digest import expected_digests, settings_digest
 from tests.conftest import REPO, result, write_config
+from tests.test_noxfile import nox
 
 SPEC = REPO / "examples" / "orders-service" / "openapi.json"
 GATE = f"""\
@@ -113,15 +112,6 @@ def test_a_result_without_a_digest_from_an_older_gate_is_an_error(tmp_path: Path
     assert main(["verdict", "--reports-dir", str(reports), "--config", str(config)]) == 2
     shown = verdict_of(reports)["openapi"]
     assert shown["status"] == "error" and "records no settings digest" in shown["reasons"][0]
-
-
-def nox(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "READINESS_GATE_PYTHON": sys.executable, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    for name in ("READINESS_CONFIG", "READINESS_PROFILE", "GITHUB_ACTIONS"):
-        env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), "--envdir",
-                           str(tmp_path / "envs"), *args], cwd=REPO, capture_output=True, text=True, env=env,
-                          timeout=300)
 
 
 def test_the_nox_flow_each_check_a_session_then_the_verdict_holds_them_to_the_same_config(tmp_path: Path) -> None:
