@@ -375,7 +375,8 @@ def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
     from pipeline.model import now_utc
     from pipeline.release import with_release
     from pipeline.reporters import console
-    from pipeline.results import gather
+    from pipeline.results import gather, held_to_settings
+    from pipeline.settings_digest import expected_digests
     from pipeline.verdict import decide
 
     now = now_utc()
@@ -383,7 +384,8 @@ def cmd_verdict(results: list[Path], reports_dir: Path, service: str | None,
     warnings = [f"results folder {d} does not exist." for d in results if not d.is_dir()]
     for warning in warnings:
         _say(f"readiness: warning: {warning}")
-    report = decide(loaded.results, loaded.merges, warnings=(*loaded.warnings, *warnings),
+    checked = held_to_settings(loaded.results, expected_digests(release[0]) if release[0] is not None else None)
+    report = decide(checked, loaded.merges, warnings=(*loaded.warnings, *warnings),
                     interrupted=interrupted, environment=environment(service), generated_at=now)
     report = with_release(report, *release)
     written = reporters.write_reports(report, reports_dir)

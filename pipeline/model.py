@@ -330,6 +330,7 @@ class CheckResult:
     ingested: tuple[Ingested, ...] = ()
     views: tuple[View, ...] = ()
     not_applicable: NotApplicable | None = None  # the record, when the check was declared not applicable
+    settings_digest: str | None = None  # of the settings it ran under (pipeline.settings_digest); None: not recorded
 
     @property
     def duration_s(self) -> float:
@@ -363,6 +364,7 @@ class CheckResult:
             "ingested": [i.to_dict() for i in self.ingested],
             "views": [v.to_dict() for v in self.views],
             **({"not_applicable": self.not_applicable.to_dict()} if self.not_applicable else {}),
+            **({"settings_digest": self.settings_digest} if self.settings_digest else {}),
         }
 
     @classmethod
@@ -388,6 +390,7 @@ class CheckResult:
             ingested=tuple(Ingested.from_dict(i) for i in data.get("ingested", ())),
             views=tuple(view_from_dict(v) for v in data.get("views", ())),
             not_applicable=NotApplicable.from_dict(data["not_applicable"]) if data.get("not_applicable") else None,
+            settings_digest=data.get("settings_digest"),
         )
 
 

@@ -31,7 +31,7 @@ from pipeline.config import Config, ConfigError, read_yaml
 POLICY_SCHEMA = "readiness.policy/1"
 # The deltas rules (config key ``deltas``) and which way each is stricter.
 DELTA_RULES: dict[str, str] = {"no_new_high": "true", "max_p95_growth": "lower", "max_coverage_drop": "lower",
-                               "max_query_time_growth": "lower"}
+                               "max_query_time_growth": "lower", "max_plan_cost_growth": "lower"}
 
 
 def effective_policy(config: Config) -> dict[str, Any]:

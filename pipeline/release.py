@@ -43,7 +43,7 @@ def _compared(report: VerdictReport, policy: dict[str, Any] | None, given: Path,
                        comparison={"baseline": {"given": str(given), "error": str(exc)}})
     day = dt.datetime.fromisoformat(report.generated_at).date()
     changes, problems = _policy_changes(base, policy, day)
-    checks = deltas_module.compare(base.checks, report.checks)
+    checks = deltas_module.compare(base.checks, report.checks, deltas_module.required_names(base.policy))
     broken = deltas_module.broken_rules(checks, rules)
     comparison: dict[str, Any] = {"baseline": base.to_dict(), "policy_changes": [c.to_dict() for c in changes],
                   "deltas": [d.to_dict() for d in checks], "broken_rules": broken}

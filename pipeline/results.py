@@ -222,6 +222,25 @@ def inconsistency(result: CheckResult, day: dt.date | None = None) -> str | None
     return None
 
 
+def held_to_settings(results: Iterable[CheckResult], expected: dict[str, str] | None) -> tuple[CheckResult, ...]:
+    """``results`` with each one not produced under the ``expected`` settings digest of its check an ``error``
+    (``expected`` None: the verdict was given no config, so there is nothing to hold them to)."""
+    if expected is None:
+        return tuple(results)
+    return tuple(_under(r, expected[r.check]) if r.check in expected else r for r in results)
+
+
+def _under(result: CheckResult, digest: str) -> CheckResult:
+    if result.settings_digest == digest or result.status is Status.ERROR:  # an error stays, with its own reason
+        return result
+    recorded = (f"its settings digest {result.settings_digest}" if result.settings_digest else
+                "it records no settings digest (written by an older gate, or by hand)")
+    return replace(_broken(result, f"The {result.check} result was produced under different settings: {recorded}, "
+                                   f"the config this verdict was given has {digest}."),
+                   summary="Produced under different settings: re-run the check, or run verdict with the config "
+                           "it ran with.")
+
+
 def _covered(finding: Finding, result: CheckResult, day: dt.date) -> bool:
     return any(w.covers_finding(result.check, finding, day) for w in result.waivers_applied)
 

@@ -43,6 +43,7 @@ from pipeline.model import (
 )
 from pipeline.redact import redact_text_file, redact_tree
 from pipeline.results import inconsistency
+from pipeline.settings_digest import settings_digest
 
 # How long an interrupted tool gets to write its last output (k6 writes its summary then).
 INTERRUPT_GRACE_S = 30.0
@@ -103,6 +104,7 @@ def run_check(name: str, config: Config, reports_dir: Path, project_dir: Path,
     with deferred_signals(reraise=False) as late:
         _mask_evidence(ctx)
         result = _finish(name, evaluation, ctx, started, config.waivers, today, record)
+        result = replace(result, settings_digest=settings_digest(config, name))  # the verdict holds it to its own
         write_result(result, reports_dir)
     if interrupted or late.count:
         raise KeyboardInterrupt

@@ -33,7 +33,8 @@ from pipeline.config import discover
 from pipeline.gate import load_config
 from pipeline.model import Status, Verdict, now_utc, write_json_atomic, write_text_atomic
 from pipeline.reporters.html import with_signoff
-from pipeline.results import gather
+from pipeline.results import gather, held_to_settings
+from pipeline.settings_digest import expected_digests
 from pipeline.verdict import VerdictReport, decide
 
 SIGNOFF_SCHEMA = "readiness.signoff/1"
@@ -53,7 +54,7 @@ def write_signoff(reports_dir: Path, release: str, approver: str, config_path: P
                   results: Iterable[Path], git_commit: str | None, key_path: Path | None = None) -> int:
     """Write ``signoff-<release>.json`` (signed when a key is given); exit 0 if ready, else the verdict code."""
     verdict = _read_verdict(reports_dir / "readiness.json")
-    recomputed = _recompute(verdict, list(results))
+    recomputed = _recompute(verdict, list(results), config_path)
     try:
         key = signing.private_key(key_path)  # before anything is written: a bad key changes nothing
     except signing.SigningError as exc:
@@ -142,14 +143,20 @@ def _read_verdict(path: Path) -> dict[str, Any]:
     return checked
 
 
-def _recompute(verdict: dict[str, Any], results: list[Path]) -> VerdictReport:
-    """The verdict from the result files, at the recorded verdict's clock; refuse if they disagree."""
+def _recompute(verdict: dict[str, Any], results: list[Path], config_path: Path | None = None) -> VerdictReport:
+    """The verdict from the result files, at the recorded verdict's clock; refuse if they disagree. A verdict
+    made with a config (it records a policy) held the results to its settings: so are they here, to the
+    config the sign-off names, which must then be the verdict's."""
     clock = dt.datetime.fromisoformat(verdict["generated_at"])
     clock = clock if clock.tzinfo else clock.replace(tzinfo=dt.UTC)
     loaded = gather((d for d in results if d.is_dir()), clock)
+    named = config_path or discover(None, os.environ)
+    with_config = isinstance(verdict.get("policy"), dict) and (config_path or named.exists())
+    expected = expected_digests(load_config(named)) if with_config else None
     # A run recorded as interrupted stays so: that can only make the verdict less ready.
     interrupted = verdict.get("interrupted")
-    report = decide(loaded.results, loaded.merges, warnings=loaded.warnings, generated_at=clock,
+    report = decide(held_to_settings(loaded.results, expected), loaded.merges, warnings=loaded.warnings,
+                    generated_at=clock,
                     interrupted=interrupted if isinstance(interrupted, str) and interrupted else None)
     recorded = {str(c.get("check")): c.get("status") for c in verdict["checks"] if isinstance(c, dict)}
     found = {c.check: c.status.value for c in report.checks}

@@ -15,7 +15,7 @@ from pipeline.deltas import P95_VIEW, broken_rules, compare
 from pipeline.model import CheckResult, Finding, Measurement, Status
 from pipeline.runner import write_result
 from pipeline.views import Bar, Bars
-from tests.conftest import MANDATORY, result, write_config, write_results
+from tests.conftest import MANDATORY, result, stamp_results, write_config, write_results
 
 CONFIG = """\
 version: 1
@@ -30,6 +30,7 @@ approvals:
 
 
 def verdict(reports: Path, config: Path, *extra: str) -> int:
+    stamp_results(reports, config)
     return main(["verdict", "--reports-dir", str(reports), "--config", str(config), *extra])
 
 

@@ -15,7 +15,7 @@ import pytest
 from pipeline import __version__
 from pipeline._cli import build_parser, main
 from pipeline.model import Status
-from tests.conftest import MANDATORY, write_config, write_results
+from tests.conftest import MANDATORY, stamp_results, write_config, write_results
 
 
 def readiness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -135,9 +135,11 @@ def test_run_in_process_writes_every_report(tiny_project: Path, monkeypatch: pyt
 def test_verify_signoff_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     reports = tmp_path / "reports"
     write_results(reports, {n: Status.PASS for n in MANDATORY})
-    assert main(["verdict", "--reports-dir", str(reports)]) == 0
+    config = write_config(tmp_path, "version: 1\nchecks: {}\n")
+    stamp_results(reports, config)  # a sign-off holds the results to its config, as the verdict did
+    assert main(["verdict", "--reports-dir", str(reports), "--config", str(config)]) == 0
     assert main(["signoff", "--release", "v1/x", "--approver", "R", "--reports-dir", str(reports),
-                 "--config", str(write_config(tmp_path, "version: 1\nchecks: {}\n"))]) == 0
+                 "--config", str(config)]) == 0
     record = reports / "signoff-v1_x.json"
     assert json.loads(record.read_text())["config_digest"]
     (reports / "results" / "k6.json").unlink()

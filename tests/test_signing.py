@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pipeline._cli import main
 from pipeline.model import Status
 from pipeline.signing import PAYLOAD_TYPE, key_id
-from tests.conftest import MANDATORY, write_config, write_results
+from tests.conftest import MANDATORY, stamp_results, write_config, write_results
 
 
 def key_files(folder: Path, name: str) -> tuple[Path, Path, Ed25519PrivateKey]:
@@ -36,6 +36,7 @@ def signed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     (reports / "evidence").mkdir()
     (reports / "evidence" / "k6-summary.json").write_text("{}")
     config = write_config(tmp_path, "version: 1\nchecks: {}\n")
+    stamp_results(reports, config)
     assert main(["verdict", "--reports-dir", str(reports), "--config", str(config)]) == 0
     private, public, _ = key_files(tmp_path, "release")
     assert main(["signoff", "--release", "2.0", "--approver", "Rita", "--reports-dir", str(reports),

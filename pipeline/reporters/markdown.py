@@ -10,6 +10,7 @@ before ``//`` and in ``www.`` so that GitHub links no mention, issue, URL or add
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pipeline.reporters.safe import plain
 from pipeline.verdict import VerdictReport
@@ -65,10 +66,12 @@ def changes_table(report: VerdictReport) -> list[str]:
     rows = [(c["key"].split(".")[0], f"policy {c['key']} {c['kind']}"
              + ("" if not c["needs_approval"] else " (approved)" if c["approved_by"] else " (NOT approved)"),
              c["before"], c["after"]) for c in comparison.get("policy_changes", [])]
-    for delta in comparison.get("deltas", []):
-        rows += [(delta["check"], f"new finding {f['id']}", "–", f["severity"]) for f in delta["new"]]
-        rows += [(delta["check"], f"fixed finding {f['id']}", f["severity"], "–") for f in delta["fixed"]]
-        rows += [(delta["check"], n["name"], n["baseline"], n["now"]) for n in delta["numbers"]]
+    deltas = comparison.get("deltas", [])
+    # What a release manager must see first comes first: findings, then names, then the numbers that moved.
+    rows += [(d["check"], f"new finding {f['id']}", "–", f["severity"]) for d in deltas for f in d["new"]]
+    rows += [(d["check"], f"fixed finding {f['id']}", f["severity"], "–") for d in deltas for f in d["fixed"]]
+    rows += [(d["check"], named_change(n), "–", "–") for d in deltas for n in d.get("named", [])]
+    rows += [(d["check"], n["name"], n["baseline"], n["now"]) for d in deltas for n in d["numbers"]]
     lines = ["", f"**Since the baseline** ({text(base.get('verdict'))}, {text(base.get('generated_at'))}):", ""]
     if not rows:
         return [*lines, "No change in policy, findings or figures."]
@@ -77,6 +80,14 @@ def changes_table(report: VerdictReport) -> list[str]:
     if len(rows) > MAX_CHANGES:
         lines.append(f"| … | {len(rows) - MAX_CHANGES} more in readiness.html | | |")
     return lines
+
+
+def named_change(named: dict[str, Any]) -> str:
+    """Alert rules or dashboards a check saw, as they changed: ``alert rules added: X, removed: Y``."""
+    added, removed = ", ".join(named["added"]) or "none", ", ".join(named["removed"]) or "none"
+    said = f"{named['what']} added: {added}, removed: {removed}"
+    required = named.get("removed_required") or []
+    return said + (f" (required by the baseline's policy: {', '.join(required)})" if required else "")
 
 
 def tables(report: VerdictReport) -> list[str]:

@@ -22,6 +22,8 @@ from pipeline.model import Finding, Measurement, Status
 # Estimates on a handful of rows are noise; judge them only from this many rows on.
 ESTIMATE_MIN_ROWS = 100
 _SPACE = re.compile(r"\s+")
+# The measurement of a query's planner total cost (its top node's), compared against the baseline's.
+PLAN_COST = " plan total cost"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ def _measurements(query: ParsedQuery, rules: Rules) -> list[Measurement]:
                          f"<= {rules.max_ms:g}", plan.execution_ms <= rules.max_ms)]
     if plan.planning_ms is not None:
         found.append(Measurement(f"{key} planning time", round(plan.planning_ms, 3), "ms"))
+    cost = plan.root.get("Total Cost")
+    if cost is not None:  # validated by the plan reader (a non-negative number); absent with COSTS OFF
+        found.append(Measurement(f"{key}{PLAN_COST}", round(float(cost), 2), "cost units"))
     return found
 
 

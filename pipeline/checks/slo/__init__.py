@@ -36,6 +36,8 @@ class SloRaw:
     thresholds: dict[str, tuple[str, ...]]
     alerts: tuple[Watcher, ...]
     panels: tuple[Watcher, ...]
+    alert_names: tuple[str, ...] = ()  # every alerting rule read (validated text), for the release deltas
+    dashboard_names: tuple[str, ...] = ()  # every dashboard's title read
 
 
 class SloCheck(Check[SloSettings, SloRaw, SloRaw]):
@@ -74,13 +76,15 @@ class SloCheck(Check[SloSettings, SloRaw, SloRaw]):
         k6 = check_settings(load_config(ctx.resolve(settings.config), ctx.profile, ctx.env), "k6")
         assert isinstance(k6, K6Settings)
         thresholds = {m: tuple(expression(t) for t in items) for m, items in effective_thresholds(k6).items()}
+        rules = [r for f in settings.alert_rule_files for r in _alert_rules(self._kept(ctx, f))]
+        dashboards = [read_dashboard(self._kept(ctx, f)) for f in settings.dashboard_files]
         alerts = [watcher(r.name, r.expr, settings.latency_metric, settings.error_metrics, settings.route_label,
-                          r.for_) for f in settings.alert_rule_files for r in _alert_rules(self._kept(ctx, f))]
+                          r.for_) for r in rules]
         panels = [watcher(f"{d.title}", e, settings.latency_metric, settings.error_metrics, settings.route_label)
-                  for f in settings.dashboard_files for d in [read_dashboard(self._kept(ctx, f))]
-                  for e in d.expressions]
+                  for d in dashboards for e in d.expressions]
         return SloRaw(_objectives(read_spec(spec), str(spec)), thresholds,
-                      tuple(a for a in alerts if a), tuple(p for p in panels if p))
+                      tuple(a for a in alerts if a), tuple(p for p in panels if p),
+                      tuple(sorted({r.name for r in rules})), tuple(sorted({d.title for d in dashboards})))
 
     @staticmethod
     def _kept(ctx: CheckContext, configured: str) -> Path:
@@ -106,7 +110,8 @@ class SloCheck(Check[SloSettings, SloRaw, SloRaw]):
         return Evaluation(status, f"{len(findings)} inconsistencies over {len(rows)} operations.",
                           tuple(f.title for f in findings),
                           (Measurement("inconsistencies", len(findings), "", "== 0", not findings),),
-                          findings, views=(table,))
+                          findings, {"alerts": list(parsed.alert_names), "dashboards": list(parsed.dashboard_names)},
+                          views=(table,))
 
 
 def _alert_rules(path: Path) -> list[AlertRule]:
