@@ -5,10 +5,10 @@ the gate starts PostgreSQL, migrates and seeds it, starts the service (and Prome
 every check. Kept short through config overrides: a small seed, k6 for 3 s at 2 VUs, schemathesis
 with 1 example, one measured EXPLAIN run, a write quota of 40 a minute instead of 600. What
 cannot run here: ZAP runs as the fault matrix's STAND-IN for zap-baseline.py (real ZAP output
-replayed), the audit reads an offline OSV folder (the real PyPA advisory database's records of
-the example's packages). The coverage check ingests the reports of one real run of the example's
-test suite (made once in the fixture: running it three times would cost a minute and prove
-nothing new).
+replayed), the audit reads an offline OSV folder holding the one advisory release 2 brings in (PyPA's
+PYSEC-2022-202, written here in our words, dated today). The coverage check ingests the reports
+of one real run of the example's test suite (made once in the fixture: running it three times
+would cost a minute and prove nothing new).
 
 Release 1 is clean. Release 2 drops an index from the migration and pins pyjwt 2.3.0
 (PYSEC-2022-202). Release 3 waives what release 2 found and lowers ``min_line_rate`` without
@@ -17,6 +17,7 @@ approval; its verdict with an approval record is ready.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -53,12 +54,17 @@ class Project:
     overrides: dict[str, Any]
 
 
-def _osv_subset(database: Path, folder: Path, requirements: str) -> Path:
-    """The advisory database's records of the example's packages (all of it would only be slower to load)."""
-    for line in requirements.splitlines():
-        name = line.split("==")[0].strip()
-        if name and not name.startswith("#") and (database / name).is_dir():
-            shutil.copytree(database / name, folder / name)
+def _advisory_folder(folder: Path) -> Path:
+    """An offline OSV folder with the one advisory release 2 brings in, dated today (a stale database is an
+    error). The facts are PyPA's PYSEC-2022-202 (pyjwt before 2.4.0, CVE-2022-29217); the wording is ours."""
+    folder.mkdir(parents=True)
+    record = {"id": "PYSEC-2022-202", "aliases": ["CVE-2022-29217", "GHSA-ffqj-6fqr-9h24"],
+              "modified": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "summary": "pyjwt lets an attacker pick the verification algorithm",
+              "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:N"}],
+              "affected": [{"package": {"name": "pyjwt", "ecosystem": "PyPI"}, "ranges": [
+                  {"type": "ECOSYSTEM", "events": [{"introduced": "1.5.0"}, {"fixed": "2.4.0"}]}]}]}
+    (folder / "PYSEC-2022-202.json").write_text(json.dumps(record))
     return folder
 
 
@@ -85,9 +91,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     need_example_service()
     pytest.importorskip("pgserver", reason="the example's tests start PostgreSQL through pgserver")
     k6 = find_k6()
-    osv = SHARED_FIXTURES / "osv" / "pypa-advisory-database" / "vulns"
-    if not k6 or not osv.is_dir():
-        pytest.skip("k6 and ../shared's OSV records are needed (nox -s tests installs k6)")
+    if not k6:
+        pytest.skip("k6 is needed (nox -s tests installs it)")
     root = tmp_path_factory.mktemp("release-history")
     shutil.copytree(REPO / "configs", root / "configs", symlinks=True)
     shutil.copytree(REPO / "examples" / "orders-service", root / "examples" / "orders-service", symlinks=True,
@@ -98,13 +103,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     zap_fixtures = SHARED_FIXTURES / "zap" if (SHARED_FIXTURES / "zap").is_dir() else zap_output_written_here(root)
     zap = write_script(root / "zap-baseline.py", ZAP_STANDIN.format(python=sys.executable,
                                                                     fixtures=str(zap_fixtures)))
-    requirements = (root / "examples" / "orders-service" / "requirements.txt").read_text()
     overrides = {
         "coverage": {"command": None, "cobertura": str(evidence / "coverage.xml"),
                      "junit": [str(evidence / "junit.xml")]},
         "api": {"max_examples": 1, "max_time_s": 30},
         "zap": {"mode": "local", "zap_path": str(zap), "fail_at": "high"},
-        "audit": {"osv_dir": str(_osv_subset(osv, root / "osv", requirements))},
+        "audit": {"osv_dir": str(_advisory_folder(root / "osv"))},
         "k6": {"vus": 2, "duration": "3s", "env": {"CUSTOMERS": "200", "ORDERS": "2000"}},
         "explain": {"runs": 1, "defaults": {"max_ms": 50, "max_seq_scan_rows": 1000, "max_estimate_factor": 100}},
         "dashboards": {"prometheus": {"url": "${READINESS_PROMETHEUS_URL:-}", "job": "orders-service",
