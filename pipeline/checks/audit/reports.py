@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
-from pip_requirements_parser import RequirementsFile
 
 from pipeline.checks.audit import osv
 from pipeline.checks.audit.osv import PYPI
@@ -109,6 +108,8 @@ def read_requirements(path: Path) -> list[Dependency]:
     if not path.is_file():
         raise ParseError(path, "", "does not exist")
     try:
+        from pip_requirements_parser import RequirementsFile  # 60 ms: only when a requirements file is read
+
         parsed = RequirementsFile.from_file(str(path), include_nested=True)
     except (OSError, ValueError) as exc:  # an unreadable include, a file that is not text
         raise ParseError(path, "", f"cannot be read as a requirements file: {exc}") from None

@@ -22,7 +22,6 @@ from pipeline.checks.coverage.sources import check_completeness, shown_path
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
 from pipeline.errors import ArtifactMissing, CheckError
 from pipeline.model import ToolInfo
-from pipeline.target.testdb import suite_database
 
 __all__ = ["FINDINGS", "CoverageCheck", "CoverageParsed", "CoverageRaw", "CoverageSettings", "evaluate_coverage"]
 
@@ -84,7 +83,7 @@ class CoverageCheck(Check[CoverageSettings, CoverageRaw, CoverageParsed]):
         cwd = ctx.resolve(settings.cwd)
         started = time.time()
         # checks.coverage.env last: its {db_*} placeholders are the suite database's parts.
-        database = suite_database(settings.database, ctx.env, settings.env) if argv else {}
+        database = _suite_database(settings, ctx) if argv else {}
         exit_code = _run_tests(argv, cwd, {**ctx.env, **database}, ctx) if argv else None
         for path in (report, *junit):
             _require_fresh(path, started if argv else None)
@@ -149,3 +148,10 @@ def _keep_as_evidence(path: Path, ctx: CheckContext) -> Path:
     copy = evidence / f"coverage-{path.name}"
     shutil.copyfile(path, copy)
     return copy
+
+
+def _suite_database(settings: CoverageSettings, ctx: CheckContext) -> dict[str, str]:
+    """The suite's database variables; psycopg is imported only when a suite runs (80 ms for every process)."""
+    from pipeline.target.testdb import suite_database
+
+    return suite_database(settings.database, ctx.env, settings.env)
