@@ -17,11 +17,12 @@ import json
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import docker_run, proc
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
+from pipeline.checks.k6.loadwatch import LoadWatch, Watcher, generator_warnings, not_watched, write_evidence
 from pipeline.checks.k6.policy import EXIT_MEANINGS, K6Parsed, evaluate_k6
 from pipeline.checks.k6.settings import K6Settings, effective_thresholds, expression
 from pipeline.checks.k6.summary import read_summary
@@ -43,6 +44,7 @@ class K6Raw:
     summary: Path
     exit_code: int | None
     aborted: bool
+    watch: LoadWatch = field(default_factory=lambda: not_watched("no watch of the generator was recorded"))
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,10 @@ class K6Check(Check[K6Settings, K6Raw, K6Parsed]):
         run = _prepare(settings, ctx)
         binary = find_k6(settings.binary)
         if binary and settings.mode in ("auto", "native"):
-            exit_code = _run_native(binary, run, ctx)
+            with Watcher(str(run.summary)) as watcher:
+                exit_code = _run_native(binary, run, ctx)
         elif settings.mode in ("auto", "docker"):
+            watcher = None
             exit_code = _run_docker(settings, run, ctx)
         else:
             raise ToolNotFound("k6 was not found on PATH, beside this Python, or at checks.k6.binary.",
@@ -98,11 +102,13 @@ class K6Check(Check[K6Settings, K6Raw, K6Parsed]):
         ctx.add_evidence(run.summary)
         log_text = run.log.read_text(encoding="utf-8", errors="replace")
         aborted = "abortOnFail" in log_text or "stopping test prematurely" in log_text
-        return K6Raw(run.summary, exit_code, aborted)
+        watch = _watched(watcher, generator_warnings(log_text))
+        ctx.add_evidence(write_evidence(watch, ctx.evidence_dir / "k6-loadwatch.json"))
+        return K6Raw(run.summary, exit_code, aborted, watch)
 
     def parse(self, raw: K6Raw) -> K6Parsed:
         """The summary, every number validated and every threshold recomputed."""
-        return K6Parsed(read_summary(raw.summary), raw.exit_code, raw.aborted)
+        return K6Parsed(read_summary(raw.summary), raw.exit_code, raw.aborted, raw.watch)
 
     def evaluate(self, parsed: K6Parsed, settings: K6Settings) -> Evaluation:
         """Every threshold of the settings, judged on the recomputed values."""
@@ -141,7 +147,16 @@ def _ingest(settings: K6Settings, ctx: CheckContext) -> K6Raw:
         shutil.copyfile(path, kept)
     ctx.add_evidence(kept)
     ctx.tool = ToolInfo("k6", "unknown", "ingest")
-    return K6Raw(path, None, False)
+    return K6Raw(path, None, False, not_watched("the summary was ingested (mode ingest), not run here: of the "
+                                                "load generator only the summary's dropped_iterations can be judged"))
+
+
+def _watched(watcher: Watcher | None, warnings: tuple[str, ...]) -> LoadWatch:
+    """What was seen of the generator: the samples of a native run; of a container, only k6's warnings."""
+    if watcher is None:
+        return replace(not_watched("k6 ran in a container (mode docker), whose CPU the gate does not sample; "
+                                   "only dropped_iterations and k6's warnings were judged"), warnings=warnings)
+    return watcher.result(warnings)
 
 
 def find_k6(binary: str | None = None) -> str | None:

@@ -54,6 +54,28 @@ class Stage(BaseModel):
     target: int = Field(ge=0, description="virtual users at the end of the stage")
 
 
+class GeneratorLimits(BaseModel):
+    """``checks.k6.generator``: when the load generator counts as starved (the run then proves nothing)."""
+
+    model_config = _CLOSED
+
+    max_cpu_percent: float | None = Field(
+        90.0, gt=0, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
+        description="a sample counts as busy when k6 (with its children) used more than this percent of one "
+                    "core (null: k6's CPU is shown, not judged)")
+    max_busy_share: float = Field(
+        0.5, ge=0, le=1, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
+        description="k6 was starved when more than this share of the samples were busy")
+    max_dropped_iterations: int | None = Field(
+        0, ge=0, json_schema_extra={"stricter": "lower"},
+        description="k6 was starved when it dropped more iterations than this (null: not judged)")
+    allow_warnings: bool = Field(
+        False, json_schema_extra={"stricter": "false"},
+        description="true: k6's warnings about the generator (Insufficient VUs, too many open files) are shown, "
+                    "not judged")
+    min_samples: int = Field(3, ge=1, description="fewer CPU samples (a run of a few seconds): shown, not judged")
+
+
 class K6Settings(CheckSettings):
     """``checks.k6``: the script, how k6 runs, the load and the thresholds."""
 
@@ -86,6 +108,9 @@ class K6Settings(CheckSettings):
         description="values of the requests' name tag; each gets the overall http_req_duration and "
                         "http_req_failed thresholds")
     env: dict[str, str] = Field(default_factory=dict, description="more environment variables for the script")
+    generator: GeneratorLimits = Field(
+        default_factory=GeneratorLimits,
+        description="when k6 itself was starved (CPU, dropped iterations, its warnings): the result is then error")
 
     @field_validator("thresholds")
     @classmethod
