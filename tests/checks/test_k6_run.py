@@ -99,6 +99,8 @@ def _project(tmp_path: Path, server: str, second: str, thresholds: dict[str, lis
           "endpoints": ["fast", "second"], **extra}
     if thresholds is not None:
         k6["thresholds"] = thresholds
+    if "arrival_rate" in extra:  # it replaces vus and duration
+        del k6["vus"], k6["duration"]
     return config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"k6": k6}}))
 
 
@@ -308,3 +310,31 @@ def test_a_light_run_keeps_up_and_says_so(tmp_path: Path, server: str, k6: str) 
     assert facts["load generator"] == "kept up" and facts["dropped iterations"].startswith("none")
     assert facts["samples"].startswith(("3 ", "4 ", "5 "))
     assert result.details["generator"]["k6_cpu_max"] < 90
+
+
+# --- an open model: the thresholds hold at a target rate ------------------------------------------
+
+
+def test_an_arrival_rate_runs_as_the_gates_scenario(tmp_path: Path, server: str, k6: str) -> None:
+    arrival = {"rate": 20, "duration": "3s", "pre_allocated_vus": 2, "max_vus": 6}
+    config = _project(tmp_path, server, "fast", arrival_rate=arrival)
+    (tmp_path / "load.js").write_text(BURNING % {"spins": 10, "think": 0})
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.PASS, result.reasons
+    started = next(m for m in result.measurements if m.name == "iterations{scenario:readiness_arrival_rate} count>0")
+    assert started.ok is True and isinstance(started.value, float) and 55 <= started.value <= 62  # 20/s for 3 s
+    assert "--vus" not in result.tool.command
+
+
+def test_a_vu_pool_too_small_for_the_rate_is_an_error_with_the_max_vus_hint(tmp_path: Path, server: str,
+                                                                           k6: str) -> None:
+    arrival = {"rate": 20, "duration": "3s", "pre_allocated_vus": 1, "max_vus": 2}
+    config = _project(tmp_path, server, "fast", arrival_rate=arrival)
+    (tmp_path / "load.js").write_text(BURNING % {"spins": 10, "think": 0.5})  # 2 VUs serve at most 4/s
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert result.summary.startswith("The measurement is not trustworthy: k6 dropped ")
+    assert "k6 warned about the generator 1 time(s)" in result.summary and "Insufficient VUs" in result.summary
+    assert any(r.startswith("Raise checks.k6.arrival_rate.max_vus") for r in result.reasons)
+    dropped = next(m for m in result.measurements if m.name == "dropped iterations")
+    assert isinstance(dropped.value, int) and dropped.value > 30

@@ -24,7 +24,7 @@ from pipeline import docker_run, proc
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
 from pipeline.checks.k6.loadwatch import LoadWatch, Watcher, generator_warnings, not_watched, write_evidence
 from pipeline.checks.k6.policy import EXIT_MEANINGS, K6Parsed, evaluate_k6
-from pipeline.checks.k6.settings import K6Settings, effective_thresholds, expression
+from pipeline.checks.k6.settings import ARRIVAL_SCENARIO, K6Settings, effective_thresholds, expression
 from pipeline.checks.k6.summary import read_summary
 from pipeline.checks.k6.thresholds import trend_stats
 from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
@@ -126,7 +126,8 @@ def _prepare(settings: K6Settings, ctx: CheckContext) -> _Run:
     options = ctx.evidence_dir / "k6-options.json"
     k6_form = {metric: [item if isinstance(item, str) else item.for_k6() for item in items]
                for metric, items in thresholds.items()}
-    options.write_text(json.dumps({"thresholds": k6_form, "summaryTrendStats": stats}, indent=2))
+    options.write_text(json.dumps({"thresholds": k6_form, "summaryTrendStats": stats,
+                                   **_scenarios(settings, ctx.profile)}, indent=2))
     summary = ctx.evidence_dir / "k6-summary.json"
     summary.unlink(missing_ok=True)  # a summary from an earlier run must never be judged
     # On the command line, because a script's own options override the --config file's.
@@ -179,7 +180,16 @@ def _k6_env(settings: K6Settings, env: Mapping[str, str]) -> dict[str, str]:
     return merged
 
 
+def _scenarios(settings: K6Settings, profile: str) -> dict[str, object]:
+    """The arrival-rate scenario for the options file (nothing for a closed model, given on the command line)."""
+    if settings.arrival_rate is None:
+        return {}
+    return {"scenarios": {ARRIVAL_SCENARIO: settings.arrival_rate.for_k6(settings.load(profile)[1])}}
+
+
 def _load_args(settings: K6Settings, profile: str) -> list[str]:
+    if settings.arrival_rate is not None:
+        return []  # --vus/--duration on the command line would replace the options file's scenario
     if settings.stages:
         return [arg for stage in settings.stages for arg in ("--stage", f"{stage.duration}:{stage.target}")]
     vus, duration = settings.load(profile)
