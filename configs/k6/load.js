@@ -56,11 +56,15 @@ function createCustomer() {
 
 export default function () {
   const n = exec.vu.iterationInInstance;
-  // The writers write on every fifth iteration, starting with the first (a customer, then orders),
-  // so that even a short run has samples of both writes; with the think time that is well under
-  // the spec's x-rate-limit (600 a minute per token subject).
-  if (exec.vu.idInTest <= WRITERS && n % 5 === 0) {
-    if (n % 20 === 0) {
+  if (n === 0) {
+    sleep(Math.random() * THINK_MAX_S); // users arrive over a moment, not all in the same millisecond
+  }
+  // The writers write on every fifth iteration from the fifth (a customer, then orders), so that
+  // even a short run has samples of both writes, none in the first instant while the service's
+  // pools still grow; with the think time that is well under the spec's x-rate-limit (600 a minute
+  // per token subject).
+  if (exec.vu.idInTest <= WRITERS && n % 5 === 4) {
+    if (n % 20 === 4) {
       createCustomer();
     } else {
       createOrder();

@@ -24,10 +24,10 @@ INSUFFICIENT = ('time="2026-11-30T23:25:15Z" level=warning msg="Insufficient VUs
                 'initialize more" executor=constant-arrival-rate scenario=s')
 
 
-def watch(*cpus: float, warnings: tuple[str, ...] = ()) -> LoadWatch:
+def watch(*cpus: float, warnings: tuple[str, ...] = (), wait_ms: float | None = 0.1) -> LoadWatch:
     """A native run's watch with one sample per CPU figure (k6's, in percent of one core)."""
-    return LoadWatch(True, "", 2, 1.0, tuple(Sample(i + 1.0, float(cpu), 50.0, 1.0) for i, cpu in enumerate(cpus)),
-                     warnings)
+    return LoadWatch(True, "", 2, 1.0, tuple(Sample(i + 1.0, float(cpu), 50.0, 1.0, wait_ms)
+                                             for i, cpu in enumerate(cpus)), warnings)
 
 
 def summary(dropped: int | None = None, p95: float = 100.0) -> Any:
@@ -42,9 +42,20 @@ def test_busy_in_more_than_half_the_samples_is_starved_at_the_edges() -> None:
     assert judge_generator(watch(95, 95, 10, 10), summary(), limits).problems == ()  # half: not more than half
     assert judge_generator(watch(90, 90, 90, 90), summary(), limits).problems == ()  # at 90%, not above
     starved = judge_generator(watch(95, 95, 95, 10), summary(), limits)
-    assert starved.problems == ("k6 used more than 90% of a core in 75% of 4 samples (median 95.0%, at most 50% "
+    assert starved.problems == ("k6 used more than 90% of a core or waited more than 5 ms for a CPU each time it "
+                                "woke in 75% of 4 samples (median 95.0% of a core, median wait 0.1 ms; at most 50% "
                                 "may be); its latencies include its own wait for CPU",)
     assert starved.hints[0].startswith("Give k6 CPU of its own")
+
+
+def test_a_k6_that_waits_for_a_cpu_is_starved_though_it_used_little() -> None:
+    # Other work held the CPU: k6 used 20% of a core, but waited 8 ms each time it woke.
+    waiting = judge_generator(watch(20, 20, 20, wait_ms=8.0), summary(), GeneratorLimits())
+    assert waiting.problems and "median wait 8.0 ms" in waiting.problems[0]
+    assert judge_generator(watch(20, 20, 20, wait_ms=5.0), summary(), GeneratorLimits()).problems == ()  # at 5 ms
+    assert judge_generator(watch(20, 20, 20, wait_ms=None), summary(), GeneratorLimits()).problems == ()  # unknown
+    only_wait = judge_generator(watch(99, 99, 99, wait_ms=8.0), summary(), GeneratorLimits(max_cpu_percent=None))
+    assert only_wait.problems[0].startswith("k6 waited more than 5 ms for a CPU each time it woke in 100% of 3")
 
 
 @settings(max_examples=60, deadline=None)
@@ -59,7 +70,8 @@ def test_starved_exactly_when_the_busy_share_exceeds_the_limit(cpus: list[float]
 def test_too_few_samples_or_no_limit_is_shown_not_judged() -> None:
     short = judge_generator(watch(300, 300), summary(), GeneratorLimits())
     assert short.problems == () and "fewer than checks.k6.generator.min_samples (3)" in short.notes[0]
-    off = judge_generator(watch(300, 300, 300), summary(), GeneratorLimits(max_cpu_percent=None))
+    off = judge_generator(watch(300, 300, 300, wait_ms=50), summary(),
+                          GeneratorLimits(max_cpu_percent=None, max_wait_ms=None))
     assert off.problems == () and "not judged" in off.notes[0]
 
 
@@ -87,7 +99,7 @@ def test_a_starved_run_is_an_error_that_keeps_the_facts_and_never_blames_the_ser
     parsed = K6Parsed(summary(p95=350.0), 99, False, watch(150, 150, 150))
     result = evaluate_k6(parsed, k6_settings())
     assert result.status is Status.ERROR and result.findings == ()
-    assert result.summary.startswith("The measurement is not trustworthy: k6 used more than 90% of a core in 100%")
+    assert result.summary.startswith("The measurement is not trustworthy: k6 used more than 90% of a core or waited")
     assert any("Crossed under a starved generator, so not held against the service: http_req_duration "
                "p(95)<200" in r for r in result.reasons)
     assert {"latency p95", "k6 CPU median", "http_req_duration p(95)<200"} <= {m.name for m in result.measurements}
@@ -101,7 +113,7 @@ def test_a_starved_run_is_an_error_that_keeps_the_facts_and_never_blames_the_ser
 def test_an_abnormal_exit_stays_the_error_and_mentions_the_generator() -> None:
     result = evaluate_k6(K6Parsed(summary(), 107, False, watch(150, 150, 150)), k6_settings())
     assert result.status is Status.ERROR and "107" in result.summary
-    assert any(r.startswith("Besides: k6 used more than 90%") for r in result.reasons)
+    assert any(r.startswith("Besides: k6 used more than 90% of a core") for r in result.reasons)
 
 
 def test_docker_and_ingest_say_the_cpu_was_not_watched_but_judge_what_they_can() -> None:

@@ -285,11 +285,14 @@ def _generator(result: CheckResult) -> dict[str, str]:
 
 
 def test_a_starved_generator_is_an_error_never_a_fail(tmp_path: Path, server: str, k6: str) -> None:
-    config = _project(tmp_path, server, "fast", vus=2, duration="4s")
+    # Two VUs spinning want two cores: on a quiet machine k6 takes nearly both, on a machine other work
+    # shares (as here, often) about one. The limit sits below that, so that the test says the same on both.
+    config = _project(tmp_path, server, "fast", vus=2, duration="4s", generator={"max_cpu_percent": 60})
     (tmp_path / "load.js").write_text(BURNING % {"spins": 3_000_000, "think": 0})
     result = run_check("k6", config, tmp_path / "reports", tmp_path)
     assert result.status is Status.ERROR, result.summary
-    assert result.summary.startswith("The measurement is not trustworthy: k6 used more than 90% of a core in ")
+    assert result.summary.startswith("The measurement is not trustworthy: k6 used more than 60% of a core or waited "
+                                     "more than 5 ms for a CPU each time it woke in ")
     assert any(r.startswith("Give k6 CPU of its own") for r in result.reasons)
     assert _generator(result)["load generator"] == "starved: the measurement is not trustworthy"
     # The facts of the run stay: latency per endpoint, the headline numbers, the generator's CPU.
@@ -297,7 +300,8 @@ def test_a_starved_generator_is_an_error_never_a_fail(tmp_path: Path, server: st
     assert [row.label for row in _latency(result).rows] == ["fast", "second"]
     watch = json.loads((tmp_path / "reports" / "evidence" / "k6-loadwatch.json").read_text())
     assert watch["schema"] == "readiness.k6-loadwatch/1" and watch["watched"] is True
-    assert len(watch["samples"]) >= 3 and max(s["k6_cpu"] for s in watch["samples"]) > 90
+    assert len(watch["samples"]) >= 3
+    assert max(s["k6_cpu"] for s in watch["samples"]) > 60
     assert result.details["generator"]["starved"] is True
 
 
@@ -310,6 +314,7 @@ def test_a_light_run_keeps_up_and_says_so(tmp_path: Path, server: str, k6: str) 
     assert facts["load generator"] == "kept up" and facts["dropped iterations"].startswith("none")
     assert facts["samples"].startswith(("3 ", "4 ", "5 "))
     assert result.details["generator"]["k6_cpu_max"] < 90
+    assert result.details["generator"]["k6_wait_ms_median"] is not None  # the kernel tells, here
 
 
 # --- an open model: the thresholds hold at a target rate ------------------------------------------

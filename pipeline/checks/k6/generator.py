@@ -1,17 +1,18 @@
 """Judge the load generator (pure): was k6 itself starved, so that its numbers measure k6, not the service?
 
-Starved means any of: k6's CPU above ``generator.max_cpu_percent`` of one core in more than
-``generator.max_busy_share`` of the samples; more dropped iterations than
-``generator.max_dropped_iterations`` (k6's own counter: an arrival-rate scenario could not start
-iterations on time); a warning of k6's about the generator in its log. Then the result is
-``error`` with what to change, never a ``fail`` blamed on the service.
+Starved means any of: k6 short of CPU in more than ``generator.max_busy_share`` of the samples
+(it used more than ``generator.max_cpu_percent`` of one core, or its threads waited more than
+``generator.max_wait_ms`` on average for a CPU each time they became runnable: other work had
+it); more dropped iterations than ``generator.max_dropped_iterations`` (k6's own counter: an
+arrival-rate scenario could not start iterations on time); a warning of k6's about the generator
+in its log. Then the result is ``error`` with what to change, never a ``fail`` blamed on the service.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.checks.k6.loadwatch import LoadWatch, machine_summary
+from pipeline.checks.k6.loadwatch import LoadWatch, Sample, machine_summary
 from pipeline.checks.k6.settings import GeneratorLimits
 from pipeline.checks.k6.summary import Summary
 from pipeline.model import Measurement
@@ -63,18 +64,30 @@ def judge_generator(watch: LoadWatch, summary: Summary, limits: GeneratorLimits)
 
 def _cpu(watch: LoadWatch, limits: GeneratorLimits) -> tuple[str, str]:
     """(the problem when k6 was short of CPU, a note when its CPU cannot be judged); '' for neither."""
-    if limits.max_cpu_percent is None:
-        return "", "k6's CPU is shown, not judged (checks.k6.generator.max_cpu_percent is null)."
+    if limits.max_cpu_percent is None and limits.max_wait_ms is None:
+        return "", "k6's CPU is shown, not judged (checks.k6.generator.max_cpu_percent and max_wait_ms are null)."
     if len(watch.samples) < limits.min_samples:
         return "", (f"k6's CPU is shown, not judged: {len(watch.samples)} sample(s), fewer than "
                 f"checks.k6.generator.min_samples ({limits.min_samples}); the run was too short.")
-    busy = [s for s in watch.samples if s.k6_cpu > limits.max_cpu_percent]
+    busy = [s for s in watch.samples if _busy(s, limits)]
     share = len(busy) / len(watch.samples)
     if share <= limits.max_busy_share:
         return "", ""
-    return (f"k6 used more than {limits.max_cpu_percent:g}% of a core in {share:.0%} of "
-            f"{len(watch.samples)} samples (median {machine_summary(watch)['k6_cpu_median']}%, at most "
-            f"{limits.max_busy_share:.0%} may be); its latencies include its own wait for CPU"), ""
+    numbers = machine_summary(watch)
+    criteria = [f"used more than {limits.max_cpu_percent:g}% of a core"] if limits.max_cpu_percent is not None else []
+    criteria += [f"waited more than {limits.max_wait_ms:g} ms for a CPU each time it woke"] \
+        if limits.max_wait_ms is not None else []
+    return (f"k6 {' or '.join(criteria)} in {share:.0%} of "
+            f"{len(watch.samples)} samples (median {numbers['k6_cpu_median']}% of a core, median wait "
+            f"{numbers['k6_wait_ms_median']} ms; at most {limits.max_busy_share:.0%} may be); its latencies include "
+            "its own wait for CPU"), ""
+
+
+def _busy(sample: Sample, limits: GeneratorLimits) -> bool:
+    """k6 was short of CPU in this sample: it used nearly a core, or it waited long for one."""
+    over = limits.max_cpu_percent is not None and sample.k6_cpu > limits.max_cpu_percent
+    waited = limits.max_wait_ms is not None and sample.k6_wait_ms is not None and sample.k6_wait_ms > limits.max_wait_ms
+    return over or waited
 
 
 def _facts(watch: LoadWatch, dropped: float | None, problems: list[str]) -> Facts:
@@ -84,6 +97,8 @@ def _facts(watch: LoadWatch, dropped: float | None, problems: list[str]) -> Fact
     if watch.watched:
         items += [("samples", f"{numbers['samples']} (every {watch.interval_s:g} s)"),
                   ("k6 CPU (% of one core)", f"median {numbers['k6_cpu_median']}, max {numbers['k6_cpu_max']}"),
+                  ("k6 wait for a CPU per wake-up (ms)",
+                   f"median {numbers['k6_wait_ms_median']}, max {numbers['k6_wait_ms_max']}"),
                   (f"machine CPU (% of {watch.cores} cores)",
                    f"median {numbers['machine_cpu_median']}, max {numbers['machine_cpu_max']}"),
                   ("load average (1 min) at the end", str(numbers["load1_end"]))]

@@ -29,12 +29,15 @@ INSTALL_PSUTIL = "pip install 'readiness-gate[load]' (psutil) to watch the load 
 
 @dataclass(frozen=True)
 class Sample:
-    """One sample: seconds since the watch began, k6's CPU (% of one core), the machine's (% of all cores)."""
+    """One sample: seconds since the watch began, k6's CPU (% of one core), the machine's (% of all cores),
+    and how long k6's threads waited for a CPU on average each time they became runnable (ms; None where the
+    kernel does not say: /proc/<pid>/task/<tid>/schedstat)."""
 
     t_s: float
     k6_cpu: float
     machine_cpu: float
     load1: float
+    k6_wait_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,10 @@ def machine_summary(watch: LoadWatch) -> dict[str, float | int | None]:
     """Medians and peaks of k6's and the machine's CPU, and the load average at the end."""
     k6 = sorted(s.k6_cpu for s in watch.samples)
     machine = sorted(s.machine_cpu for s in watch.samples)
+    waits = sorted(s.k6_wait_ms for s in watch.samples if s.k6_wait_ms is not None)
     return {"samples": len(watch.samples), "cores": watch.cores,
             "k6_cpu_median": _median(k6), "k6_cpu_max": max(k6, default=None),
+            "k6_wait_ms_median": _median(waits), "k6_wait_ms_max": max(waits, default=None),
             "machine_cpu_median": _median(machine), "machine_cpu_max": max(machine, default=None),
             "load1_end": watch.samples[-1].load1 if watch.samples else None}
 
@@ -137,15 +142,17 @@ class Watcher:
                 self._why_not = "the k6 process was not found among the gate's children"
             return
         started = last = time.monotonic()
-        busy, machine = _tree_cpu(psutil, root), psutil.cpu_times()
+        busy, machine, sched = _tree_cpu(psutil, root), psutil.cpu_times(), _tree_sched(psutil, root)
         while not self._stop.wait(self.interval_s):
             now, busy_now, machine_now = time.monotonic(), _tree_cpu(psutil, root), psutil.cpu_times()
+            sched_now = _tree_sched(psutil, root)
             if busy_now is None:  # k6 has exited: the last interval is not a sample of the run
                 return
             k6 = 100.0 * (busy_now - (busy or 0.0)) / max(now - last, 1e-6)
             self._samples.append(Sample(round(now - started, 2), round(max(k6, 0.0), 1),
-                                        _machine_busy(machine, machine_now), round(os.getloadavg()[0], 2)))
-            last, busy, machine = now, busy_now, machine_now
+                                        _machine_busy(machine, machine_now), round(os.getloadavg()[0], 2),
+                                        _mean_wait_ms(sched, sched_now)))
+            last, busy, machine, sched = now, busy_now, machine_now, sched_now
 
     def _find(self, psutil: Any) -> Any:
         """The watched process, polled for until it appears or the watch ends."""
@@ -176,6 +183,38 @@ def _tree_cpu(psutil: Any, root: Any) -> float | None:
             continue
         total += times.user + times.system
     return float(total)
+
+
+def _tree_sched(psutil: Any, root: Any) -> tuple[int, int] | None:
+    """Nanoseconds the tree's threads waited on a run queue, and how many times they ran; None: not known.
+
+    From /proc/<pid>/task/<tid>/schedstat (time on the CPU, time waiting for it, timeslices).
+    """
+    try:
+        pids = [root.pid, *(child.pid for child in root.children(recursive=True))]
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    waited = slices = 0
+    for pid in pids:
+        task = Path(f"/proc/{pid}/task")
+        try:
+            threads = list(task.iterdir())
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                fields = (thread / "schedstat").read_text().split()
+                waited, slices = waited + int(fields[1]), slices + int(fields[2])
+            except (OSError, IndexError, ValueError):
+                continue
+    return (waited, slices) if slices else None
+
+
+def _mean_wait_ms(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The mean wait for a CPU per timeslice between two readings, in ms (None when unknown)."""
+    if before is None or after is None or after[1] <= before[1] or after[0] < before[0]:
+        return None
+    return round((after[0] - before[0]) / 1e6 / (after[1] - before[1]), 2)
 
 
 def _machine_busy(before: Any, after: Any) -> float:

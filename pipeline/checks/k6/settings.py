@@ -63,6 +63,10 @@ class GeneratorLimits(BaseModel):
         90.0, gt=0, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
         description="a sample counts as busy when k6 (with its children) used more than this percent of one "
                     "core (null: k6's CPU is shown, not judged)")
+    max_wait_ms: float | None = Field(
+        5.0, gt=0, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
+        description="a sample counts as busy too when k6's threads waited on average more than this many ms for a "
+                    "CPU each time they became runnable (other work took the CPU; null: shown, not judged)")
     max_busy_share: float = Field(
         0.5, ge=0, le=1, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
         description="k6 was starved when more than this share of the samples were busy")
