@@ -20,7 +20,7 @@ import yaml
 from pipeline.checks.k6 import find_k6
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
-from pipeline.views import Bars
+from pipeline.views import Bars, Facts
 from tests.conftest import config_from
 
 SCRIPT = """
@@ -30,6 +30,19 @@ export default function () {
   const r1 = http.get(`${__ENV.BASE_URL}/fast`, { tags: { name: 'fast' } });
   const r2 = http.get(`${__ENV.BASE_URL}/%(second)s`, { tags: { name: 'second' } });
   check(r1, { 'fast is 200': (r) => r.status === 200 });
+}
+"""
+
+# Each iteration spins the JavaScript engine: k6 itself, not the service, runs out of CPU.
+BURNING = """
+import http from 'k6/http';
+import { sleep } from 'k6';
+export default function () {
+  http.get(`${__ENV.BASE_URL}/fast`, { tags: { name: 'fast' } });
+  http.get(`${__ENV.BASE_URL}/fast`, { tags: { name: 'second' } });
+  let x = 0;
+  for (let i = 0; i < %(spins)d; i++) { x += i %% 7; }
+  sleep(%(think)s);
 }
 """
 
@@ -86,6 +99,8 @@ def _project(tmp_path: Path, server: str, second: str, thresholds: dict[str, lis
           "endpoints": ["fast", "second"], **extra}
     if thresholds is not None:
         k6["thresholds"] = thresholds
+    if "arrival_rate" in extra:  # it replaces vus and duration
+        del k6["vus"], k6["duration"]
     return config_from(tmp_path, yaml.safe_dump({"version": 1, "checks": {"k6": k6}}))
 
 
@@ -155,6 +170,7 @@ def test_ingest_mode_judges_a_summary_from_elsewhere(tmp_path: Path, server: str
     config = _project(tmp_path, server, "slow", summary=str(produced))
     result = run_check("k6", config, tmp_path / "reports", tmp_path)
     assert result.status is Status.FAIL and result.tool.mode == "ingest"
+    assert any("only the summary's dropped_iterations can be judged" in r for r in result.reasons)
 
 
 def test_ingest_of_a_missing_or_truncated_summary_is_an_error(tmp_path: Path, server: str) -> None:
@@ -257,3 +273,73 @@ def test_endpoint_that_received_no_request_proves_nothing(tmp_path: Path, server
     assert result.status is Status.ERROR
     assert any("http_req_duration{name:never_called} p(95)<200 cannot be recomputed: the metric recorded "
                "no sample" in r for r in result.reasons)
+
+
+# --- the load generator is watched --------------------------------------------------------------
+
+
+def _generator(result: CheckResult) -> dict[str, str]:
+    facts = [v for v in result.views if isinstance(v, Facts) and v.title == "Load generator"]
+    assert len(facts) == 1
+    return dict(facts[0].items)
+
+
+def test_a_starved_generator_is_an_error_never_a_fail(tmp_path: Path, server: str, k6: str) -> None:
+    # Two VUs spinning want two cores: on a quiet machine k6 takes nearly both, on a machine other work
+    # shares (as here, often) about one. The limit sits below that, so that the test says the same on both.
+    config = _project(tmp_path, server, "fast", vus=2, duration="4s", generator={"max_cpu_percent": 60})
+    (tmp_path / "load.js").write_text(BURNING % {"spins": 3_000_000, "think": 0})
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR, result.summary
+    assert result.summary.startswith("The measurement is not trustworthy: k6 used more than 60% of a core or waited "
+                                     "more than 5 ms for a CPU each time it woke in ")
+    assert any(r.startswith("Give k6 CPU of its own") for r in result.reasons)
+    assert _generator(result)["load generator"] == "starved: the measurement is not trustworthy"
+    # The facts of the run stay: latency per endpoint, the headline numbers, the generator's CPU.
+    assert {"latency p95", "k6 CPU median", "machine CPU median"} <= {m.name for m in result.measurements}
+    assert [row.label for row in _latency(result).rows] == ["fast", "second"]
+    watch = json.loads((tmp_path / "reports" / "evidence" / "k6-loadwatch.json").read_text())
+    assert watch["schema"] == "readiness.k6-loadwatch/1" and watch["watched"] is True
+    assert len(watch["samples"]) >= 3
+    assert max(s["k6_cpu"] for s in watch["samples"]) > 60
+    assert result.details["generator"]["starved"] is True
+
+
+def test_a_light_run_keeps_up_and_says_so(tmp_path: Path, server: str, k6: str) -> None:
+    config = _project(tmp_path, server, "fast", vus=4, duration="4s")
+    (tmp_path / "load.js").write_text(BURNING % {"spins": 10, "think": 0.1})
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.PASS, result.reasons
+    facts = _generator(result)
+    assert facts["load generator"] == "kept up" and facts["dropped iterations"].startswith("none")
+    assert facts["samples"].startswith(("3 ", "4 ", "5 "))
+    assert result.details["generator"]["k6_cpu_max"] < 90
+    assert result.details["generator"]["k6_wait_ms_median"] is not None  # the kernel tells, here
+
+
+# --- an open model: the thresholds hold at a target rate ------------------------------------------
+
+
+def test_an_arrival_rate_runs_as_the_gates_scenario(tmp_path: Path, server: str, k6: str) -> None:
+    arrival = {"rate": 20, "duration": "3s", "pre_allocated_vus": 2, "max_vus": 6}
+    config = _project(tmp_path, server, "fast", arrival_rate=arrival)
+    (tmp_path / "load.js").write_text(BURNING % {"spins": 10, "think": 0})
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.PASS, result.reasons
+    started = next(m for m in result.measurements if m.name == "iterations{scenario:readiness_arrival_rate} count>0")
+    assert started.ok is True and isinstance(started.value, float) and 55 <= started.value <= 62  # 20/s for 3 s
+    assert "--vus" not in result.tool.command
+
+
+def test_a_vu_pool_too_small_for_the_rate_is_an_error_with_the_max_vus_hint(tmp_path: Path, server: str,
+                                                                           k6: str) -> None:
+    arrival = {"rate": 20, "duration": "3s", "pre_allocated_vus": 1, "max_vus": 2}
+    config = _project(tmp_path, server, "fast", arrival_rate=arrival)
+    (tmp_path / "load.js").write_text(BURNING % {"spins": 10, "think": 0.5})  # 2 VUs serve at most 4/s
+    result = run_check("k6", config, tmp_path / "reports", tmp_path)
+    assert result.status is Status.ERROR
+    assert result.summary.startswith("The measurement is not trustworthy: k6 dropped ")
+    assert "k6 warned about the generator 1 time(s)" in result.summary and "Insufficient VUs" in result.summary
+    assert any(r.startswith("Raise checks.k6.arrival_rate.max_vus") for r in result.reasons)
+    dropped = next(m for m in result.measurements if m.name == "dropped iterations")
+    assert isinstance(dropped.value, int) and dropped.value > 30

@@ -46,6 +46,25 @@ def test_stages_replace_vus_and_duration(tmp_path: Path) -> None:
     assert _prepare(settings_, _context(tmp_path)).load[:4] == ["--stage", "1m:50", "--stage", "30s:0"]
 
 
+@pytest.mark.parametrize(("profile", "duration"), [("local", "30s"), ("release", "5m")])
+def test_an_arrival_rate_goes_into_the_options_file_as_a_scenario(tmp_path: Path, profile: str,
+                                                                 duration: str) -> None:
+    arrival = {"rate": 50, "pre_allocated_vus": 10, "max_vus": 40}
+    run = _prepare(k6_settings(script="load.js", arrival_rate=arrival), _context(tmp_path, profile))
+    assert "--vus" not in run.load and "--duration" not in run.load  # they would replace the scenario
+    options = json.loads(run.options.read_text())
+    assert options["scenarios"] == {"readiness_arrival_rate": {
+        "executor": "constant-arrival-rate", "rate": 50, "timeUnit": "1s", "duration": duration,
+        "preAllocatedVUs": 10, "maxVUs": 40}}
+    # Proof that the scenario ran: without a sample (the script replaced the scenarios) it is an error.
+    assert options["thresholds"]["iterations{scenario:readiness_arrival_rate}"] == ["count>0"]
+    own = k6_settings(script="load.js", arrival_rate={"rate": 5, "pre_allocated_vus": 3, "duration": "7s"})
+    scenario = json.loads(_prepare(own, _context(tmp_path)).options.read_text())["scenarios"]["readiness_arrival_rate"]
+    assert (scenario["duration"], scenario["maxVUs"]) == ("7s", 3)
+    closed = json.loads(_prepare(k6_settings(script="load.js"), _context(tmp_path)).options.read_text())
+    assert "scenarios" not in closed
+
+
 def test_base_url_and_token_reach_the_script_from_the_context_environment(tmp_path: Path) -> None:
     ctx = _context(tmp_path, READINESS_BASE_URL="http://127.0.0.1:9999", READINESS_API_TOKEN="tok")
     run = _prepare(k6_settings(script="load.js", env={"CUSTOMERS": "10"}), ctx)
@@ -109,6 +128,11 @@ def test_a_waiver_matches_the_new_id_and_the_one_before_issue_13(waived_id: str)
                                           "checks.k6.thresholds"),
     ("{stages: [{duration: 1m}]}", "checks.k6.stages"), ("{endpoint: [a]}", "checks.k6"),
     ("{env: {A: 1}}", "checks.k6.env.A"),
+    ("{arrival_rate: {rate: 0, pre_allocated_vus: 1}}", "checks.k6.arrival_rate.rate"),
+    ("{arrival_rate: {rate: 5}}", "checks.k6.arrival_rate"),
+    ("{arrival_rate: {rate: 5, pre_allocated_vus: 10, max_vus: 5}}", "max_vus (5) is below pre_allocated_vus (10)"),
+    ("{vus: 5, arrival_rate: {rate: 5, pre_allocated_vus: 1}}", "arrival_rate replaces vus, duration and stages"),
+    ("{arrival_rate: {rate: 5, pre_allocated_vus: 1, time_unit: 1 second}}", "checks.k6.arrival_rate.time_unit"),
 ])
 def test_a_wrong_key_or_type_is_a_configuration_error_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                 section: str, key: str) -> None:

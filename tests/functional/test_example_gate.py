@@ -30,7 +30,9 @@ def _example_config(tmp_path: Path, only: tuple[str, ...], **service_env: str) -
     for name, settings in config["checks"].items():
         settings["enabled"] = name in only
     config["checks"]["k6"].update({"script": str(REPO / "configs" / "k6" / "load.js"), "vus": 5, "duration": "4s",
-                              "env": {"CUSTOMERS": "200", "ORDERS": "2000"}})
+                              "env": {"CUSTOMERS": "200", "ORDERS": "2000",
+                                      # 4 s: no think time, so every endpoint gets samples
+                                      "THINK_MIN_S": "0", "THINK_MAX_S": "0"}})
     path = tmp_path / "readiness.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

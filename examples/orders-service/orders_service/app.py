@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path as PathLib
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from orders_service import db
 from orders_service.auth import check_optional_token, require_writer
@@ -32,7 +33,7 @@ from orders_service.models import (
     OrderWithLines,
 )
 from orders_service.observability import Metrics, ObservabilityMiddleware, configure_logging
-from orders_service.ratelimit import RateLimiter
+from orders_service.ratelimit import RateLimiter, SharedRateLimiter
 from orders_service.settings import Settings
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
@@ -83,10 +84,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging()
         # wait=False: the service starts even when the database is down; /ready reports it.
         await app.state.pool.open(wait=False)
+        # Every worker keeps its pool gauges current, whichever worker answers /metrics.
+        refresher = asyncio.create_task(_observe_pool(app))
         try:
             yield
         finally:
+            refresher.cancel()
             await app.state.pool.close()
+            metrics.worker_exited()
 
     app = FastAPI(title="orders-service", version="1.0.0", lifespan=lifespan,
                   description="Customers, orders and order lines. The example service of the readiness gate.")
@@ -94,7 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pool = db.create_pool(settings.database_url, settings.pool_min, settings.pool_max)
     # TEST_FAULT=no-rate-limit (test-only): a limit nobody reaches, to prove the gate notices.
     unlimited = settings.test_fault == "no-rate-limit"
-    app.state.limiter = RateLimiter(10**9 if unlimited else settings.writes_per_minute)
+    per_minute = 10**9 if unlimited else settings.writes_per_minute
+    app.state.limiter = (SharedRateLimiter(per_minute, PathLib(settings.state_dir) / "ratelimit.sqlite")
+                         if settings.state_dir else RateLimiter(per_minute))
     app.state.metrics = metrics
     if settings.artificial_delay_ms:
         app.add_middleware(DelayMiddleware, delay_s=settings.artificial_delay_ms / 1000)
@@ -150,7 +157,14 @@ def _add_operations_routes(app: FastAPI) -> None:
     async def metrics(request: Request) -> Response:
         metrics: Metrics = request.app.state.metrics
         metrics.observe_pool(request.app.state.pool.get_stats())
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _observe_pool(app: FastAPI, every_s: float = 1.0) -> None:
+    """Set the pool gauges from the pool's statistics, every ``every_s`` until cancelled."""
+    while True:
+        app.state.metrics.observe_pool(app.state.pool.get_stats())
+        await asyncio.sleep(every_s)
 
 
 async def _ping(app: FastAPI) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,7 +38,13 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class Metrics:
-    """The service's metric families, on their own registry (tests create several apps)."""
+    """The service's metric families, on their own registry (tests create several apps).
+
+    With several worker processes (``orders_service.serve``), prometheus_client's multiprocess
+    mode is on (``PROMETHEUS_MULTIPROC_DIR``): every worker writes its values to files there and
+    ``/metrics``, whichever worker answers it, adds up all of them. Gauges then sum the live
+    workers (``livesum``); a worker that exits is marked dead (``worker_exited``).
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -48,13 +55,29 @@ class Metrics:
         self.errors = Counter(
             "http_request_errors_total", "Responses with status >= 500 (server errors).",
             ["method", "route", "status"], registry=self.registry)
-        self.in_flight = Gauge("http_requests_in_flight", "Requests being served.", registry=self.registry)
-        self.pool_size = Gauge("db_pool_connections", "Connections open in the pool.", registry=self.registry)
-        self.pool_available = Gauge("db_pool_connections_available", "Idle connections in the pool.",
-                                    registry=self.registry)
-        self.pool_waiting = Gauge("db_pool_requests_waiting", "Requests waiting for a connection.",
-                                  registry=self.registry)
-        self.pool_max = Gauge("db_pool_connections_max", "Pool size limit.", registry=self.registry)
+        self.in_flight = self._live_gauge("http_requests_in_flight", "Requests being served.")
+        self.pool_size = self._live_gauge("db_pool_connections", "Connections open in the pool.")
+        self.pool_available = self._live_gauge("db_pool_connections_available", "Idle connections in the pool.")
+        self.pool_waiting = self._live_gauge("db_pool_requests_waiting", "Requests waiting for a connection.")
+        self.pool_max = self._live_gauge("db_pool_connections_max", "Pool size limit.")
+
+    def _live_gauge(self, name: str, documentation: str) -> Gauge:
+        """A gauge that, across worker processes, is the sum over the live ones."""
+        return Gauge(name, documentation, registry=self.registry, multiprocess_mode="livesum")
+
+    def exposition(self) -> bytes:
+        """The text /metrics serves: this registry, or every worker's values in multiprocess mode."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged)
+
+    @staticmethod
+    def worker_exited() -> None:
+        """Drop this worker's live gauges (multiprocess mode), so that its last values stop counting."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.mark_process_dead(os.getpid())
 
     def observe_pool(self, stats: dict[str, int]) -> None:
         """Set the pool gauges from the pool's statistics."""

@@ -18,6 +18,9 @@ class Settings:
     pool_max: int = 10
     writes_per_minute: int = 600
     ready_timeout_s: float = 1.0
+    # A folder every worker process of one start shares (orders_service.serve makes a fresh one):
+    # the rate limiter's buckets live there. Empty: one process, buckets in memory.
+    state_dir: str = ""
     # Fault injection for demonstrations of the gate: every API request waits this long.
     artificial_delay_ms: int = 0
     # Test-only fault injection (TEST_FAULT, off by default): the readiness gate's own tests start
@@ -40,6 +43,7 @@ class Settings:
             pool_max=int(env.get("POOL_MAX", cls.pool_max)),
             writes_per_minute=int(env.get("WRITES_PER_MINUTE", cls.writes_per_minute)),
             artificial_delay_ms=int(env.get("ARTIFICIAL_DELAY_MS", cls.artificial_delay_ms)),
+            state_dir=env.get("ORDERS_STATE_DIR", ""),
             test_fault=_fault(env.get("TEST_FAULT", "")),
         )
 

@@ -12,7 +12,7 @@ import pytest
 from orders_service import migrate, openapi_export
 from orders_service.errors import ApiError
 from orders_service.observability import JsonFormatter
-from orders_service.ratelimit import RateLimiter
+from orders_service.ratelimit import RateLimiter, SharedRateLimiter
 from orders_service.settings import Settings, database_url
 
 from tests.conftest import SEED_CUSTOMERS, SEED_ORDERS
@@ -109,6 +109,21 @@ def test_rate_limit_allows_the_budget_then_429_with_retry_after() -> None:
     limiter.take("bob")  # buckets are per subject
     now[0] = 20.0  # one token refilled (3 per minute)
     limiter.take("alice")
+
+
+def test_two_workers_share_one_quota_through_the_state_folder(tmp_path: Path) -> None:
+    now = [0.0]
+    first, second = (SharedRateLimiter(per_minute=3, path=tmp_path / "ratelimit.sqlite", clock=lambda: now[0])
+                     for _ in range(2))  # as two worker processes open it
+    first.take("alice")
+    second.take("alice")
+    first.take("alice")
+    with pytest.raises(ApiError) as refused:
+        second.take("alice")  # the quota is granted once, not once per worker
+    assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "20"}
+    second.take("bob")
+    now[0] = 20.0
+    first.take("alice")
 
 
 def test_settings_need_database_url_and_secret() -> None:

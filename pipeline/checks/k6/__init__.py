@@ -17,15 +17,22 @@ import json
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import docker_run, proc
 from pipeline.checks.interface import Check, CheckContext, Evaluation, FindingKind
 from pipeline.checks.k6.capacity import CapacityRun, read_capacity, run_capacity, with_capacity
 from pipeline.checks.k6.distributed import Instance, merged_summary, run_distributed
+from pipeline.checks.k6.loadwatch import LoadWatch, Watcher, generator_warnings, not_watched, write_evidence
 from pipeline.checks.k6.policy import EXIT_MEANINGS, K6Parsed, evaluate_k6
-from pipeline.checks.k6.settings import K6Settings, effective_thresholds, expected_expressions, expression
+from pipeline.checks.k6.settings import (
+    ARRIVAL_SCENARIO,
+    K6Settings,
+    effective_thresholds,
+    expected_expressions,
+    expression,
+)
 from pipeline.checks.k6.summary import read_summary
 from pipeline.checks.k6.thresholds import trend_stats
 from pipeline.errors import ArtifactMissing, ToolFailed, ToolNotFound
@@ -48,6 +55,7 @@ class K6Raw:
     instances: tuple[Instance, ...] = ()  # distributed: the instances' raw samples, judged instead of a summary
     judged: tuple[tuple[str, str], ...] = ()  # distributed: every (metric, expression) to compute on them
     capacity: CapacityRun | None = None  # the capacity search's raw samples, when one ran
+    watch: LoadWatch = field(default_factory=lambda: not_watched("no watch of the generator was recorded"))
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,9 @@ class K6Check(Check[K6Settings, K6Raw, K6Parsed]):
         if settings.distributed:
             raw = K6Raw(ctx.evidence_dir, None, False, run_distributed(
                 settings, ctx, find_k6(settings.binary), _load_args(settings, ctx.profile), _k6_env(settings, ctx.env)),
-                tuple(expected_expressions(settings)))
+                tuple(expected_expressions(settings)),
+                watch=not_watched("the distributed instances' CPU is not sampled; only what their summaries and "
+                                  "raw samples say was judged"))
         else:
             raw = self._run_once(settings, ctx)
         if settings.capacity:
@@ -105,8 +115,10 @@ class K6Check(Check[K6Settings, K6Raw, K6Parsed]):
         run = _prepare(settings, ctx)
         binary = find_k6(settings.binary)
         if binary and settings.mode in ("auto", "native"):
-            exit_code = _run_native(binary, run, ctx)
+            with Watcher(str(run.summary)) as watcher:
+                exit_code = _run_native(binary, run, ctx)
         elif settings.mode in ("auto", "docker"):
+            watcher = None
             exit_code = _run_docker(settings, run, ctx)
         else:
             raise ToolNotFound("k6 was not found on PATH, beside this Python, or at checks.k6.binary.",
@@ -120,12 +132,15 @@ class K6Check(Check[K6Settings, K6Raw, K6Parsed]):
         ctx.add_evidence(run.summary)
         log_text = run.log.read_text(encoding="utf-8", errors="replace")
         aborted = "abortOnFail" in log_text or "stopping test prematurely" in log_text
-        return K6Raw(run.summary, exit_code, aborted)
+        watch = _watched(watcher, generator_warnings(log_text))
+        ctx.add_evidence(write_evidence(watch, ctx.evidence_dir / "k6-loadwatch.json"))
+        return K6Raw(run.summary, exit_code, aborted, watch=watch)
 
     def parse(self, raw: K6Raw) -> K6Parsed:
         """The summary, every number validated and every threshold recomputed."""
         summary = merged_summary(raw.instances, raw.judged) if raw.instances else read_summary(raw.summary)
-        return K6Parsed(summary, raw.exit_code, raw.aborted, read_capacity(raw.capacity) if raw.capacity else None)
+        return K6Parsed(summary, raw.exit_code, raw.aborted, read_capacity(raw.capacity) if raw.capacity else None,
+                        raw.watch)
 
     def evaluate(self, parsed: K6Parsed, settings: K6Settings) -> Evaluation:
         """Every threshold of the settings, judged on the recomputed values."""
@@ -144,7 +159,8 @@ def _prepare(settings: K6Settings, ctx: CheckContext) -> _Run:
     options = ctx.evidence_dir / "k6-options.json"
     k6_form = {metric: [item if isinstance(item, str) else item.for_k6() for item in items]
                for metric, items in thresholds.items()}
-    options.write_text(json.dumps({"thresholds": k6_form, "summaryTrendStats": stats}, indent=2))
+    options.write_text(json.dumps({"thresholds": k6_form, "summaryTrendStats": stats,
+                                   **_scenarios(settings, ctx.profile)}, indent=2))
     summary = ctx.evidence_dir / "k6-summary.json"
     summary.unlink(missing_ok=True)  # a summary from an earlier run must never be judged
     # On the command line, because a script's own options override the --config file's.
@@ -165,7 +181,16 @@ def _ingest(settings: K6Settings, ctx: CheckContext) -> K6Raw:
         shutil.copyfile(path, kept)
     ctx.add_evidence(kept)
     ctx.tool = ToolInfo("k6", "unknown", "ingest")
-    return K6Raw(path, None, False)
+    return K6Raw(path, None, False, watch=not_watched("the summary was ingested (mode ingest), not run here: of the "
+                                                "load generator only the summary's dropped_iterations can be judged"))
+
+
+def _watched(watcher: Watcher | None, warnings: tuple[str, ...]) -> LoadWatch:
+    """What was seen of the generator: the samples of a native run; of a container, only k6's warnings."""
+    if watcher is None:
+        return replace(not_watched("k6 ran in a container (mode docker), whose CPU the gate does not sample; "
+                                   "only dropped_iterations and k6's warnings were judged"), warnings=warnings)
+    return watcher.result(warnings)
 
 
 def find_k6(binary: str | None = None) -> str | None:
@@ -188,7 +213,16 @@ def _k6_env(settings: K6Settings, env: Mapping[str, str]) -> dict[str, str]:
     return merged
 
 
+def _scenarios(settings: K6Settings, profile: str) -> dict[str, object]:
+    """The arrival-rate scenario for the options file (nothing for a closed model, given on the command line)."""
+    if settings.arrival_rate is None:
+        return {}
+    return {"scenarios": {ARRIVAL_SCENARIO: settings.arrival_rate.for_k6(settings.load(profile)[1])}}
+
+
 def _load_args(settings: K6Settings, profile: str) -> list[str]:
+    if settings.arrival_rate is not None:
+        return []  # --vus/--duration on the command line would replace the options file's scenario
     if settings.stages:
         return [arg for stage in settings.stages for arg in ("--stage", f"{stage.duration}:{stage.target}")]
     vus, duration = settings.load(profile)

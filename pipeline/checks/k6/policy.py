@@ -7,10 +7,12 @@ recomputation contradicts, or a threshold nothing proves met is an error, never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from pipeline.checks.interface import Evaluation
 from pipeline.checks.k6.curve import Curve
+from pipeline.checks.k6.generator import GeneratorVerdict, judge_generator
+from pipeline.checks.k6.loadwatch import LoadWatch, not_watched
 from pipeline.checks.k6.report import (
     check_findings,
     crossed_finding,
@@ -44,18 +46,27 @@ class K6Parsed:
     exit_code: int | None
     aborted: bool  # k6 stopped early because a threshold with abortOnFail was crossed
     capacity: Curve | None = None  # the capacity search's curve, when one ran
+    watch: LoadWatch = field(default_factory=lambda: not_watched("no watch of the generator was recorded"))
 
 
 def evaluate_k6(parsed: K6Parsed, settings: K6Settings) -> Evaluation:
     """Pure policy: every threshold recomputed from the observed values; crossed ones fail.
 
     Any other abnormal end, a threshold of the settings that k6 did not evaluate, a k6 verdict
-    the recomputation contradicts, or a threshold nothing proves met is an error, never a pass.
+    the recomputation contradicts, a threshold nothing proves met, or a starved load generator
+    is an error, never a pass.
     """
+    generator = judge_generator(parsed.watch, parsed.summary, settings.generator)
+    return _with_generator(_judge(parsed, settings, generator), generator)
+
+
+def _judge(parsed: K6Parsed, settings: K6Settings, generator: GeneratorVerdict) -> Evaluation:
     summary, code = parsed.summary, parsed.exit_code
     problem = _untrustworthy(parsed, settings)
     if problem is not None:
         return _with_data(problem, summary)
+    if generator.problems:
+        return _with_data(_starved(summary, generator), summary)
     crossed = [t for t in summary.thresholds if t.verdict is False]
     unproven = [t for t in summary.thresholds if t.verdict is None]
     if code == EXIT_THRESHOLDS_CROSSED and not crossed:
@@ -99,6 +110,26 @@ def _untrustworthy(parsed: K6Parsed, settings: K6Settings) -> Evaluation | None:
                           (*(_disagreement(t) for t in disagree),
                            "A genuine k6 summary never contradicts its own numbers: regenerate it with k6."))
     return None
+
+
+def _starved(summary: Summary, generator: GeneratorVerdict) -> Evaluation:
+    """The generator could not keep up: whatever the thresholds say, they measured k6, not the service."""
+    crossed = [f"{t.metric} {t.expression} (observed {fmt(t.observed, t)})" for t in summary.thresholds
+               if t.verdict is False]
+    seen = (f"Crossed under a starved generator, so not held against the service: {', '.join(crossed)}."
+            if crossed else "The thresholds were met, but a starved generator may have hidden slow answers.")
+    return Evaluation(Status.ERROR, f"The measurement is not trustworthy: {'; '.join(generator.problems)}.",
+                      (*generator.hints, seen))
+
+
+def _with_generator(evaluation: Evaluation, generator: GeneratorVerdict) -> Evaluation:
+    """Every outcome shows the generator's facts and says what of it was not watched or judged."""
+    reasons = evaluation.reasons + generator.notes
+    if generator.problems and not evaluation.summary.startswith("The measurement is not trustworthy"):
+        reasons += tuple(f"Besides: {problem}." for problem in generator.problems)
+    return replace(evaluation, reasons=reasons, measurements=evaluation.measurements + generator.measurements,
+                   views=(*evaluation.views, generator.facts),
+                   details={**evaluation.details, "generator": generator.numbers})
 
 
 def _with_data(evaluation: Evaluation, summary: Summary) -> Evaluation:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from pipeline.checks.interface import CheckSettings
@@ -103,6 +103,66 @@ class Capacity(BaseModel):
         description="fail when the knee is below this many requests per second (default: report only)")
 
 
+class GeneratorLimits(BaseModel):
+    """``checks.k6.generator``: when the load generator counts as starved (the run then proves nothing)."""
+
+    model_config = _CLOSED
+
+    max_cpu_percent: float | None = Field(
+        90.0, gt=0, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
+        description="a sample counts as busy when k6 (with its children) used more than this percent of one "
+                    "core (null: k6's CPU is shown, not judged)")
+    max_wait_ms: float | None = Field(
+        5.0, gt=0, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
+        description="a sample counts as busy too when k6's threads waited on average more than this many ms for a "
+                    "CPU each time they became runnable (other work took the CPU; null: shown, not judged)")
+    max_busy_share: float = Field(
+        0.5, ge=0, le=1, allow_inf_nan=False, json_schema_extra={"stricter": "lower"},
+        description="k6 was starved when more than this share of the samples were busy")
+    max_dropped_iterations: int | None = Field(
+        0, ge=0, json_schema_extra={"stricter": "lower"},
+        description="k6 was starved when it dropped more iterations than this (null: not judged)")
+    allow_warnings: bool = Field(
+        False, json_schema_extra={"stricter": "false"},
+        description="true: k6's warnings about the generator (Insufficient VUs, too many open files) are shown, "
+                    "not judged")
+    min_samples: int = Field(3, ge=1, description="fewer CPU samples (a run of a few seconds): shown, not judged")
+
+
+# The name of the gate's arrival-rate scenario: k6 tags each iteration with it (`scenario`).
+ARRIVAL_SCENARIO = "readiness_arrival_rate"
+
+
+class ArrivalRate(BaseModel):
+    """``checks.k6.arrival_rate``: an open model, k6 starts ``rate`` iterations per ``time_unit`` whatever the
+    service's answers take (k6's ``constant-arrival-rate`` executor); the thresholds must hold at that rate."""
+
+    model_config = _CLOSED
+
+    rate: int = Field(ge=1, json_schema_extra={"stricter": "higher"},
+                      description="iterations started per time_unit (one iteration = one pass of the script)")
+    time_unit: Duration = Field("1s", description="the period rate counts in (1s: rate is per second)")
+    duration: Duration | SkipJsonSchema[None] = Field(
+        None, description="how long (default: the profile's, 30s local, 5m release)")
+    pre_allocated_vus: VirtualUsers = Field(
+        description="VUs made ready before the start (enough for rate x the iteration's duration)")
+    max_vus: VirtualUsers | SkipJsonSchema[None] = Field(
+        None, description="the most VUs k6 may add when iterations take longer (default: pre_allocated_vus)")
+
+    @model_validator(mode="after")
+    def pool_can_hold_the_preallocated(self) -> ArrivalRate:
+        """max_vus below pre_allocated_vus is a contradiction k6 would only warn about."""
+        if self.max_vus is not None and self.max_vus < self.pre_allocated_vus:
+            raise ValueError(f"max_vus ({self.max_vus}) is below pre_allocated_vus ({self.pre_allocated_vus})")
+        return self
+
+    def for_k6(self, duration: str) -> dict[str, object]:
+        """The scenario as k6 reads it from an options file."""
+        return {"executor": "constant-arrival-rate", "rate": self.rate, "timeUnit": self.time_unit,
+                "duration": self.duration or duration, "preAllocatedVUs": self.pre_allocated_vus,
+                "maxVUs": self.max_vus or self.pre_allocated_vus}
+
+
 class K6Settings(CheckSettings):
     """``checks.k6``: the script, how k6 runs, the load and the thresholds."""
 
@@ -139,12 +199,30 @@ class K6Settings(CheckSettings):
         None, description="run k6 as several instances (execution segments) and judge their merged raw samples")
     capacity: Capacity | SkipJsonSchema[None] = Field(
         None, description="after the SLA run, a ramping arrival rate that finds the highest rate the SLA holds at")
+    arrival_rate: ArrivalRate | SkipJsonSchema[None] = Field(
+        None, description="an open model instead of vus/duration/stages: {rate, time_unit, duration, "
+                          "pre_allocated_vus, max_vus}; the thresholds must hold at that rate")
+    generator: GeneratorLimits = Field(
+        default_factory=GeneratorLimits,
+        description="when k6 itself was starved (CPU, dropped iterations, its warnings): the result is then error")
 
     @field_validator("thresholds")
     @classmethod
     def empty_means_the_sla(cls, value: dict[str, tuple[Threshold, ...]]) -> dict[str, tuple[Threshold, ...]]:
         """An empty thresholds map means the SLA, as it always did (never: nothing to prove)."""
         return value or dict(SLA_THRESHOLDS)
+
+    @model_validator(mode="after")
+    def one_load_shape(self) -> K6Settings:
+        """An arrival rate replaces vus, duration and stages: both would leave it unclear what ran."""
+        if self.arrival_rate is not None and (self.stages or self.vus is not None or self.duration is not None):
+            raise ValueError("arrival_rate replaces vus, duration and stages: remove those (the duration goes "
+                             "into arrival_rate.duration)")
+        if self.arrival_rate is not None and self.distributed is not None:
+            # The instances get the load on the command line; the scenario would not reach them.
+            raise ValueError("arrival_rate cannot be distributed yet: run it as one instance, or use vus/duration "
+                             "with distributed")
+        return self
 
     def load(self, profile: str) -> tuple[int, str]:
         """Virtual users and duration: the configured ones, else the profile's."""
@@ -164,6 +242,10 @@ def expression(item: Threshold) -> str:
 def effective_thresholds(settings: K6Settings) -> dict[str, tuple[Threshold, ...]]:
     """Configured thresholds (default: the SLA), plus the same ones per listed endpoint.
 
+    With ``arrival_rate``, also ``iterations{scenario:readiness_arrival_rate}`` ``count>0``: a
+    script whose own ``options.scenarios`` replaced the gate's leaves it without a sample, so
+    the run is an error instead of a pass at some other load.
+
     ``endpoints: [get_order]`` adds ``http_req_duration{name:get_order}`` with the
     overall duration thresholds (and likewise for ``http_req_failed``), unless that
     sub-metric has thresholds of its own in ``thresholds``.
@@ -174,6 +256,8 @@ def effective_thresholds(settings: K6Settings) -> dict[str, tuple[Threshold, ...
             key = f"{metric}{{name:{endpoint}}}"
             if metric in thresholds and key not in thresholds:
                 thresholds[key] = thresholds[metric]
+    if settings.arrival_rate is not None:
+        thresholds.setdefault(f"iterations{{scenario:{ARRIVAL_SCENARIO}}}", ("count>0",))
     return thresholds
 
 
