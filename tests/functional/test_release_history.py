@@ -109,7 +109,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
         "api": {"max_examples": 1, "max_time_s": 30},
         "zap": {"mode": "local", "zap_path": str(zap), "fail_at": "high"},
         "audit": {"osv_dir": str(_advisory_folder(root / "osv"))},
-        "k6": {"vus": 2, "duration": "3s", "env": {"CUSTOMERS": "200", "ORDERS": "2000"}},
+        "k6": {"vus": 2, "duration": "3s", "env": {"CUSTOMERS": "200", "ORDERS": "2000",
+                                                   # 3 s: no think time, so every endpoint gets samples
+                                                   "THINK_MIN_S": "0", "THINK_MAX_S": "0"}},
         "explain": {"runs": 1, "defaults": {"max_ms": 50, "max_seq_scan_rows": 1000, "max_estimate_factor": 100}},
         "dashboards": {"prometheus": {"url": "${READINESS_PROMETHEUS_URL:-}", "job": "orders-service",
                                       "wait_s": 10}},
