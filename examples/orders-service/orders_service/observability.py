@@ -70,14 +70,14 @@ class Metrics:
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             return generate_latest(self.registry)
         merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged)
+        multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # the library has no hints here
         return generate_latest(merged)
 
     @staticmethod
     def worker_exited() -> None:
         """Drop this worker's live gauges (multiprocess mode), so that its last values stop counting."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            multiprocess.mark_process_dead(os.getpid())
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     def observe_pool(self, stats: dict[str, int]) -> None:
         """Set the pool gauges from the pool's statistics."""

@@ -87,7 +87,7 @@ def _per_worker(metrics_dir: Path, scratch: Path) -> list[float]:
         alone.mkdir()
         shutil.copy(db_file, alone)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=str(alone))
+        multiprocess.MultiProcessCollector(registry, path=str(alone))  # type: ignore[no-untyped-call]
         counts.append(_served(registry.collect()))
     return counts
 
@@ -95,6 +95,11 @@ def _per_worker(metrics_dir: Path, scratch: Path) -> list[float]:
 def test_main_hands_uvicorn_the_workers_and_cleans_up_after_it(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # In-process, for the coverage report (the real start above runs in a child process).
+    import signal
+    import tempfile
+
+    import uvicorn
+
     from orders_service import serve
 
     seen: dict[str, object] = {}
@@ -103,12 +108,12 @@ def test_main_hands_uvicorn_the_workers_and_cleans_up_after_it(tmp_path: Path,
         seen.update(options, app=app, state=os.environ["ORDERS_STATE_DIR"],
                     metrics=os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
-    monkeypatch.setattr(serve.uvicorn, "run", run)
-    monkeypatch.setattr(serve.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     for name in ("ORDERS_STATE_DIR", "PROMETHEUS_MULTIPROC_DIR"):
         monkeypatch.setenv(name, "")  # recorded, so that what main sets is undone after the test
     with monkeypatch.context() as patched:
-        patched.setattr(serve.signal, "signal", lambda *_: None)  # the test runner keeps its own handlers
+        patched.setattr(signal, "signal", lambda *_: None)  # the test runner keeps its own handlers
         assert serve.main(["--port", "9999", "--workers", "3"]) == 0
     assert (seen["app"], seen["port"], seen["workers"], seen["factory"]) == ("orders_service.app:create_app", 9999,
                                                                            3, True)
