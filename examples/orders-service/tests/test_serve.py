@@ -99,7 +99,6 @@ def test_main_hands_uvicorn_the_workers_and_cleans_up_after_it(tmp_path: Path,
     import tempfile
 
     import uvicorn
-
     from orders_service import serve
 
     seen: dict[str, object] = {}
