@@ -133,3 +133,11 @@ def test_machine_summary_of_samples() -> None:
     numbers = machine_summary(watch(10, 30, 20, 40))
     assert (numbers["k6_cpu_median"], numbers["k6_cpu_max"], numbers["samples"]) == (25.0, 40.0, 4)
     assert machine_summary(not_watched("x"))["k6_cpu_median"] is None
+
+
+def test_the_summary_never_shows_a_median_above_the_peak() -> None:
+    """Seen on a release run: the median wait was rounded to 0.1 ms while the peak stayed 0.06 ms."""
+    from pipeline.checks.k6.loadwatch import machine_summary
+    numbers = machine_summary(watch(10, 10, 10, wait_ms=0.05))
+    assert numbers["k6_wait_ms_median"] is not None and numbers["k6_wait_ms_max"] is not None
+    assert numbers["k6_wait_ms_median"] <= numbers["k6_wait_ms_max"]

@@ -62,17 +62,23 @@ def machine_summary(watch: LoadWatch) -> dict[str, float | int | None]:
     machine = sorted(s.machine_cpu for s in watch.samples)
     waits = sorted(s.k6_wait_ms for s in watch.samples if s.k6_wait_ms is not None)
     return {"samples": len(watch.samples), "cores": watch.cores,
-            "k6_cpu_median": _median(k6), "k6_cpu_max": max(k6, default=None),
-            "k6_wait_ms_median": _median(waits), "k6_wait_ms_max": max(waits, default=None),
-            "machine_cpu_median": _median(machine), "machine_cpu_max": max(machine, default=None),
+            "k6_cpu_median": _median(k6), "k6_cpu_max": _peak(k6),
+            "k6_wait_ms_median": _median(waits, 2), "k6_wait_ms_max": _peak(waits, 2),
+            "machine_cpu_median": _median(machine), "machine_cpu_max": _peak(machine),
             "load1_end": watch.samples[-1].load1 if watch.samples else None}
 
 
-def _median(values: list[float]) -> float | None:
+def _median(values: list[float], digits: int = 1) -> float | None:
     if not values:
         return None
     middle = len(values) // 2
-    return round(values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2, 1)
+    return round(values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2, digits)
+
+
+def _peak(values: list[float], digits: int = 1) -> float | None:
+    """The largest value, rounded like the median (a rounded median above an unrounded peak read as nonsense:
+    "median 0.1, max 0.06")."""
+    return round(max(values), digits) if values else None
 
 
 def not_watched(why: str) -> LoadWatch:
