@@ -97,23 +97,23 @@ class K6Check(Check[K6Settings, K6Raw, K6Parsed]):
         """Run k6 with the configured load and thresholds (or ingest a summary); no judgement here."""
         if settings.summary or settings.mode == "ingest":
             return _ingest(settings, ctx)
+        binary = find_k6(settings.binary)
         if settings.distributed:
             raw = K6Raw(ctx.evidence_dir, None, False, run_distributed(
-                settings, ctx, find_k6(settings.binary), _load_args(settings, ctx.profile), _k6_env(settings, ctx.env)),
+                settings, ctx, binary, _load_args(settings, ctx.profile), _k6_env(settings, ctx.env)),
                 tuple(expected_expressions(settings)),
                 watch=not_watched("the distributed instances' CPU is not sampled; only what their summaries and "
                                   "raw samples say was judged"))
         else:
-            raw = self._run_once(settings, ctx)
+            raw = self._run_once(settings, ctx, binary)
         if settings.capacity:
-            raw = replace(raw, capacity=run_capacity(settings, settings.capacity, ctx, find_k6(settings.binary),
+            raw = replace(raw, capacity=run_capacity(settings, settings.capacity, ctx, binary,
                                                      _k6_env(settings, ctx.env)))
         return raw
 
-    def _run_once(self, settings: K6Settings, ctx: CheckContext) -> K6Raw:
+    def _run_once(self, settings: K6Settings, ctx: CheckContext, binary: str | None) -> K6Raw:
         """One k6 process with the configured load and thresholds."""
         run = _prepare(settings, ctx)
-        binary = find_k6(settings.binary)
         if binary and settings.mode in ("auto", "native"):
             with Watcher(str(run.summary)) as watcher:
                 exit_code = _run_native(binary, run, ctx)
