@@ -225,3 +225,6 @@ def test_database_age_counts_from_the_newest_record() -> None:
     now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC).timestamp()
     assert osv.age_days("2026-11-20T00:00:00Z", now) == 10.0
     assert osv.age_days("", now) == float("inf") and osv.age_days("not a date", now) == float("inf")
+    # One stamp far ahead must not make a stale clone look fresh; a few hours of clock skew is tolerated.
+    assert osv.age_days("2099-01-01T00:00:00Z", now) == float("inf")
+    assert osv.age_days("2026-11-30T12:00:00Z", now) == 0.0

@@ -141,11 +141,12 @@ def _stamp(value: Any) -> str:
 
 
 def age_days(newest: str, now: float | None = None) -> float:
-    """Days from the database's newest ``modified`` to now; infinite when no record is dated."""
+    """Days from the database's newest ``modified`` to now; infinite when no record is dated, or when the
+    newest date is more than a day ahead (one forged or broken stamp would otherwise pass a stale clone)."""
     if not newest:
         return float("inf")
-    instant = _instant(newest)
-    return max(0.0, ((time.time() if now is None else now) - instant) / 86400)
+    days = ((time.time() if now is None else now) - _instant(newest)) / 86400
+    return float("inf") if days < -1 else max(0.0, days)
 
 
 def _instant(stamp: str) -> float:

@@ -117,8 +117,9 @@ def _stale_database(parsed: AuditParsed, max_days: int | None) -> tuple[str, lis
     refresh = (f"Refresh the advisory database (git pull the clone, or download the OSV export again); "
                f"checks.audit.max_database_age_days is {max_days}.")
     if age == float("inf"):
-        return ("The offline advisory database cannot be dated: no record says when it changed (OSV's "
-                "modified), so what it misses is unknown.", [refresh])
+        newest = (f"its newest date, {parsed.database_newest}, is unreadable or in the future"
+                  if parsed.database_newest else "no record says when it changed (OSV's modified)")
+        return (f"The offline advisory database cannot be dated: {newest}, so what it misses is unknown.", [refresh])
     return (f"The offline advisory database is {age:.0f} days old (newest record modified "
             f"{parsed.database_newest}): vulnerabilities published since are not seen.", [refresh])
 
