@@ -1,6 +1,8 @@
 """Nox sessions: ``nox`` runs the readiness gate; ``nox -s tests`` and ``nox -s lint`` the project's own.
 
-Every check session is a thin wrapper over ``readiness check NAME``. Nox goes on
+Every check session is a thin wrapper over ``readiness check NAME``, run in the one gate
+process of the nox run (``readiness batch``: the gate is imported once, not once a session;
+it also holds the service under test from the first check that needs it to the verdict). Nox goes on
 after a failed session (no ``-x``), so ``verdict`` always runs last and decides.
 The check sessions are whatever the gate's registry lists (``readiness checks --json``):
 this file keeps no list of checks. The gate sessions share one environment, rebuilt
@@ -19,14 +21,17 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nox
+from nox.command import CommandFailed
 
 # tags (2022.8), default=False (2024.3.2); the floor pyproject.toml's dependency group installs.
 nox.needs_version = ">=2024.4.15"
@@ -120,11 +125,6 @@ def _gate_bin() -> Path:
 CHECKS = _registry()
 nox.options.sessions = ["prepare", *(str(c["name"]) for c in CHECKS), "verdict"]
 nox.options.reuse_venv = "yes"
-# The environment `readiness target` hands the check sessions (base URL, DSN, token).
-_target_env: dict[str, str] = {}
-_target_process: subprocess.Popen[str] | None = None
-
-
 def _posargs(session: nox.Session) -> argparse.Namespace:
     """``nox -- ...`` for the gate, parsed; anything else is refused by name."""
     parser = argparse.ArgumentParser(prog="nox --", add_help=False, exit_on_error=False)
@@ -162,61 +162,117 @@ def _install_only(session: nox.Session) -> bool:
     return session.run("true", external=True, silent=True, log=False) is None
 
 
+class _GateProcess:
+    """One ``readiness batch`` process for the whole nox run: every gate session's command runs in it.
+
+    A process per session would import the checks and their libraries each time (about 1.8 s a
+    session; 0.05 s here). It also holds the service under test from the first session that needs
+    it to the verdict. It ends when its stdin closes: at the end of this nox process, however it
+    ends (Ctrl-C, SIGTERM, a crash), so nothing it started outlives the run. If it dies during a
+    run, the session fails saying so and the next session starts a new one (without the target:
+    the next check that needs it starts it again).
+    """
+
+    def __init__(self, bin_dir: Path) -> None:
+        reply_read, reply_write = os.pipe()
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.process = subprocess.Popen([str(bin_dir / "python"), "-m", "pipeline", "batch", "--reply-fd",
+                                         str(reply_write)], cwd=ROOT, env=env, stdin=subprocess.PIPE, text=True,
+                                        pass_fds=(reply_write,))
+        os.close(reply_write)
+        self.replies = os.fdopen(reply_read, encoding="utf-8")
+        self.has_target = False
+        atexit.register(self.close)
+
+    def ask(self, session: nox.Session, request: dict[str, object]) -> dict[str, Any]:
+        """Send one request, wait for its reply; a gate process that died is a failed session, never a pass."""
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died before this request: the empty reply below says so
+        line = self.replies.readline()
+        if not line:
+            session.error(f"the gate process ended (exit {self.process.wait()}) before answering; "
+                          "this check has no result, so the verdict cannot be ready")
+        reply: dict[str, Any] = json.loads(line)
+        if "ended" in reply:  # it ends after this command (a check left hanging): the next session starts another
+            session.warn(f"the gate process ends after this command: {reply['ended']}")
+            self.close()
+        return reply
+
+    def close(self) -> None:
+        """Close its stdin: it stops the service under test, if any, and ends."""
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+            self.process.wait(timeout=120)
+
+
+_gate_process: _GateProcess | None = None
+
+
+def _gate() -> _GateProcess:
+    """The run's gate process, started (with the gate installed) on first use or after it died."""
+    global _gate_process
+    if _gate_process is None or _gate_process.process.poll() is not None:
+        _gate_process = _GateProcess(_gate_bin())
+    return _gate_process
+
+
 def _readiness(session: nox.Session, *args: str) -> None:
-    bin_dir = _gate_bin()
+    """``readiness ARGS`` with ``nox -- ...``'s options, in the run's gate process; non-zero fails the session."""
     options_env, options = _gate_options(session)
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **options_env, **_target_env}
-    session.run(str(bin_dir / "python"), "-m", "pipeline", *args, *options, external=True, env=env)
+    argv = [*args, *options]
+    session.log(f"readiness {' '.join(argv)}")
+    code = _gate().ask(session, {"argv": argv, "env": options_env})["exit"]
+    if code != 0:
+        session.log(f"readiness {args[0]} exited {code}")
+        raise CommandFailed(f"Returned code {code}")
 
 
 @nox.session(venv_backend="none")
 def prepare(session: nox.Session) -> None:
     """Install the gate (once) and clear the verdict, reports and results of an earlier run."""
-    _readiness(session, "clean")  # installs the gate first, also under --install-only
+    _gate_bin()  # installs the gate first, also under --install-only
+    if not _install_only(session):
+        _readiness(session, "clean")
 
 
-def _start_target(session: nox.Session, bin_dir: Path) -> None:
-    """``readiness target`` in the background for the rest of the nox run (if the config has service.start).
-
-    It lives until its stdin closes: at the end of the verdict session, or when this
-    nox process ends in any way (Ctrl-C, SIGTERM, a crash), since the pipe closes then.
-    """
-    global _target_process
+def _start_target(session: nox.Session) -> None:
+    """Start the service under test (if the config has service.start) in the gate process, for the rest of the run."""
     session.log("starting the service under test (service.start), if the config has one")
     options_env, options = _gate_options(session)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **options_env}
-    _target_process = subprocess.Popen([str(bin_dir / "python"), "-m", "pipeline", "target", *options], cwd=ROOT,
-                                       env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert _target_process.stdout is not None
-    first_line = _target_process.stdout.readline()
-    try:
-        _target_env.update(json.loads(first_line))
-    except json.JSONDecodeError:
-        _target_env["READINESS_TARGET_ERROR"] = (
-            f"readiness target ended without saying why (exit {_target_process.wait()}); see the output above")
-    if "READINESS_TARGET_ERROR" in _target_env:
-        session.warn(f"the service under test could not be started: {_target_env['READINESS_TARGET_ERROR']}")
-    atexit.register(_stop_target)
+    gate = _gate()
+    reply = gate.ask(session, {"argv": ["target", *options], "env": options_env})
+    gate.has_target = True
+    if "READINESS_TARGET_ERROR" in reply["env"]:
+        session.warn(f"the service under test could not be started: {reply['env']['READINESS_TARGET_ERROR']}")
+    elif reply["env"]:
+        session.log(f"the service under test is up ({reply['took_s']:.2f} s)")
 
 
-def _stop_target() -> None:
-    if _target_process is not None and _target_process.poll() is None:
-        assert _target_process.stdin is not None
-        _target_process.stdin.close()
-        _target_process.wait(timeout=60)
+def _stop_target(session: nox.Session) -> None:
+    gate = _gate_process
+    if gate is not None and gate.has_target and gate.process.poll() is None:
+        reply = gate.ask(session, {"stop": "target"})
+        gate.has_target = False
+        session.log(f"the service under test is stopped ({reply['took_s']:.2f} s)")
 
 
 def _check_session(check: dict[str, object]) -> None:
     name = str(check["name"])
 
     def run_check(session: nox.Session) -> None:
-        bin_dir = _gate_bin()  # installs the gate, once
+        _gate_bin()  # installs the gate, once
         if _install_only(session):
             return
-        # `readiness target` starts the service only if the config asks (service.start) and a check needs it;
+        # The target starts only if the config asks (service.start) and a check needs it;
         # a check that needs it with some settings only (coverage with database: fresh) asks too.
-        if (check["needs_target"] or check.get("may_need_target")) and _target_process is None:
-            _start_target(session, bin_dir)
+        if (check["needs_target"] or check.get("may_need_target")) and not _gate().has_target:
+            _start_target(session)
         _readiness(session, "check", name)
 
     run_check.__doc__ = describe(check)
@@ -243,7 +299,9 @@ for _check in CHECKS:
 @nox.session(venv_backend="none")
 def verdict(session: nox.Session) -> None:
     """Stop the service under test, aggregate the results into one verdict, write every report."""
-    _stop_target()
+    if _install_only(session):
+        return
+    _stop_target(session)
     _readiness(session, "verdict", *_release_options(session))
 
 

@@ -127,6 +127,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_check(args)
     if args.command == "target":
         return cmd_target(args)
+    if args.command == "batch":
+        return cmd_batch(args.reply_fd)
     if args.command == "docs":
         return cmd_docs(args)
     if args.command == "verdict":
@@ -273,13 +275,29 @@ def cmd_checks(as_json: bool) -> int:
 def cmd_target(args: argparse.Namespace) -> int:
     """``readiness target``: start the service under test and keep it up until stdin closes.
 
-    For runners that call ``readiness check`` once per check (the Nox sessions): the
-    first stdout line is a JSON object with the environment the checks need, or with
-    ``READINESS_TARGET_ERROR`` when the target could not start. Closing stdin (the
-    caller exiting, however it exits), SIGTERM or Ctrl-C stops everything.
+    For runners that start a ``readiness check`` process per check (the Nox sessions use
+    ``readiness batch``, which holds the target itself): the first stdout line is a JSON
+    object with the environment the checks need, or with ``READINESS_TARGET_ERROR`` when
+    the target could not start. Closing stdin (the caller exiting, however it exits),
+    SIGTERM or Ctrl-C stops everything.
     """
     import json
 
+    with contextlib.ExitStack() as stack:
+        env = start_target(args, stack)
+        print(json.dumps(env), flush=True)
+        if "READINESS_TARGET_ERROR" in env:
+            return 2
+        if env:
+            sys.stdin.read()  # until the caller closes the pipe
+    return 0
+
+
+def start_target(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, str]:
+    """Start the service under test on ``stack`` if the config owns one: the variables the checks need.
+
+    Empty when there is nothing to start; ``{"READINESS_TARGET_ERROR": why}`` when it could not start.
+    """
     from pipeline import target
     from pipeline.checks.registry import registry
     from pipeline.gate import load_config, target_checks
@@ -287,16 +305,27 @@ def cmd_target(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.profile)
     start = target.start_settings(config, target_checks(config, registry().names()))
     if start is None:
-        print(json.dumps({}), flush=True)
-        return 0
+        return {}
     try:
-        with target.running_target(start, Path.cwd(), args.reports_dir / "evidence", console=sys.stderr) as t:
-            print(json.dumps(t.env), flush=True)
-            sys.stdin.read()  # until the caller closes the pipe
+        started = stack.enter_context(target.running_target(start, Path.cwd(), args.reports_dir / "evidence",
+                                                            console=sys.stderr))
     except target.TargetError as exc:
-        print(json.dumps({"READINESS_TARGET_ERROR": redact(str(exc))}), flush=True)
-        return 2
-    return 0
+        return {"READINESS_TARGET_ERROR": redact(str(exc))}
+    return dict(started.env)
+
+
+def cmd_batch(reply_fd: int) -> int:
+    """``readiness batch``: the commands read from stdin run in this one process (see pipeline.batch)."""
+    from pipeline import batch
+    from pipeline.checks.registry import registry
+
+    registry()  # every command needs the checks: imported once, before the first request (not timed as it)
+
+    def start(argv: list[str], stack: contextlib.ExitStack) -> dict[str, str]:
+        return start_target(build_parser().parse_args(argv), stack)
+
+    with open(reply_fd, "w", encoding="utf-8", closefd=False) as replies:
+        return batch.serve(sys.stdin, replies, main, start)
 
 
 def cmd_docs(args: argparse.Namespace) -> int:

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     target_cmd = _command(sub, "target", "start the service under test (service.start) until stdin closes")
     _config_args(target_cmd)
 
+    batch = _command(sub, "batch", "run readiness commands read from stdin (JSON lines) in this one process")
+    batch.add_argument("--reply-fd", type=int, required=True, metavar="FD",
+                       help="the open file descriptor each command's exit code is written to, a JSON line each")
+
     verdict = _command(sub, "verdict", "aggregate result files and write all reports")
     verdict.add_argument("--results", action="append", type=Path, default=None,
                          help="a folder of result files (repeatable); default REPORTS_DIR/results")

@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any
 
-from pipeline.config import PYPROJECT, Config, ConfigError, apply_profile, read_pyproject, read_yaml
+from pipeline.config import Config
 
 DIGEST_PREFIX = "sha256:"
 
@@ -54,11 +54,7 @@ def expected_digests(config: Config) -> dict[str, str]:
 
 
 def _unexpanded(config: Config) -> dict[str, Any]:
-    """The ``checks`` section of ``config``'s file with its profile merged, ``${VAR}`` left as written;
-    the loaded (expanded) sections when the file cannot be read again (a config made in memory)."""
-    try:
-        raw = read_pyproject(config.path) if config.path.name == PYPROJECT.name else read_yaml(config.path)
-        checks = apply_profile(raw, config.profile, config.path).get("checks")
-    except ConfigError:
-        checks = config.data.get("checks")
+    """The ``checks`` section of ``config`` with its profile merged, ``${VAR}`` left as written
+    (the loaded, expanded sections for a config made in memory)."""
+    checks = (config.unexpanded if config.unexpanded is not None else config.data).get("checks")
     return checks if isinstance(checks, dict) else {}

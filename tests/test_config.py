@@ -323,3 +323,14 @@ def test_the_signoff_records_the_config_the_run_found(tmp_path: Path, monkeypatc
     assert _config_fields(None)["config"]["path"] == str(tmp_path / "pyproject.toml")
     (tmp_path / "pyproject.toml").unlink()
     assert _config_fields(None) == {"config_digest": None, "config": None}
+
+
+def test_a_config_read_again_is_a_fresh_copy_and_a_changed_file_is_read_anew(tmp_path: Path) -> None:
+    from pipeline.config import read_yaml
+
+    path = write_config(tmp_path, GOOD)
+    first = read_yaml(path)
+    first["checks"]["coverage"]["min_line_rate"] = 0.1  # what a caller does with its copy stays its own
+    assert read_yaml(path)["checks"]["coverage"]["min_line_rate"] == 0.9
+    path.write_text(GOOD.replace("min_line_rate: 0.9}", "min_line_rate: 0.8}"))
+    assert read_yaml(path)["checks"]["coverage"]["min_line_rate"] == 0.8

@@ -56,6 +56,15 @@ def test_the_environment_enters_as_its_reference_never_its_value(tmp_path: Path)
     assert one == other  # the job that ran the check and the one that aggregates may differ in their environment
 
 
+def test_the_digest_is_of_the_settings_that_were_loaded_not_of_the_file_read_again(tmp_path: Path) -> None:
+    path = write_config(tmp_path, GATE)
+    loaded = load_config(path)
+    before = settings_digest(loaded, "explain")
+    path.write_text(GATE.replace("max_ms: 50", "max_ms: 5000"))  # loosened after the check loaded its config
+    assert settings_digest(loaded, "explain") == before
+    assert settings_digest(load_config(path), "explain") != before
+
+
 def test_a_profile_is_merged_before_the_digest(tmp_path: Path) -> None:
     body = GATE + "profiles:\n  release: {checks: {openapi: {require_sla: false}}}\n"
     path = write_config(tmp_path, body)
