@@ -125,6 +125,8 @@ def _gate_bin() -> Path:
 CHECKS = _registry()
 nox.options.sessions = ["prepare", *(str(c["name"]) for c in CHECKS), "verdict"]
 nox.options.reuse_venv = "yes"
+
+
 def _posargs(session: nox.Session) -> argparse.Namespace:
     """``nox -- ...`` for the gate, parsed; anything else is refused by name."""
     parser = argparse.ArgumentParser(prog="nox --", add_help=False, exit_on_error=False)
@@ -166,7 +168,7 @@ class _GateProcess:
     """One ``readiness batch`` process for the whole nox run: every gate session's command runs in it.
 
     A process per session would import the checks and their libraries each time (about 1.8 s a
-    session; 0.05 s here). It also holds the service under test from the first session that needs
+    session; 0.04 s here). It also holds the service under test from the first session that needs
     it to the verdict. It ends when its stdin closes: at the end of this nox process, however it
     ends (Ctrl-C, SIGTERM, a crash), so nothing it started outlives the run. If it dies during a
     run, the session fails saying so and the next session starts a new one (without the target:
