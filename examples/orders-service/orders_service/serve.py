@@ -17,10 +17,12 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from pathlib import Path
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 
 def prepare_state(parent: str | None = None) -> Path:
@@ -45,11 +47,29 @@ def main(argv: list[str] | None = None) -> int:
     # found: this one turns it into a normal exit, so the folder is removed.
     signal.signal(signal.SIGTERM, _exit)
     try:
-        uvicorn.run("orders_service.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, access_log=False, log_level=args.log_level)
+        if args.workers > 1:
+            config = uvicorn.Config("orders_service.app:create_app", factory=True, host=args.host, port=args.port,
+                                    workers=args.workers, access_log=False, log_level=args.log_level)
+            Multiprocess(config, sockets=[tcp_listener(config)]).run()  # what uvicorn.run does, but this socket
+        else:
+            uvicorn.run("orders_service.app:create_app", factory=True, host=args.host, port=args.port,
+                        access_log=False, log_level=args.log_level)
     finally:
         shutil.rmtree(state, ignore_errors=True)
     return 0
+
+
+def tcp_listener(config: uvicorn.Config) -> socket.socket:
+    """uvicorn's listening socket, saying it is TCP, so that every connection it accepts gets TCP_NODELAY.
+
+    uvicorn binds the socket it shares with its workers with ``proto`` 0, and asyncio sets TCP_NODELAY
+    only on connections whose socket says IPPROTO_TCP (Kludex/uvicorn#3149, open). Without it every
+    keep-alive request after the first waited for the client's delayed ACK: 48 ms instead of 6 ms here.
+    """
+    bound = config.bind_socket()
+    listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+    listener.set_inheritable(True)
+    return listener
 
 
 def _exit(signum: int, frame: object) -> None:

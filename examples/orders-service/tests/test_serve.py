@@ -103,21 +103,65 @@ def test_main_hands_uvicorn_the_workers_and_cleans_up_after_it(tmp_path: Path,
 
     seen: dict[str, object] = {}
 
-    def run(app: str, **options: object) -> None:
-        seen.update(options, app=app, state=os.environ["ORDERS_STATE_DIR"],
-                    metrics=os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    class Supervisor:  # uvicorn's Multiprocess, recording what it was given instead of starting workers
+        def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+            seen.update(config=config, sockets=sockets, state=os.environ["ORDERS_STATE_DIR"],
+                        metrics=os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
+        def run(self) -> None:
+            for listener in seen["sockets"]:  # type: ignore[attr-defined]
+                listener.close()
+
+    def run(app: str, **options: object) -> None:
+        seen.update(options, app=app)
+
+    monkeypatch.setattr(serve, "Multiprocess", Supervisor)
     monkeypatch.setattr(uvicorn, "run", run)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     for name in ("ORDERS_STATE_DIR", "PROMETHEUS_MULTIPROC_DIR"):
         monkeypatch.setenv(name, "")  # recorded, so that what main sets is undone after the test
     with monkeypatch.context() as patched:
         patched.setattr(signal, "signal", lambda *_: None)  # the test runner keeps its own handlers
-        assert serve.main(["--port", "9999", "--workers", "3"]) == 0
-    assert (seen["app"], seen["port"], seen["workers"], seen["factory"]) == ("orders_service.app:create_app", 9999,
-                                                                           3, True)
-    assert str(seen["metrics"]) == f"{seen['state']}/metrics" and str(seen["state"]).startswith(str(tmp_path))
-    assert list(tmp_path.iterdir()) == []
+        assert serve.main(["--port", "0", "--workers", "3"]) == 0
+        config = seen["config"]
+        assert isinstance(config, uvicorn.Config)
+        assert (config.app, config.workers, config.factory) == ("orders_service.app:create_app", 3, True)
+        assert [s.proto for s in seen["sockets"]] == [socket.IPPROTO_TCP]  # type: ignore[attr-defined]
+        assert str(seen["metrics"]) == f"{seen['state']}/metrics" and str(seen["state"]).startswith(str(tmp_path))
+        assert list(tmp_path.iterdir()) == []
+        assert serve.main(["--port", "9999", "--workers", "1"]) == 0  # one worker: uvicorn.run itself
+    assert (seen["app"], seen["port"], seen["factory"]) == ("orders_service.app:create_app", 9999, True)
     with pytest.raises(SystemExit) as stopped:
         serve._exit(15, None)
     assert stopped.value.code == 143
+
+
+def test_every_connection_the_shared_listener_accepts_gets_tcp_nodelay() -> None:
+    import asyncio
+
+    import uvicorn
+    from orders_service.serve import tcp_listener
+
+    config = uvicorn.Config("orders_service.app:create_app", factory=True, host="127.0.0.1", port=0)
+
+    async def nodelay_of_an_accepted_connection(listener: socket.socket) -> int:
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[int] = loop.create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                accepted.set_result(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP,
+                                                                                  socket.TCP_NODELAY))
+                transport.close()
+
+        server = await loop.create_server(Probe, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(nodelay_of_an_accepted_connection(tcp_listener(config))) != 0
+    # uvicorn's own socket (what uvicorn.run hands its workers) leaves Nagle on: the reason for tcp_listener.
+    assert asyncio.run(nodelay_of_an_accepted_connection(config.bind_socket())) == 0
