@@ -25,6 +25,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -170,9 +172,10 @@ class _GateProcess:
     A process per session would import the checks and their libraries each time (about 1.8 s a
     session; 0.04 s here). It also holds the service under test from the first session that needs
     it to the verdict. It ends when its stdin closes: at the end of this nox process, however it
-    ends (Ctrl-C, SIGTERM, a crash), so nothing it started outlives the run. If it dies during a
-    run, the session fails saying so and the next session starts a new one (without the target:
-    the next check that needs it starts it again).
+    ends, so nothing it started outlives the run; a command still running then is interrupted
+    first, as nox interrupts what ``session.run`` started. If it dies during a run, the session
+    fails saying so, what its target left running is killed, and the next session starts a new
+    one (without the target: the next check that needs it starts it again).
     """
 
     def __init__(self, bin_dir: Path) -> None:
@@ -184,33 +187,63 @@ class _GateProcess:
         os.close(reply_write)
         self.replies = os.fdopen(reply_read, encoding="utf-8")
         self.has_target = False
+        self.busy = False
+        # The target's process groups and folder: ours to kill and remove if this process dies outright.
+        self.target_left: tuple[list[int], str | None] = ([], None)
         atexit.register(self.close)
+
+    def alive(self) -> bool:
+        """Running and still taking commands."""
+        return self.process.poll() is None and self.process.stdin is not None and not self.process.stdin.closed
 
     def ask(self, session: nox.Session, request: dict[str, object]) -> dict[str, Any]:
         """Send one request, wait for its reply; a gate process that died is a failed session, never a pass."""
         assert self.process.stdin is not None
+        self.busy = True
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
         except BrokenPipeError:
             pass  # it died before this request: the empty reply below says so
         line = self.replies.readline()
+        self.busy = False
         if not line:
-            session.error(f"the gate process ended (exit {self.process.wait()}) before answering; "
+            code = self.process.wait()
+            if code < 0:  # killed outright: it could not stop its target
+                self.reap()
+            session.error(f"the gate process ended (exit {code}) before answering; "
                           "this check has no result, so the verdict cannot be ready")
         reply: dict[str, Any] = json.loads(line)
-        if "ended" in reply:  # it ends after this command (a check left hanging): the next session starts another
+        if "ended" in reply:  # it takes no more commands: the next session starts another
             session.warn(f"the gate process ends after this command: {reply['ended']}")
             self.close()
         return reply
 
     def close(self) -> None:
-        """Close its stdin: it stops the service under test, if any, and ends."""
+        """Close its stdin: it stops the service under test, if any, and ends (interrupted first if busy)."""
         if self.process.poll() is None:
             assert self.process.stdin is not None
+            if self.busy:  # nox itself was interrupted during a command: pass it on, as session.run does
+                self.process.send_signal(signal.SIGINT)
             with contextlib.suppress(BrokenPipeError):
                 self.process.stdin.close()
-            self.process.wait(timeout=120)
+            try:
+                self.process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.returncode is not None and self.process.returncode < 0:
+            self.reap()  # killed by a signal: it could not stop its target
+
+    def reap(self) -> None:
+        """Kill what the target of a gate process that died outright left running, and remove its folder."""
+        groups, folder = self.target_left
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.target_left = ([], None)
 
 
 _gate_process: _GateProcess | None = None
@@ -219,7 +252,9 @@ _gate_process: _GateProcess | None = None
 def _gate() -> _GateProcess:
     """The run's gate process, started (with the gate installed) on first use or after it died."""
     global _gate_process
-    if _gate_process is None or _gate_process.process.poll() is not None:
+    if _gate_process is None or not _gate_process.alive():
+        if _gate_process is not None:
+            _gate_process.close()
         _gate_process = _GateProcess(_gate_bin())
     return _gate_process
 
@@ -250,6 +285,7 @@ def _start_target(session: nox.Session) -> None:
     gate = _gate()
     reply = gate.ask(session, {"argv": ["target", *options], "env": options_env})
     gate.has_target = True
+    gate.target_left = (list(reply.get("groups", [])), reply.get("folder"))
     if "READINESS_TARGET_ERROR" in reply["env"]:
         session.warn(f"the service under test could not be started: {reply['env']['READINESS_TARGET_ERROR']}")
     elif reply["env"]:
@@ -258,9 +294,10 @@ def _start_target(session: nox.Session) -> None:
 
 def _stop_target(session: nox.Session) -> None:
     gate = _gate_process
-    if gate is not None and gate.has_target and gate.process.poll() is None:
+    if gate is not None and gate.has_target and gate.alive():
         reply = gate.ask(session, {"stop": "target"})
         gate.has_target = False
+        gate.target_left = ([], None)
         session.log(f"the service under test is stopped ({reply['took_s']:.2f} s)")
 
 

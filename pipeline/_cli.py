@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import __version__
 from pipeline.cli_parser import EXIT_USAGE, build_parser
+from pipeline.interrupts import Signals
 from pipeline.redact import redact, register_environment, terminal_safe
 
 if TYPE_CHECKING:
     from pipeline.config import Config
     from pipeline.model import CheckResult
     from pipeline.progress import View
+    from pipeline.target import Target
 
 # Every module below the CLI is imported by the command that needs it, not here: `readiness --help`
 # loads no check, no database driver, no HTTP client, no schema validator (tests/test_cli.py).
@@ -34,6 +36,8 @@ __all__ = ["EXIT_CLOSED_PIPE", "EXIT_CRASH", "EXIT_USAGE", "build_parser", "main
 EXIT_CRASH = 70
 # The reader of our output went away (`readiness checks | head -1`): what a shell reports for SIGPIPE.
 EXIT_CLOSED_PIPE = 141
+# Commands ended by Ctrl-C or SIGTERM in this process: a batch ends after one (pipeline.batch).
+_INTERRUPTED = Signals()
 # Errors that mean "fix your input" (exit 3), named by module so matching them imports nothing.
 _USAGE_ERRORS = {"pipeline.config.ConfigError": "configuration error:\n", "pipeline.signoff.SignoffError": "",
                  "pipeline.checks.registry.RegistrationError": ""}
@@ -49,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
+        _INTERRUPTED.count += 1
         _say("readiness: interrupted; the results written so far are kept.")
         return 2
     except BrokenPipeError:
@@ -284,7 +289,7 @@ def cmd_target(args: argparse.Namespace) -> int:
     import json
 
     with contextlib.ExitStack() as stack:
-        env = start_target(args, stack)
+        env, _ = start_target(args, stack)
         print(json.dumps(env), flush=True)
         if "READINESS_TARGET_ERROR" in env:
             return 2
@@ -293,10 +298,10 @@ def cmd_target(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_target(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, str]:
-    """Start the service under test on ``stack`` if the config owns one: the variables the checks need.
+def start_target(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[dict[str, str], Target | None]:
+    """Start the service under test on ``stack`` if the config owns one: the variables the checks need, and it.
 
-    Empty when there is nothing to start; ``{"READINESS_TARGET_ERROR": why}`` when it could not start.
+    Empty (and None) when there is nothing to start; ``{"READINESS_TARGET_ERROR": why}`` when it could not start.
     """
     from pipeline import target
     from pipeline.checks.registry import registry
@@ -305,27 +310,27 @@ def start_target(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[
     config = load_config(args.config, args.profile)
     start = target.start_settings(config, target_checks(config, registry().names()))
     if start is None:
-        return {}
+        return {}, None
     try:
         started = stack.enter_context(target.running_target(start, Path.cwd(), args.reports_dir / "evidence",
                                                             console=sys.stderr))
     except target.TargetError as exc:
-        return {"READINESS_TARGET_ERROR": redact(str(exc))}
-    return dict(started.env)
+        return {"READINESS_TARGET_ERROR": redact(str(exc))}, None
+    return dict(started.env), started
 
 
 def cmd_batch(reply_fd: int) -> int:
     """``readiness batch``: the commands read from stdin run in this one process (see pipeline.batch)."""
-    from pipeline import batch
-    from pipeline.checks.registry import registry
+    from pipeline import batch, target  # noqa: F401  (imported here, once, so no command's time holds it)
+    from pipeline.gate import config_schema
 
-    registry()  # every command needs the checks: imported once, before the first request (not timed as it)
+    config_schema()  # every command loads a config: the checks imported and their schema composed, once
 
-    def start(argv: list[str], stack: contextlib.ExitStack) -> dict[str, str]:
+    def start(argv: list[str], stack: contextlib.ExitStack) -> tuple[dict[str, str], Target | None]:
         return start_target(build_parser().parse_args(argv), stack)
 
     with open(reply_fd, "w", encoding="utf-8", closefd=False) as replies:
-        return batch.serve(sys.stdin, replies, main, start)
+        return batch.serve(sys.stdin, replies, main, start, interrupted=lambda: _INTERRUPTED.count > 0)
 
 
 def cmd_docs(args: argparse.Namespace) -> int:

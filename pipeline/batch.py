@@ -12,14 +12,16 @@ file descriptor, after the command's own output has been flushed:
   only. Reply ``{"exit": CODE}``.
 - ``{"argv": ["target", ...], "env": {...}}``: start the service under test (the config's
   ``service.start``) and keep it for the commands that follow, which get its variables.
-  Reply ``{"exit": 0, "env": {...}, "took_s": S}``; ``env`` holds ``READINESS_TARGET_ERROR``
-  when it could not start (exit 2).
+  Reply ``{"exit": 0, "env": {...}, "took_s": S, "groups": [...], "folder": F}`` (its own
+  start time; the process groups and folder to kill and remove should this process die
+  outright); ``env`` holds ``READINESS_TARGET_ERROR`` when it could not start (exit 2).
 - ``{"stop": "target"}``: stop it. Reply ``{"exit": 0, "took_s": S}``.
 
 The end of stdin (the caller exiting, however it exits), SIGTERM or Ctrl-C stops the target
 and ends the process; a request that is not one of these is answered with exit 3 and a reason.
-A command after which a check abandoned at its time budget still runs (a hang in Python code)
-is answered with ``"ended": WHY``, and the process ends: the next command belongs in a new one.
+A command that was interrupted (Ctrl-C or SIGTERM reached this process), or after which a check
+abandoned at its time budget still runs (a hang in Python code), is answered with ``"ended": WHY``,
+and the process ends: the next command belongs in a new one.
 Otherwise the commands share what ``readiness run`` shares between its checks: one process.
 """
 
@@ -32,16 +34,22 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pipeline.cli_parser import EXIT_USAGE
 
-# ``main(argv) -> exit code`` and ``start_target(argv, stack) -> env``: handed in by the CLI, which owns both.
+if TYPE_CHECKING:
+    from pipeline.target import Target
+
+# ``main(argv) -> exit code`` and ``start_target(argv, stack) -> (env, target)``: handed in by the CLI.
 Main = Callable[[list[str]], int]
-StartTarget = Callable[[list[str], contextlib.ExitStack], dict[str, str]]
+StartTarget = Callable[[list[str], contextlib.ExitStack], "tuple[dict[str, str], Target | None]"]
+# How long a check's worker thread may take to end after its command returned, before it counts as left running.
+THREAD_END_S = 2.0
 
 
-def serve(requests: IO[str], replies: IO[str], main: Main, start_target: StartTarget) -> int:
+def serve(requests: IO[str], replies: IO[str], main: Main, start_target: StartTarget,
+          interrupted: Callable[[], bool] = lambda: False) -> int:
     """Answer every request until ``requests`` ends; the target, if started, is stopped on every way out."""
     target_env: dict[str, str] = {}
     with contextlib.ExitStack() as target:
@@ -59,24 +67,43 @@ def serve(requests: IO[str], replies: IO[str], main: Main, start_target: StartTa
             elif request["argv"][:1] == ["target"]:
                 target.close()  # one target at a time: a second start replaces the first
                 with _environment(request["env"]):
-                    target_env = _start(start_target, request["argv"], target)
-                _reply(replies, {"exit": 2 if "READINESS_TARGET_ERROR" in target_env else 0, "env": target_env,
-                                 "took_s": _since(started)})
+                    target_env, running = _start(start_target, request["argv"], target)
+                _reply(replies, _started(target_env, running))
             else:
                 with _environment({**request["env"], **target_env}):
                     code = _run(main, request["argv"])
-                if _abandoned_check():
-                    # A check given up at its time budget still runs in a thread (a hang in Python code):
-                    # it must not share a process with the next check, so this batch ends here.
-                    _reply(replies, {"exit": code, "ended": "a check abandoned at its time budget still runs"})
+                ended = _why_end(interrupted)
+                _reply(replies, {"exit": code, **({"ended": ended} if ended else {})})
+                if ended:
                     break
-                _reply(replies, {"exit": code})
     return 0
 
 
-def _abandoned_check() -> bool:
-    """Whether a check's worker thread (``pipeline.runner``) outlived its command."""
-    return any(thread.name.startswith("check-") and thread.is_alive() for thread in threading.enumerate())
+def _started(env: dict[str, str], running: Target | None) -> dict[str, Any]:
+    """The reply to a target start: its variables, its own start time, and what a caller must kill if we die.
+
+    The target's processes run in their own process groups (``pipeline.proc``): a gate process killed
+    outright (SIGKILL, the OOM killer) cannot stop them, so its caller gets their groups and folder.
+    """
+    reply: dict[str, Any] = {"exit": 2 if "READINESS_TARGET_ERROR" in env else 0, "env": env, "took_s": 0.0}
+    if running is not None:
+        reply.update(took_s=round(running.start_s, 3), groups=[process.pid for _, process in running.processes],
+                     folder=str(running.folder) if running.folder else None)
+    return reply
+
+
+def _why_end(interrupted: Callable[[], bool]) -> str | None:
+    """Why this batch must not take another command, if it must not."""
+    if interrupted():  # Ctrl-C or SIGTERM reached this process: it was meant to end, not to go on
+        return "it was interrupted (Ctrl-C or SIGTERM)"
+    # A check given up at its time budget still runs in a thread (a hang in Python code): it must not
+    # share a process with the next check. A worker that is merely finishing gets a moment to end.
+    for thread in threading.enumerate():
+        if thread.name.startswith("check-"):
+            thread.join(THREAD_END_S)
+            if thread.is_alive():
+                return "a check abandoned at its time budget still runs"
+    return None
 
 
 def _request(line: str) -> dict[str, Any]:
@@ -97,16 +124,17 @@ def _request(line: str) -> dict[str, Any]:
     return {"argv": argv, "env": env}
 
 
-def _start(start_target: StartTarget, argv: list[str], stack: contextlib.ExitStack) -> dict[str, str]:
-    """The target's variables; whatever stopped it from starting (its config, its arguments) becomes the reason."""
+def _start(start_target: StartTarget, argv: list[str],
+           stack: contextlib.ExitStack) -> tuple[dict[str, str], Target | None]:
+    """The target's variables and itself; what kept it from starting (its config, its arguments) is the reason."""
     from pipeline.redact import redact
 
     try:
         return start_target(argv, stack)
     except SystemExit:
-        return {"READINESS_TARGET_ERROR": f"readiness {' '.join(argv)}: the arguments were refused (see above)"}
+        return {"READINESS_TARGET_ERROR": f"readiness {' '.join(argv)}: the arguments were refused (see above)"}, None
     except Exception as exc:  # a config error or a defect: the checks that need the target say why, none passes
-        return {"READINESS_TARGET_ERROR": redact(f"{type(exc).__name__}: {exc}")}
+        return {"READINESS_TARGET_ERROR": redact(f"{type(exc).__name__}: {exc}")}, None
 
 
 def _run(main: Main, argv: list[str]) -> int:

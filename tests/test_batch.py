@@ -117,11 +117,12 @@ def test_a_refused_command_line_is_exit_3_not_the_end_of_the_batch(tmp_path: Pat
 def test_the_target_serves_the_commands_after_it_and_stops_on_request(tmp_path: Path, gate: Gate) -> None:
     config = str(_config(tmp_path, HTTP_SERVICE))
     started = gate.ask({"argv": ["target", "--config", config]})
-    assert started["exit"] == 0 and started["took_s"] >= 0, started
+    assert started["exit"] == 0 and started["took_s"] > 0, started
+    assert len(started["groups"]) == 1 and Path(started["folder"]).is_dir()  # what to kill if the batch dies
     url = started["env"]["READINESS_BASE_URL"]
     assert requests.get(url, timeout=5).status_code == 200
     stopped = gate.ask({"stop": "target"})
-    assert stopped["exit"] == 0
+    assert stopped["exit"] == 0 and not Path(started["folder"]).exists()
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=2)
     assert gate.ask({"stop": "target"})["exit"] == 0  # stopping twice is harmless
@@ -151,9 +152,9 @@ def test_the_targets_variables_reach_later_commands_only_while_it_runs() -> None
         os.environ["LEAKED"] = "1"  # what a command sets dies with it
         return 0
 
-    def start(argv: list[str], stack: Any) -> dict[str, str]:
+    def start(argv: list[str], stack: Any) -> tuple[dict[str, str], None]:
         stack.callback(seen.append, "stopped")
-        return {"READINESS_BASE_URL": "http://127.0.0.1:1"}
+        return {"READINESS_BASE_URL": "http://127.0.0.1:1"}, None
 
     requests_in = io.StringIO("\n".join(json.dumps(r) for r in (
         {"argv": ["check", "a"]}, {"argv": ["target"]}, {"argv": ["check", "b"]}, {"stop": "target"},
@@ -176,7 +177,7 @@ def test_a_command_that_exits_is_a_code_and_the_batch_goes_on() -> None:
 
     requests_in = io.StringIO('{"argv": ["x"]}\n' * 3)
     replies = io.StringIO()
-    batch.serve(requests_in, replies, main, lambda argv, stack: {})
+    batch.serve(requests_in, replies, main, lambda argv, stack: ({}, None))
     assert [json.loads(line)["exit"] for line in replies.getvalue().splitlines()] == [1, 3, 0]
 
 
@@ -194,8 +195,24 @@ def test_a_check_left_hanging_ends_the_batch_after_its_reply() -> None:
     replies = io.StringIO()
     try:
         batch.serve(io.StringIO('{"argv": ["ok"]}\n{"argv": ["hang"]}\n{"argv": ["ok"]}\n'), replies, main,
-                    lambda argv, stack: {})
+                    lambda argv, stack: ({}, None))
     finally:
         release.set()
     answered = [json.loads(line) for line in replies.getvalue().splitlines()]
     assert answered == [{"exit": 0}, {"exit": 2, "ended": "a check abandoned at its time budget still runs"}]
+
+
+def test_an_interrupted_command_ends_the_batch_after_its_reply() -> None:
+    interrupted = []
+
+    def main(argv: list[str]) -> int:
+        if argv == ["interrupted"]:  # SIGTERM or Ctrl-C reached the process during this command
+            interrupted.append(True)
+            return 2
+        return 0
+
+    replies = io.StringIO()
+    batch.serve(io.StringIO('{"argv": ["ok"]}\n{"argv": ["interrupted"]}\n{"argv": ["ok"]}\n'), replies, main,
+                lambda argv, stack: ({}, None), interrupted=lambda: bool(interrupted))
+    answered = [json.loads(line) for line in replies.getvalue().splitlines()]
+    assert answered == [{"exit": 0}, {"exit": 2, "ended": "it was interrupted (Ctrl-C or SIGTERM)"}]

@@ -105,19 +105,37 @@ def test_the_registry_listing_is_cached_until_the_gate_or_its_environment_change
     assert noxfile._cached_registry(None) is None  # READINESS_GATE_PYTHON: always asked
 
 
-def test_a_gate_process_that_dies_fails_its_session_and_the_run_goes_on_never_ready(tmp_path: Path) -> None:
-    # The suite's command kills the process that started it: the run's one gate process (readiness batch).
+def _served_folder(tmp_path: Path, marker: str) -> dict[str, object]:
+    """``service.start`` for the standard library's HTTP server, its command line holding ``marker``."""
+    served = tmp_path / marker
+    served.mkdir()
+    return {"database": "none", "ready_path": "/",
+            "command": ["{python}", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(served), "{port}"]}
+
+
+def test_a_gate_process_that_dies_fails_its_session_its_target_is_killed_the_run_goes_on(tmp_path: Path) -> None:
+    import tempfile
+    import uuid
+
+    from tests.test_interrupts import assert_nothing_survives
+
+    marker = f"readiness-test-{uuid.uuid4().hex}"
+    folders_before = set(Path(tempfile.gettempdir()).glob("readiness-target-*"))
+    # The suite's command kills the process that started it: the run's one gate process (readiness batch),
+    # while the service under test runs (k6 needs it, so the first session that may need it starts it).
     spec = ROOT / "examples" / "orders-service" / "openapi.json"
     config = tmp_path / "gate.yaml"
-    config.write_text(json.dumps({"version": 1, "checks": {
+    config.write_text(json.dumps({"version": 1, "service": {"start": _served_folder(tmp_path, marker)}, "checks": {
         "coverage": {"command": ["sh", "-c", "kill -9 $PPID"], "cobertura": "coverage.xml"},
-        "openapi": {"spec": str(spec)}}}))
+        "openapi": {"spec": str(spec)}, "k6": {}}}))
     out = tmp_path / "out"
     done = nox("-s", "prepare", "coverage", "openapi", "verdict", "--", "--config", str(config), "--reports-dir",
                str(out), tmp_path=tmp_path)
     log = done.stdout + done.stderr
     assert done.returncode != 0
-    assert "the gate process ended (exit -9) before answering" in log, log
+    assert "the service under test is up" in log and "the gate process ended (exit -9) before answering" in log, log
+    assert_nothing_survives(marker)  # the service it held was killed with it
+    assert set(Path(tempfile.gettempdir()).glob("readiness-target-*")) <= folders_before  # and its folder removed
     assert not (out / "results" / "coverage.json").exists()
     # The next session started a new gate process: openapi ran, the verdict was written.
     assert json.loads((out / "results" / "openapi.json").read_text())["status"] == "pass"
@@ -126,31 +144,31 @@ def test_a_gate_process_that_dies_fails_its_session_and_the_run_goes_on_never_re
     assert any("coverage" in reason and "no result" in reason for reason in verdict["reasons"]), verdict["reasons"]
 
 
-def test_ctrl_c_ends_the_run_its_gate_process_the_target_and_the_tools(tmp_path: Path) -> None:
+@pytest.mark.parametrize("who", ["the terminal's whole group", "nox alone"])
+def test_ctrl_c_ends_the_run_its_gate_process_the_target_and_the_tools(tmp_path: Path, who: str) -> None:
     import signal
     import uuid
 
     from tests.test_interrupts import assert_nothing_survives, wait_for
 
     marker = f"readiness-test-{uuid.uuid4().hex}"
-    served = tmp_path / marker
-    served.mkdir()
     started = tmp_path / "suite-started"
     # The suite leaves quietly on SIGINT, so any traceback in the output would be the gate's.
     suite = [sys.executable, "-c", "import pathlib, signal, sys, time; signal.signal(signal.SIGINT, lambda *_: "
              f"sys.exit(130)); pathlib.Path({str(started)!r}).touch(); time.sleep(300)", marker]
     config = tmp_path / "gate.yaml"
-    config.write_text(json.dumps({"version": 1, "service": {"start": {
-        "database": "none", "ready_path": "/",
-        "command": ["{python}", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(served), "{port}"]}},
-        "checks": {"coverage": {"command": suite, "cobertura": "coverage.xml"}, "k6": {}}}))
+    config.write_text(json.dumps({"version": 1, "service": {"start": _served_folder(tmp_path, marker)},
+                                  "checks": {"coverage": {"command": suite, "cobertura": "coverage.xml"}, "k6": {}}}))
     env = {**os.environ, "READINESS_GATE_PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     run = subprocess.Popen([sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir",
                             str(tmp_path / "envs"), "-s", "prepare", "coverage", "verdict", "--", "--config",
                             str(config), "--reports-dir", str(tmp_path / "out")], cwd=ROOT, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     wait_for(started.exists)  # the target is up (it started before the check) and the suite runs
-    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground group
+    if who == "nox alone":  # `kill -INT <nox>`: nox passes it on to the command in flight, as session.run does
+        run.send_signal(signal.SIGINT)
+    else:  # what Ctrl-C in a terminal sends: the whole foreground group
+        os.killpg(run.pid, signal.SIGINT)
     out, _ = run.communicate(timeout=120)
     assert run.returncode != 0, out
     assert_nothing_survives(marker, session=run.pid)  # the suite, the service, the gate process: all gone

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -60,7 +61,9 @@ def running_target(settings: Mapping[str, Any], project_dir: Path, evidence_dir:
     logs = evidence_dir / "target"
     logs.mkdir(parents=True, exist_ok=True)
     with _owned() as target:
+        started = time.perf_counter()
         _start(target, settings, project_dir, logs, console)
+        target.start_s = time.perf_counter() - started
         yield target
 
 

@@ -33,6 +33,7 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)
     folder: Path | None = None
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    start_s: float = 0.0  # how long the start took: database, setup, service, token, Prometheus
 
     def spawn(self, name: str, argv: Sequence[str], log_path: Path, *, cwd: Path | None = None,
               env: Mapping[str, str] | None = None, user: int | None = None,
