@@ -18,13 +18,18 @@ from pipeline.checks.registry import registry
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def nox(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def nox_command(*args: str, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """The real nox over this noxfile (the gate from this interpreter), and its environment."""
     env = {**os.environ, "READINESS_GATE_PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     for name in ("READINESS_CONFIG", "READINESS_PROFILE", "GITHUB_ACTIONS"):
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir",
-                           str(tmp_path / "envs"), *args], cwd=ROOT, capture_output=True, text=True, env=env,
-                          timeout=300)
+    return [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir", str(tmp_path / "envs"),
+            *args], env
+
+
+def nox(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    argv, env = nox_command(*args, tmp_path=tmp_path)
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
 
 
 def _listed(output: str) -> dict[str, str]:
@@ -159,11 +164,10 @@ def test_ctrl_c_ends_the_run_its_gate_process_the_target_and_the_tools(tmp_path:
     config = tmp_path / "gate.yaml"
     config.write_text(json.dumps({"version": 1, "service": {"start": _served_folder(tmp_path, marker)},
                                   "checks": {"coverage": {"command": suite, "cobertura": "coverage.xml"}, "k6": {}}}))
-    env = {**os.environ, "READINESS_GATE_PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    run = subprocess.Popen([sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir",
-                            str(tmp_path / "envs"), "-s", "prepare", "coverage", "verdict", "--", "--config",
-                            str(config), "--reports-dir", str(tmp_path / "out")], cwd=ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    argv, env = nox_command("-s", "prepare", "coverage", "verdict", "--", "--config", str(config),
+                            "--reports-dir", str(tmp_path / "out"), tmp_path=tmp_path)
+    run = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
     wait_for(started.exists)  # the target is up (it started before the check) and the suite runs
     if who == "nox alone":  # `kill -INT <nox>`: nox passes it on to the command in flight, as session.run does
         run.send_signal(signal.SIGINT)
