@@ -14,13 +14,14 @@ import tarfile
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
+from pipeline.checks.coverage.reports import CaseOutcome, JUnitFile
 from pipeline.checks.registry import registry
 from pipeline.config import Config
 from pipeline.gate import load_config
@@ -83,6 +84,18 @@ def junit_xml(passed: int = 1, failed: tuple[str, ...] = (), errors: tuple[str, 
     cases += [f'<testcase classname="tests.test_x" name="test_skip_{i}"><skipped message="s"/>'
               f"</testcase>" for i in range(skipped)]
     return f'<testsuites><testsuite name="pytest">{"".join(cases)}</testsuite></testsuites>'
+
+
+def junit_files(cases: Sequence[CaseOutcome], names: Sequence[str] = ()) -> tuple[JUnitFile, ...]:
+    """What the coverage check reads from JUnit files that hold ``cases`` (by their source), and the files ``names``.
+
+    A passed or skipped case becomes a count, as ``read_junit`` makes it; a failed or errored one is kept.
+    """
+    sources = dict.fromkeys([*names, *(c.source for c in cases)])
+    return tuple(JUnitFile(source, sum(c.source == source and c.outcome == "passed" for c in cases),
+                           sum(c.source == source and c.outcome == "skipped" for c in cases),
+                           tuple(c for c in cases if c.source == source and c.outcome in ("failed", "error")))
+                 for source in sources)
 
 
 def result(check: str, status: Status, finished: dt.datetime | None = None,

@@ -19,17 +19,17 @@ from pipeline.checks.coverage.sources import Completeness
 from pipeline.model import Status
 from pipeline.runner import run_check
 from pipeline.views import Bars
-from tests.conftest import cobertura_xml, config_from, junit_xml, python_test_command
+from tests.conftest import cobertura_xml, config_from, junit_files, junit_xml, python_test_command
 
 
-def parsed(covered: int, valid: int, tests: tuple[CaseOutcome, ...] = (), junit_files: int = 0,
+def parsed(covered: int, valid: int, tests: tuple[CaseOutcome, ...] = (), junit: tuple[str, ...] = (),
            branches: tuple[int, int] = (0, 0), exit_code: int | None = None) -> CoverageParsed:
     files = (FileCoverage("pkg/a.py", "pkg", valid, covered, branches[1], branches[0]),)
-    return CoverageParsed(CoverageReport("cov.xml", "cobertura", files), tests, junit_files,
-                          exit_code)
+    return CoverageParsed(CoverageReport("cov.xml", "cobertura", files), junit_files(tests, junit), exit_code)
 
 
 DEFAULTS = CoverageSettings.model_validate({})
+J = ("j.xml",)  # one JUnit file configured
 
 
 def outcome(name: str, result: str) -> CaseOutcome:
@@ -61,7 +61,7 @@ def test_default_minimum_is_ninety_percent_and_display_never_rounds_up() -> None
 
 def test_failing_test_fails_even_with_full_coverage() -> None:
     tests = (outcome("test_ok", "passed"), outcome("test_bad", "failed"))
-    evaluation = evaluate_coverage(parsed(10, 10, tests, 1), DEFAULTS)
+    evaluation = evaluate_coverage(parsed(10, 10, tests, J), DEFAULTS)
     assert evaluation.status is Status.FAIL
     ids = [f.id for f in evaluation.findings]
     assert ids == ["test:suite::tests.t::test_bad"]
@@ -70,13 +70,13 @@ def test_failing_test_fails_even_with_full_coverage() -> None:
 
 def test_erroring_test_fails_and_skipped_does_not() -> None:
     tests = (outcome("a", "skipped"), outcome("b", "error"))
-    assert evaluate_coverage(parsed(10, 10, tests, 1), DEFAULTS).status is Status.FAIL
+    assert evaluate_coverage(parsed(10, 10, tests, J), DEFAULTS).status is Status.FAIL
     tests = (outcome("a", "skipped"), outcome("b", "passed"))
-    assert evaluate_coverage(parsed(10, 10, tests, 1), DEFAULTS).status is Status.PASS
+    assert evaluate_coverage(parsed(10, 10, tests, J), DEFAULTS).status is Status.PASS
 
 
 def test_junit_without_tests_is_an_error() -> None:
-    evaluation = evaluate_coverage(parsed(10, 10, (), junit_files=1), DEFAULTS)
+    evaluation = evaluate_coverage(parsed(10, 10, (), J), DEFAULTS)
     assert evaluation.status is Status.ERROR
     assert "did not really run" in evaluation.summary
 
@@ -93,7 +93,7 @@ def test_branch_rate_gated_only_when_set(branches: tuple[int, int], minimum: flo
 
 def test_non_zero_exit_without_failing_test_is_not_a_pass() -> None:
     tests = (outcome("a", "passed"),)
-    evaluation = evaluate_coverage(parsed(10, 10, tests, 1, exit_code=4), DEFAULTS)
+    evaluation = evaluate_coverage(parsed(10, 10, tests, J, exit_code=4), DEFAULTS)
     assert evaluation.status is Status.ERROR
 
 
@@ -234,7 +234,7 @@ def test_check_class_names() -> None:
 
 def test_every_test_skipped_is_an_error_not_a_pass() -> None:
     tests = (outcome("a", "skipped"), outcome("b", "skipped"))
-    evaluation = evaluate_coverage(parsed(10, 10, tests, 1), DEFAULTS)
+    evaluation = evaluate_coverage(parsed(10, 10, tests, J), DEFAULTS)
     assert evaluation.status is Status.ERROR
     assert evaluation.summary == "All 2 tests were skipped: the suite did not really run."
 
@@ -242,23 +242,23 @@ def test_every_test_skipped_is_an_error_not_a_pass() -> None:
 def test_a_junit_file_where_no_test_ran_is_an_error() -> None:
     ran = CaseOutcome("s", "c", "a", "passed", "", "backend.xml")
     idle = CaseOutcome("s", "c", "b", "skipped", "", "frontend.xml")
-    data = replace(parsed(10, 10, (ran, idle), 2), junit_paths=("backend.xml", "frontend.xml"))
+    data = parsed(10, 10, (ran, idle), ("backend.xml", "frontend.xml"))
     evaluation = evaluate_coverage(data, DEFAULTS)
     assert evaluation.status is Status.ERROR and "No test ran in frontend.xml" in evaluation.summary
-    both = replace(data, tests=(ran, idle._replace(outcome="passed")))
+    both = parsed(10, 10, (ran, idle._replace(outcome="passed")), ("backend.xml", "frontend.xml"))
     assert evaluate_coverage(both, DEFAULTS).status is Status.PASS
 
 
 def test_missing_source_files_are_an_error_unless_a_test_failed() -> None:
     completeness = Completeness("configured", ("pkg",), 3, ("pkg/b.py", "pkg/c.py"))
-    data = replace(parsed(10, 10, (outcome("a", "passed"),), 1), completeness=completeness)
+    data = replace(parsed(10, 10, (outcome("a", "passed"),), J), completeness=completeness)
     evaluation = evaluate_coverage(data, DEFAULTS)
     assert evaluation.status is Status.ERROR and "lacks 2 source file(s)" in evaluation.summary
     assert any("pkg/b.py, pkg/c.py" in r for r in evaluation.reasons)
     assert any("checks.coverage.omit" in r for r in evaluation.reasons)
     missing = next(m for m in evaluation.measurements if m.name == "source_files_missing")
     assert (missing.value, missing.ok) == (2, False)
-    failed = replace(data, tests=(outcome("a", "failed"),))
+    failed = replace(data, junit=junit_files((outcome("a", "failed"),)))
     assert evaluate_coverage(failed, DEFAULTS).status is Status.FAIL  # a failing test is a definite no
 
 

@@ -22,7 +22,7 @@ from pipeline.config import ConfigError
 from pipeline.model import CheckResult, Status
 from pipeline.runner import run_check
 from pipeline.views import Bars
-from tests.conftest import cobertura_xml, config_from, junit_xml, python_test_command, write_config
+from tests.conftest import cobertura_xml, config_from, junit_files, junit_xml, python_test_command, write_config
 
 DEFAULTS = CoverageSettings.model_validate({})
 WAIVER = "waivers:\n  - {{check: coverage, id: {id}, reason: accepted for now, owner: ann, expires: 2999-12-31}}\n"
@@ -31,7 +31,7 @@ WAIVER = "waivers:\n  - {{check: coverage, id: {id}, reason: accepted for now, o
 def parsed(covered: int, valid: int, tests: tuple[CaseOutcome, ...] = (), junit: tuple[str, ...] = (),
            files: tuple[FileCoverage, ...] | None = None) -> CoverageParsed:
     files = files or (FileCoverage("pkg/a.py", "pkg", valid, covered),)
-    return CoverageParsed(CoverageReport("cov.xml", "cobertura", files), tests, len(junit), None, None, junit)
+    return CoverageParsed(CoverageReport("cov.xml", "cobertura", files), junit_files(tests, junit), None, None)
 
 
 def case(name: str, outcome: str, source: str = "junit.xml", classname: str = "tests.t") -> CaseOutcome:
@@ -128,7 +128,7 @@ def test_one_package_is_shown_per_file_and_the_limit_label_follows_the_minimum()
 
 
 def test_real_jest_names_give_ids_without_spaces_and_keep_the_spelling_as_alias(shared_fixtures: Path) -> None:
-    tests = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit.xml")
+    tests = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit.xml", "junit.xml").problems
     evaluation = evaluate_coverage(parsed(10, 10, tests, ("junit.xml",)), DEFAULTS)
     failed = [f for f in evaluation.findings if f.id.startswith("test:")]
     assert failed and all(" " not in f.id for f in failed)

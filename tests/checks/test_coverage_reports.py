@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from xml.etree.ElementTree import Element, tostring
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks.coverage.reports import read_cobertura, read_junit, read_lcov, report_tool
+from pipeline.checks.coverage.reports import (
+    CaseOutcome,
+    JUnitFile,
+    read_cobertura,
+    read_junit,
+    read_lcov,
+    report_tool,
+)
 from pipeline.errors import ArtifactMissing, ParseError
 from tests.conftest import cobertura_xml, junit_xml
 from tests.fuzzing import fuzz
@@ -29,6 +37,27 @@ def test_cobertura_counts_lines_once_even_when_methods_repeat_them(tmp_path: Pat
       </class></classes></package></packages></coverage>"""
     report = read_cobertura(write(tmp_path, "c.xml", xml))
     assert (report.lines_covered, report.lines_valid) == (2, 3)
+
+
+def test_cobertura_counts_only_the_lines_inside_a_class_own_lines(tmp_path: Path) -> None:
+    """The walk keeps a depth count, not the open tags: a <line> outside the class's <lines> (before it,
+    after it, or in a method) is not a statement of that class."""
+    xml = """<coverage><packages><package name="p"><classes><class filename="a.py">
+      <line number="7" hits="1"/><lines><line number="1" hits="1"/><line number="2" hits="0"/></lines>
+      <line number="8" hits="1"/><methods><line number="10" hits="1"/><method><lines><line number="9" hits="1"/>
+      </lines></method></methods>
+      </class></classes></package></packages></coverage>"""
+    report = read_cobertura(write(tmp_path, "c.xml", xml))
+    assert (report.lines_covered, report.lines_valid) == (1, 2)
+
+
+def test_cobertura_validates_each_spelling_before_it_is_remembered(tmp_path: Path) -> None:
+    """Line numbers and hit counts are validated once per spelling; a bad spelling is never remembered as good."""
+    good = '<class filename="a.py"><lines><line number="3" hits="2"/></lines></class>'
+    bad = '<class filename="b.py"><lines><line number="3" hits="-2"/></lines></class>'
+    xml = f"<coverage><packages><package name='p'><classes>{good}{bad}</classes></package></packages></coverage>"
+    with pytest.raises(ParseError, match=r"b\.py: <line hits=\"-2\">.*below the smallest possible value"):
+        read_cobertura(write(tmp_path, "c.xml", xml))
 
 
 def test_cobertura_branches_from_condition_coverage(tmp_path: Path) -> None:
@@ -182,25 +211,27 @@ def test_junit_nested_beyond_any_real_report_is_a_parse_error_not_a_crash(tmp_pa
         with pytest.raises(ParseError, match=r"deep\.xml: <testsuite name=\"s\">: suites nested more than 100 deep"):
             read_junit(path)
     else:
-        assert [o.suite.count("/") + 1 for o in read_junit(path)] == [depth]
+        assert read_junit(path).passed == cases
 
 
 def test_junit_outcomes(tmp_path: Path) -> None:
     path = write(tmp_path, "j.xml", junit_xml(passed=2, failed=("test_a",), errors=("test_b",),
                                                skipped=1))
-    outcomes = read_junit(path)
-    assert sorted(o.outcome for o in outcomes) == ["error", "failed", "passed", "passed", "skipped"]
-    failed = next(o for o in outcomes if o.outcome == "failed")
-    assert (failed.name, failed.message, failed.suite) == ("test_a", "boom test_a", "pytest")
+    read = read_junit(path)
+    assert (read.source, read.passed, read.skipped, read.ran, read.total) == (str(path), 2, 1, 4, 5)
+    assert [(o.name, o.outcome, o.message, o.suite) for o in read.problems] == [
+        ("test_a", "failed", "boom test_a", "pytest"), ("test_b", "error", "crash", "pytest")]
 
 
 def test_junit_nested_suites_count_each_case_once(tmp_path: Path) -> None:
     xml = """<testsuites><testsuite name="all"><testsuite name="A"><testcase name="x">
       <failure message="f"/></testcase></testsuite><testsuite name="B"><testcase name="x"/>
-      </testsuite><testcase name="top"/></testsuite></testsuites>"""
-    outcomes = read_junit(write(tmp_path, "j.xml", xml))
-    assert [(o.suite, o.name, o.outcome) for o in outcomes] == [
-        ("all/A", "x", "failed"), ("all/B", "x", "passed"), ("all", "top", "passed")]
+      <testcase name="y"><error message="e"/></testcase></testsuite><testcase name="top"><failure/></testcase>
+      </testsuite></testsuites>"""
+    read = read_junit(write(tmp_path, "j.xml", xml))
+    assert [(o.suite, o.name, o.outcome) for o in read.problems] == [
+        ("all/A", "x", "failed"), ("all/B", "y", "error"), ("all", "top", "failed")]
+    assert read.passed == 1
 
 
 def test_junit_wrong_root(tmp_path: Path) -> None:
@@ -349,3 +380,73 @@ def test_lcov_mutated_records_never_crash(lines: list[str]) -> None:
             return
     assert report.lines_valid > 0 and 0 <= report.lines_covered <= report.lines_valid
     assert 0 <= report.branches_covered <= report.branches_valid
+
+
+# --- the streamed JUnit walk against a plain walk of the whole tree --------------------------
+
+_JUNIT_TAGS = ("testsuites", "testsuite", "testcase", "failure", "error", "skipped", "properties", "system-out")
+_JUNIT_WORDS = st.text(alphabet="ab <&>\"'\n\t", max_size=6)
+_JUNIT_ATTRS = st.dictionaries(st.sampled_from(("name", "classname", "message")), _JUNIT_WORDS, max_size=3)
+
+
+def _element(tag: str, attrs: dict[str, str], text: str, children: list[Element], tail: str) -> Element:
+    element = Element(tag, attrs)
+    element.text, element.tail = text, tail
+    element.extend(children)
+    return element
+
+
+_JUNIT_TREES = st.recursive(
+    st.builds(_element, st.sampled_from(_JUNIT_TAGS), _JUNIT_ATTRS, _JUNIT_WORDS, st.just([]), _JUNIT_WORDS),
+    lambda kids: st.builds(_element, st.sampled_from(_JUNIT_TAGS), _JUNIT_ATTRS, _JUNIT_WORDS,
+                           st.lists(kids, max_size=4), _JUNIT_WORDS),
+    max_leaves=40)
+
+
+def _junit_by_tree(root: Element, source: str) -> JUnitFile:
+    """What a JUnit file says, by the rules of ``read_junit`` applied to the whole tree (the slow, plain way)."""
+    rank = {"error": 3, "failure": 2, "skipped": 1}
+    counts, problems = {"passed": 0, "skipped": 0}, []
+
+    def suite(element: Element, path: str) -> None:
+        for child in element:
+            if child.tag in ("testsuites", "testsuite"):
+                name = child.get("name", "") if child.tag == "testsuite" else ""
+                suite(child, "/".join(p for p in (path, name) if p))
+            elif child.tag == "testcase":
+                case(child, path)
+
+    def case(element: Element, path: str) -> None:
+        results = [child for child in element if child.tag in rank]
+        if not results:
+            counts["passed"] += 1
+            return
+        worst = max(results, key=lambda r: rank[r.tag])  # the first of the worst
+        if worst.tag == "skipped":
+            counts["skipped"] += 1
+            return
+        body = "".join([worst.text or "", *(child.tail or "" for child in worst)])
+        message = worst.get("message") or next(iter(body.strip().splitlines()), "")
+        problems.append(CaseOutcome(path, element.get("classname", ""), element.get("name", ""),
+                                    "failed" if worst.tag == "failure" else "error", message, source))
+
+    document = Element("document")  # the root is walked as the one child of the document
+    document.append(root)
+    suite(document, "")
+    return JUnitFile(source, counts["passed"], counts["skipped"], tuple(problems))
+
+
+@fuzz(200)
+@given(root_tag=st.sampled_from(("testsuites", "testsuite")), attrs=_JUNIT_ATTRS, text=_JUNIT_WORDS,
+       children=st.lists(_JUNIT_TREES, max_size=6))
+def test_junit_stream_reads_what_the_whole_tree_says(root_tag: str, attrs: dict[str, str], text: str,
+                                                     children: list[Element]) -> None:
+    """The streamed reader keeps a depth count instead of a tree: any nesting of suites, cases, results,
+    properties and text must give the counts, suite paths and messages the whole tree gives."""
+    import tempfile
+
+    root = _element(root_tag, attrs, text, children, "")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "j.xml"
+        path.write_bytes(tostring(root, encoding="utf-8"))
+        assert read_junit(path, "j.xml") == _junit_by_tree(root, "j.xml")

@@ -101,18 +101,18 @@ EXPECTED_JUNIT: dict[str, tuple[int, int, int, int]] = {
 @pytest.mark.parametrize("name", sorted(EXPECTED_JUNIT))
 def test_real_junit_totals_match_the_file(shared_fixtures: Path, name: str) -> None:
     path = shared_fixtures / "junit" / name
-    outcomes = read_junit(path)
-    counts = {k: sum(o.outcome == k for o in outcomes) for k in ("failed", "error", "skipped")}
+    read = read_junit(path)
+    counts = {k: sum(o.outcome == k for o in read.problems) for k in ("failed", "error")}
     expected = EXPECTED_JUNIT[name]
-    assert (len(outcomes), counts["failed"], counts["error"], counts["skipped"]) == expected
+    assert (read.total, counts["failed"], counts["error"], read.skipped) == expected
 
 
 def test_real_jest_errors_report_fails_the_check(shared_fixtures: Path) -> None:
     from pipeline.checks.coverage.reports import CoverageReport, FileCoverage
 
-    outcomes = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit.xml")
+    junit = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit.xml")
     report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))
-    evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 1), CoverageSettings.model_validate({}))
+    evaluation = evaluate_coverage(CoverageParsed(report, (junit,), 1), CoverageSettings.model_validate({}))
     assert evaluation.status is Status.FAIL
     assert any(f.id.startswith("test:") for f in evaluation.findings)
 
@@ -120,9 +120,9 @@ def test_real_jest_errors_report_fails_the_check(shared_fixtures: Path) -> None:
 def test_empty_jest_suite_is_an_error_not_a_pass(shared_fixtures: Path) -> None:
     from pipeline.checks.coverage.reports import CoverageReport, FileCoverage
 
-    outcomes = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit-empty-testsuite.xml")
+    junit = read_junit(shared_fixtures / "junit/jest-junit/dorny-jest-junit-empty-testsuite.xml")
     report = CoverageReport("c", "cobertura", (FileCoverage("a", "a", 10, 10),))
-    evaluation = evaluate_coverage(CoverageParsed(report, outcomes, 1, 0), CoverageSettings.model_validate({}))
+    evaluation = evaluate_coverage(CoverageParsed(report, (junit,), 0), CoverageSettings.model_validate({}))
     assert evaluation.status is Status.ERROR
 
 

@@ -98,11 +98,10 @@ class CoverageCheck(Check[CoverageSettings, CoverageRaw, CoverageParsed]):
         """Read the coverage report and every JUnit file; list what the report lacks."""
         reader = read_cobertura if raw.report_format == "cobertura" else read_lcov
         report = reader(raw.report)
-        # Test outcomes name their JUnit file as the user wrote it (relative to the project).
-        names = tuple(shown_path(path, raw.project_dir) for path in raw.junit)
-        tests = tuple(t for path, name in zip(raw.junit, names, strict=True) for t in read_junit(path, name))
+        # Each JUnit file is named as the user wrote it (relative to the project), in the findings too.
+        junit = tuple(read_junit(path, shown_path(path, raw.project_dir)) for path in raw.junit)
         completeness = check_completeness(report, raw.sources, raw.omit, raw.project_dir, raw.cwd)
-        return CoverageParsed(report, tests, len(raw.junit), raw.command_exit, completeness, names)
+        return CoverageParsed(report, junit, raw.command_exit, completeness)
 
     def evaluate(self, parsed: CoverageParsed, settings: CoverageSettings) -> Evaluation:
         """Judge the counts against the thresholds; any failing test fails the check (see ``policy``)."""

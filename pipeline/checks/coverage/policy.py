@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from pipeline.checks.coverage.model import CoverageReport
-from pipeline.checks.coverage.reports import CaseOutcome
+from pipeline.checks.coverage.reports import JUnitFile
 from pipeline.checks.coverage.settings import CoverageSettings
 from pipeline.checks.coverage.sources import (
     Completeness,
@@ -33,14 +33,12 @@ _SPACE = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class CoverageParsed:
-    """Counts and test outcomes; ``junit_paths`` are the JUnit files as ``CaseOutcome.source`` names them."""
+    """The coverage counts, what each configured JUnit file says, the test command's exit code."""
 
     report: CoverageReport
-    tests: tuple[CaseOutcome, ...]
-    junit_files: int
+    junit: tuple[JUnitFile, ...]
     command_exit: int | None
     completeness: Completeness | None = None
-    junit_paths: tuple[str, ...] = ()
 
 
 def evaluate_coverage(parsed: CoverageParsed, settings: CoverageSettings) -> Evaluation:
@@ -64,7 +62,7 @@ def evaluate_coverage(parsed: CoverageParsed, settings: CoverageSettings) -> Eva
                                 f"{_pct(min_line)}", report.source, aliases=("coverage:line_rate",),
                                 measurement="line_rate"))
     _judge_branches(report, settings.min_branch_rate, measurements, findings)
-    findings += _test_findings(parsed.tests) + _incomplete_findings(parsed)
+    findings += _test_findings(parsed.junit) + _incomplete_findings(parsed)
     measurements += _test_measurements(parsed) + completeness_measurements(parsed.completeness)
     reasons += completeness_reasons(parsed.completeness)
     status, summary = _status(parsed, line_rate, findings)
@@ -100,9 +98,9 @@ def _judge_branches(report: CoverageReport, min_branch: float | None, measuremen
 
 def _status(parsed: CoverageParsed, line_rate: Fraction, findings: list[Finding]) -> tuple[Status, str]:
     """A failing test is a definite no; otherwise incomplete evidence is an error, never a verdict."""
-    counts = _counts(parsed.tests)
+    counts = _counts(parsed.junit)
     tests = (f"{counts['total']} tests, {counts['failed']} failed, {counts['error']} errors"
-             if parsed.junit_files else "no JUnit report configured")
+             if parsed.junit else "no JUnit report configured")
     if _failed_tests(findings):
         return Status.FAIL, f"Line coverage {_pct(line_rate)}; {tests}."
     problem = _incomplete(parsed)
@@ -118,16 +116,15 @@ def _failed_tests(findings: list[Finding]) -> bool:
 
 def _idle_junit(parsed: CoverageParsed) -> list[str]:
     """JUnit files in which no test ran (every case skipped, or none at all)."""
-    ran = {t.source for t in parsed.tests if t.outcome != "skipped"}
-    return [p for p in parsed.junit_paths if p not in ran]
+    return [f.source for f in parsed.junit if not f.ran]
 
 
 def _incomplete(parsed: CoverageParsed) -> str:
     """Why the evidence cannot support a verdict, or ''."""
-    counts = _counts(parsed.tests)
-    if parsed.junit_files and counts["total"] == 0:
+    counts = _counts(parsed.junit)
+    if parsed.junit and counts["total"] == 0:
         return "The JUnit reports hold no test case: the tests did not really run."
-    if parsed.junit_files and counts["skipped"] == counts["total"]:
+    if parsed.junit and counts["skipped"] == counts["total"]:
         return f"All {counts['total']} tests were skipped: the suite did not really run."
     idle = _idle_junit(parsed)
     if idle:
@@ -155,11 +152,9 @@ def _incomplete_findings(parsed: CoverageParsed) -> list[Finding]:
     return findings
 
 
-def _test_findings(tests: tuple[CaseOutcome, ...]) -> list[Finding]:
+def _test_findings(junit: tuple[JUnitFile, ...]) -> list[Finding]:
     findings = []
-    for t in tests:
-        if t.outcome not in ("failed", "error"):
-            continue
+    for t in (case for file in junit for case in file.problems):
         spelled = f"{t.suite}::{t.classname}::{t.name}"
         findings.append(Finding(f"test:{_id_part(spelled)}", "high",
                                 f"{'Test error' if t.outcome == 'error' else 'Test failed'}: {t.name}",
@@ -178,17 +173,18 @@ def _spelled(text: str) -> tuple[str, ...]:
     return (text,) if _SPACE.search(text) else ()
 
 
-def _counts(tests: tuple[CaseOutcome, ...]) -> dict[str, int]:
-    counts = {"total": len(tests), "passed": 0, "failed": 0, "error": 0, "skipped": 0}
-    for test in tests:
-        counts[test.outcome] += 1
+def _counts(junit: tuple[JUnitFile, ...]) -> dict[str, int]:
+    counts = {"total": sum(f.total for f in junit), "passed": sum(f.passed for f in junit), "failed": 0,
+              "error": 0, "skipped": sum(f.skipped for f in junit)}
+    for case in (case for file in junit for case in file.problems):
+        counts[case.outcome] += 1
     return counts
 
 
 def _test_measurements(parsed: CoverageParsed) -> list[Measurement]:
-    if not parsed.junit_files:
+    if not parsed.junit:
         return []
-    counts = _counts(parsed.tests)
+    counts = _counts(parsed.junit)
     return [
         Measurement("tests_total", counts["total"], "tests", "> 0", counts["total"] > 0),
         Measurement("tests_failed", counts["failed"], "tests", "== 0", counts["failed"] == 0),

@@ -12,12 +12,13 @@ from pathlib import Path
 from pipeline import evidence
 from pipeline.checks.coverage.junit import MAX_SUITE_DEPTH as MAX_SUITE_DEPTH
 from pipeline.checks.coverage.junit import CaseOutcome as CaseOutcome
+from pipeline.checks.coverage.junit import JUnitFile as JUnitFile
 from pipeline.checks.coverage.junit import read_junit as read_junit
 from pipeline.checks.coverage.lcov import read_lcov as read_lcov
 from pipeline.checks.coverage.model import CoverageReport as CoverageReport
 from pipeline.checks.coverage.model import FileCoverage as FileCoverage
 from pipeline.errors import ParseError
-from pipeline.xmlsafe import stream_xml_file
+from pipeline.xmlsafe import feed_xml_file, protected_parser
 
 # coverage.py, istanbul and the JaCoCo converters all write "50% (1/2)".
 _CONDITION = re.compile(r"^\s*\d+(?:\.\d+)?%\s*\((\d+)/(\d+)\)\s*$")
@@ -31,7 +32,7 @@ def read_cobertura(path: Path) -> CoverageReport:
     whose files were cut out is refused. The file is streamed: no tree is built.
     """
     walk = _CoberturaWalk(path)
-    stream_xml_file(path, "Cobertura coverage report", walk.start, walk.end, walk.text)
+    feed_xml_file(walk.parser, path, "Cobertura coverage report")
     if walk.root is None or not any(walk.lines.values()):
         raise ParseError(path, "", "the Cobertura report holds no measured lines: nothing was "
                          "measured", "Check that the test command measures the right source "
@@ -50,7 +51,7 @@ def read_cobertura(path: Path) -> CoverageReport:
 
 
 class _CoberturaWalk:
-    """What a Cobertura report says, gathered element by element (expat's handlers).
+    """What a Cobertura report says, gathered element by element by expat's handlers.
 
     A file may span several <class> records; each (file, line) counts once, covered if any
     record hits it. A <class> belongs to the innermost <package> around it (istanbul sometimes
@@ -60,39 +61,52 @@ class _CoberturaWalk:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.parser = protected_parser()
+        self.parser.StartElementHandler = self.start
+        self.parser.EndElementHandler = self.end
         self.root: dict[str, str] | None = None
         self.lines: dict[str, dict[int, bool]] = {}
         self.branches: dict[str, dict[int, tuple[int, int]]] = {}
         self.groups: dict[str, str] = {}
         self.sources: list[str] = []
-        self._open: list[str] = []  # the tags from the root down to the current element
-        self._packages: list[str] = ["."]
-        self._classes: list[str] = []
+        self._depth = 0  # of the element that last opened
+        self._packages: list[tuple[int, str]] = [(0, ".")]  # the open packages: (depth, name)
+        self._classes: list[tuple[int, str]] = []  # the open classes: (depth, filename)
         self._lines_at = -1  # the depth of the open <lines> that belongs to a <class> (-1: none)
-        self._source: list[str] | None = None
+        self._file_lines: dict[int, bool] = {}  # the lines of the innermost open class
+        self._source: list[str] | None = None  # the text of the open <source>
+        # Each spelling of a line number or a hit count is validated once: a report repeats a few hundred.
+        self._numbers: dict[str | None, int] = {}
+        self._hits: dict[str | None, bool] = {}
 
+    # The handlers run once per element of a report of 500,000 lines: a <line> costs a few comparisons.
     def start(self, tag: str, attrs: dict[str, str]) -> None:
-        """An element opens: one of a class's lines (the hot path), a class, a package, a source, the root."""
-        depth = len(self._open)
-        if tag == "line":
-            if depth == self._lines_at + 1:
-                self._line(attrs)
-        elif tag == "lines":
-            if depth and self._open[-1] == "class":
+        """An element opens: one of a class's lines (the hot path), or another (``_start``)."""
+        self._depth += 1
+        if tag != "line":
+            self._start(tag, attrs)
+        elif self._depth == self._lines_at + 1:
+            self._line(attrs)
+
+    def _start(self, tag: str, attrs: dict[str, str]) -> None:
+        """A class's own lines, a class, a package, a source or the root opens."""
+        depth = self._depth
+        if tag == "lines":
+            if self._classes and self._classes[-1][0] == depth - 1:
                 self._lines_at = depth
         elif tag == "class":
             filename = attrs.get("filename") or attrs.get("name") or "?"
-            self._classes.append(filename)
-            self.groups.setdefault(filename, self._packages[-1])
-            self.lines.setdefault(filename, {})
+            self._classes.append((depth, filename))
+            self.groups.setdefault(filename, self._packages[-1][1])
+            self._file_lines = self.lines.setdefault(filename, {})
             self.branches.setdefault(filename, {})
         elif tag == "package":
-            self._packages.append(attrs.get("name") or ".")
+            self._packages.append((depth, attrs.get("name") or "."))
         elif tag == "source":
             self._source = []
-        if self.root is None:
+            self.parser.CharacterDataHandler = self.text
+        if depth == 1:
             self._root(tag, attrs)
-        self._open.append(tag)
 
     def _root(self, tag: str, attrs: dict[str, str]) -> None:
         if tag != "coverage":
@@ -101,43 +115,53 @@ class _CoberturaWalk:
         self.root = attrs
 
     def end(self, tag: str) -> None:
-        """An element closes."""
-        self._open.pop()
+        """An element closes: nothing to do for a line; the lines, class, package or source it ends."""
+        depth = self._depth
+        self._depth = depth - 1
         if tag == "line":
             return
-        if tag == "lines" and len(self._open) == self._lines_at:
+        if depth == self._lines_at:
             self._lines_at = -1
-        elif tag == "class":
+        elif self._classes and depth == self._classes[-1][0]:
             self._classes.pop()
-        elif tag == "package":
+            if self._classes:  # a class inside a class (no tool writes one): the outer one's lines again
+                self._file_lines = self.lines[self._classes[-1][1]]
+        elif depth == self._packages[-1][0]:
             self._packages.pop()
         elif tag == "source" and self._source is not None:
             found = "".join(self._source).strip()
             if found:
                 self.sources.append(evidence.text(found, self.path, "<sources><source>"))
             self._source = None
+            self.parser.CharacterDataHandler = None
 
     def text(self, data: str) -> None:
-        """Character data: kept only inside a <source>."""
-        if self._source is not None and self._open[-1] == "source":
+        """Character data inside a <source> (expat calls this only there)."""
+        if self._source is not None:
             self._source.append(data)
 
     def _line(self, attrs: dict[str, str]) -> None:
-        filename = self._classes[-1]
-        number, hits = attrs.get("number", ""), attrs.get("hits", "")
-        # The common spelling (plain ASCII digits) is read directly; anything else is validated in full.
-        number_ok = number.isascii() and number.isdigit() and number != "0" and number[0] != "0"
-        line = int(number) if number_ok else _line_number(self.path, attrs, filename)
-        hit = int(hits) > 0 if hits.isascii() and hits.isdigit() else _whole(
-            self.path, attrs, "line", "hits", filename) > 0
-        file_lines = self.lines[filename]
+        number, hits = attrs.get("number"), attrs.get("hits")
+        line = self._numbers.get(number) or self._new_number(number, attrs)
+        hit = self._hits.get(hits)
+        if hit is None:
+            hit = self._hits[hits] = _whole(self.path, attrs, "line", "hits", self._classes[-1][1]) > 0
+        file_lines = self._file_lines
         if hit or line not in file_lines:
             file_lines[line] = hit
         if attrs.get("branch") == "true":
-            taken = _branch_counts(self.path, attrs, filename)
-            if taken:
-                file_branches = self.branches[filename]
-                file_branches[line] = max(file_branches.get(line, (0, 0)), taken)
+            self._branch(line, attrs)
+
+    def _new_number(self, number: str | None, attrs: dict[str, str]) -> int:
+        line = self._numbers[number] = _line_number(self.path, attrs, self._classes[-1][1])
+        return line
+
+    def _branch(self, line: int, attrs: dict[str, str]) -> None:
+        filename = self._classes[-1][1]
+        taken = _branch_counts(self.path, attrs, filename)
+        if taken:
+            file_branches = self.branches[filename]
+            file_branches[line] = max(file_branches.get(line, (0, 0)), taken)
 
 
 def _line_number(path: Path, line: dict[str, str], filename: str) -> int:
