@@ -44,8 +44,8 @@ def parse_xml_file(path: Path, what: str) -> Element:
 
 def _refused(path: Path, what: str, kind: str) -> ParseError:
     return ParseError(
-        path, "", f"refused: the {what} declares XML entities or external references "
-        f"({kind}); a genuine report never does",
+        path, "", f"refused: the {what} declares XML entities, attribute defaults or external "
+        f"references ({kind}); a genuine report never does",
         "Regenerate the report with the tool itself; do not accept it from an untrusted source.")
 
 
@@ -66,18 +66,23 @@ _CHUNK = 1 << 20
 
 
 class _Refused(Exception):
-    """An entity declaration or external reference: raised from expat's handlers, turned into a ParseError."""
+    """An entity or attribute declaration, or an external reference: raised from expat's handlers, made a ParseError."""
 
 
 def _refuse(*_: object) -> Any:
-    raise _Refused
+    raise _Refused("EntitiesForbidden")
+
+
+def _refuse_attlist(*_: object) -> Any:
+    raise _Refused("AttributeDefaultsForbidden")
 
 
 def protected_parser() -> XMLParserType:
     """An expat parser with defusedxml's protections, for a reader that streams with its own handlers.
 
     An entity declaration (internal or external) or an external reference is refused, so
-    neither an entity bomb nor a reference to a local file can be expanded. The reader sets
+    neither an entity bomb nor a reference to a local file can be expanded; so is an attribute
+    declaration, whose default would add a value the file does not hold. The reader sets
     the element handlers (and a text handler only while it wants text: each handler called
     costs about a microsecond, and a large report has a million elements) and calls
     ``feed_xml_file``. No tree is built: memory stays flat whatever the size.
@@ -87,6 +92,8 @@ def protected_parser() -> XMLParserType:
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
     parser.ExternalEntityRefHandler = _refuse
+    # A DTD's attribute default would add a value the file does not hold (hits="1", a message).
+    parser.AttlistDeclHandler = _refuse_attlist
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     return parser
 
@@ -111,8 +118,8 @@ def _feed(parser: XMLParserType, handle: BinaryIO, path: Path, what: str) -> Non
         if not content:
             raise ParseError(path, "", f"the {what} is empty", "Re-run the tool that writes it.")
         parser.Parse(b"", True)
-    except _Refused:
-        raise _refused(path, what, "EntitiesForbidden") from None
+    except _Refused as refused:
+        raise _refused(path, what, str(refused)) from None
     except (LookupError, ValueError) as exc:
         raise _unreadable_encoding(path, what, exc) from None
     except expat.ExpatError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from xml.etree.ElementTree import Element, tostring
 
@@ -135,6 +136,37 @@ def test_external_entity_is_refused(tmp_path: Path) -> None:
     assert "root:" not in str(err.value)
 
 
+@pytest.mark.parametrize(("reader", "text"), [
+    (read_cobertura, '<!DOCTYPE coverage [<!ATTLIST line hits CDATA "1">]><coverage><packages><package name="p">'
+     '<classes><class filename="a.py"><lines><line number="1"/></lines></class></classes></package></packages>'
+     "</coverage>"),
+    (read_junit, '<!DOCTYPE testsuites [<!ATTLIST failure message CDATA "flaky, ignore">]><testsuites>'
+     '<testsuite name="s"><testcase name="a"><failure/></testcase></testsuite></testsuites>'),
+])
+def test_attribute_defaults_from_a_dtd_are_refused(tmp_path: Path, reader: Callable[[Path], object],
+                                                   text: str) -> None:
+    """A DTD default would add what the file does not hold: hits="1" on a line that has none, a failure's message."""
+    with pytest.raises(ParseError, match=r"refused: .*attribute defaults.*\(AttributeDefaultsForbidden\)"):
+        reader(write(tmp_path, "d.xml", text))
+
+
+def test_cobertura_keeps_the_text_of_a_source_not_of_an_element_inside_it(tmp_path: Path) -> None:
+    xml = ("<coverage><sources><source>/work/app<x>/../../etc</x></source></sources><packages><package name='p'>"
+           "<classes><class filename='a.py'><lines><line number='1' hits='1'/></lines></class></classes>"
+           "</package></packages></coverage>")
+    assert read_cobertura(write(tmp_path, "c.xml", xml)).sources == ("/work/app",)
+
+
+def test_cobertura_lines_of_a_class_go_on_after_a_class_inside_them(tmp_path: Path) -> None:
+    """No tool nests classes; a nested one must not cut the outer class's lines short (coverage would rise)."""
+    xml = ('<coverage><packages><package name="p"><classes><class filename="a.py"><lines>'
+           '<line number="1" hits="0"/><class filename="b.py"><lines><line number="1" hits="1"/></lines></class>'
+           '<line number="2" hits="0"/><line number="3" hits="0"/></lines></class></classes></package></packages>'
+           "</coverage>")
+    files = {f.path: (f.lines_covered, f.lines_valid) for f in read_cobertura(write(tmp_path, "c.xml", xml)).files}
+    assert files == {"a.py": (0, 3), "b.py": (1, 1)}
+
+
 def test_missing_report_is_artifact_missing(tmp_path: Path) -> None:
     with pytest.raises(ArtifactMissing, match="does not exist"):
         read_cobertura(tmp_path / "none.xml")
@@ -212,6 +244,8 @@ def test_junit_nested_beyond_any_real_report_is_a_parse_error_not_a_crash(tmp_pa
             read_junit(path)
     else:
         assert read_junit(path).passed == cases
+        failing = write(tmp_path, "failing.xml", text.replace("/>", "><failure/></testcase>", 1))
+        assert [o.suite.count("/") + 1 for o in read_junit(failing).problems] == [depth]
 
 
 def test_junit_outcomes(tmp_path: Path) -> None:
@@ -231,6 +265,15 @@ def test_junit_nested_suites_count_each_case_once(tmp_path: Path) -> None:
     read = read_junit(write(tmp_path, "j.xml", xml))
     assert [(o.suite, o.name, o.outcome) for o in read.problems] == [
         ("all/A", "x", "failed"), ("all/B", "y", "error"), ("all", "top", "failed")]
+    assert read.passed == 1
+
+
+def test_junit_result_wrapped_inside_a_case_still_counts(tmp_path: Path) -> None:
+    """No tool wraps a result, but a gate that must say no counts an error it finds anywhere in the case."""
+    xml = """<testsuites><testsuite name="s"><testcase name="a"><x><error message="hidden"/></x></testcase>
+      <testcase name="b"><system-out>ok</system-out></testcase></testsuite></testsuites>"""
+    read = read_junit(write(tmp_path, "j.xml", xml))
+    assert [(o.name, o.outcome, o.message) for o in read.problems] == [("a", "error", "hidden")]
     assert read.passed == 1
 
 
@@ -385,7 +428,8 @@ def test_lcov_mutated_records_never_crash(lines: list[str]) -> None:
 # --- the streamed JUnit walk against a plain walk of the whole tree --------------------------
 
 _JUNIT_TAGS = ("testsuites", "testsuite", "testcase", "failure", "error", "skipped", "properties", "system-out")
-_JUNIT_WORDS = st.text(alphabet="ab <&>\"'\n\t", max_size=6)
+_JUNIT_WORDS = st.one_of(st.text(alphabet="ab <&>\"'\n\t", max_size=6),
+                         st.integers(8000, 9000).map(lambda n: "x" * n + "\nsecond line"))  # past expat's text buffer
 _JUNIT_ATTRS = st.dictionaries(st.sampled_from(("name", "classname", "message")), _JUNIT_WORDS, max_size=3)
 
 
@@ -417,7 +461,7 @@ def _junit_by_tree(root: Element, source: str) -> JUnitFile:
                 case(child, path)
 
     def case(element: Element, path: str) -> None:
-        results = [child for child in element if child.tag in rank]
+        results = [inside for inside in element.iter() if inside.tag in rank and inside is not element]
         if not results:
             counts["passed"] += 1
             return

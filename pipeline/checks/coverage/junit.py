@@ -65,8 +65,9 @@ def read_junit(path: Path, source: str | None = None) -> JUnitFile:
 
     Nested ``<testsuite>`` elements are walked; each case is counted once, under its
     innermost suite. Only suites and cases inside suites count: a suite inside another
-    element (``<properties>``, a case) is not part of the report. ``source`` names the file
-    (default: ``path``).
+    element (``<properties>``, a case) is not part of the report. A case ends as the worst
+    ``<error>``, ``<failure>`` or ``<skipped>`` inside it, however deep. ``source`` names the
+    file (default: ``path``).
     """
     walk = _JUnitWalk(path, str(path) if source is None else source)
     feed_xml_file(walk.parser, path, "JUnit XML report")
@@ -94,13 +95,14 @@ class _JUnitWalk:
         self._case_depth = -1  # its depth (-1: no case is open)
         self._result: tuple[str, str] | None = None  # (tag, message) of the case's worst result so far
         self._body: list[str] | None = None  # the text of that result, when its message is its text
+        self._body_depth = -1  # the depth of the result whose text is read
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
         """An element opens: a suite, a case, or a result of the case being read."""
         self._depth += 1
         depth = self._depth
         if self._case_depth >= 0:
-            if depth == self._case_depth + 1 and tag in _RANK:
+            if tag in _RANK:
                 self._case_result(tag, attrs)
         elif depth == len(self._suites) + 1:
             if tag == "testcase" and depth > 1:
@@ -120,9 +122,11 @@ class _JUnitWalk:
         self._suites.append("/".join(p for p in (parent, name) if p))
 
     def _case_result(self, tag: str, attrs: dict[str, str]) -> None:
-        """A result child of the case: kept when worse than what it had; its message, else its text's first line."""
+        """A result inside the case, at any depth (a failure wrapped in another element still fails the case):
+        kept when worse than what it had; its message, else its text's first line."""
         if self._result is None or _RANK[tag] > _RANK[self._result[0]]:
             self._result = (tag, attrs.get("message") or "")
+            self._body_depth = self._depth
             self._read_body([] if not self._result[1] else None)
 
     def end(self, _tag: str) -> None:
@@ -133,7 +137,7 @@ class _JUnitWalk:
             self._close_case()
         elif depth == len(self._suites):
             self._suites.pop()
-        elif self._body is not None and depth == self._case_depth + 1:
+        elif self._body is not None and depth == self._body_depth:
             # The result that started the body closes (a worse one would have started a new body).
             if self._result is not None:
                 self._result = (self._result[0], next(iter("".join(self._body).strip().splitlines()), ""))
@@ -158,5 +162,5 @@ class _JUnitWalk:
 
     def text(self, data: str) -> None:
         """Character data: kept only for the result whose message is its body."""
-        if self._body is not None and self._depth == self._case_depth + 1:
+        if self._body is not None and self._depth == self._body_depth:
             self._body.append(data)

@@ -71,10 +71,12 @@ class _CoberturaWalk:
         self.sources: list[str] = []
         self._depth = 0  # of the element that last opened
         self._packages: list[tuple[int, str]] = [(0, ".")]  # the open packages: (depth, name)
-        self._classes: list[tuple[int, str]] = []  # the open classes: (depth, filename)
+        # The open classes: (depth, filename, the depth of the <lines> open around it: -1 if none).
+        self._classes: list[tuple[int, str, int]] = []
         self._lines_at = -1  # the depth of the open <lines> that belongs to a <class> (-1: none)
         self._file_lines: dict[int, bool] = {}  # the lines of the innermost open class
         self._source: list[str] | None = None  # the text of the open <source>
+        self._source_at = -1  # its depth
         # Each spelling of a line number or a hit count is validated once: a report repeats a few hundred.
         self._numbers: dict[str | None, int] = {}
         self._hits: dict[str | None, bool] = {}
@@ -96,14 +98,14 @@ class _CoberturaWalk:
                 self._lines_at = depth
         elif tag == "class":
             filename = attrs.get("filename") or attrs.get("name") or "?"
-            self._classes.append((depth, filename))
+            self._classes.append((depth, filename, self._lines_at))
             self.groups.setdefault(filename, self._packages[-1][1])
             self._file_lines = self.lines.setdefault(filename, {})
             self.branches.setdefault(filename, {})
         elif tag == "package":
             self._packages.append((depth, attrs.get("name") or "."))
         elif tag == "source":
-            self._source = []
+            self._source, self._source_at = [], depth
             self.parser.CharacterDataHandler = self.text
         if depth == 1:
             self._root(tag, attrs)
@@ -123,21 +125,22 @@ class _CoberturaWalk:
         if depth == self._lines_at:
             self._lines_at = -1
         elif self._classes and depth == self._classes[-1][0]:
-            self._classes.pop()
-            if self._classes:  # a class inside a class (no tool writes one): the outer one's lines again
+            # A class inside a class's lines (no tool writes one): the outer class's lines go on after it.
+            self._lines_at = self._classes.pop()[2]
+            if self._classes:
                 self._file_lines = self.lines[self._classes[-1][1]]
         elif depth == self._packages[-1][0]:
             self._packages.pop()
-        elif tag == "source" and self._source is not None:
+        elif depth == self._source_at and self._source is not None:
             found = "".join(self._source).strip()
             if found:
                 self.sources.append(evidence.text(found, self.path, "<sources><source>"))
-            self._source = None
+            self._source, self._source_at = None, -1
             self.parser.CharacterDataHandler = None
 
     def text(self, data: str) -> None:
-        """Character data inside a <source> (expat calls this only there)."""
-        if self._source is not None:
+        """Character data inside a <source> (expat calls this only there); not the text of an element inside it."""
+        if self._source is not None and self._depth == self._source_at:
             self._source.append(data)
 
     def _line(self, attrs: dict[str, str]) -> None:
