@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, BinaryIO
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, TreeBuilder
 from xml.etree.ElementTree import ParseError as ExpatError
 from xml.parsers import expat
 from xml.parsers.expat import XMLParserType
@@ -30,10 +30,15 @@ def parse_xml_file(path: Path, what: str) -> Element:
         ) from None
     if not data.strip():
         raise ParseError(path, "", f"the {what} is empty", "Re-run the tool that writes it.")
+    parser = SafeET.DefusedXMLParser(target=TreeBuilder())
+    parser.parser.AttlistDeclHandler = _refuse_attlist  # what defusedxml lets through: see protected_parser
     try:
-        root: Element = SafeET.fromstring(data)
+        parser.feed(data)
+        root: Element = parser.close()
     except defusedxml.DefusedXmlException as exc:
         raise _refused(path, what, type(exc).__name__) from None
+    except _Refused as refused:
+        raise _refused(path, what, str(refused)) from None
     except (LookupError, ValueError) as exc:  # expat reads few encodings: "bogus", "shift_jis"...
         raise _unreadable_encoding(path, what, exc) from None
     except ExpatError as exc:

@@ -30,3 +30,20 @@ def test_an_entity_declaration_is_refused(tmp_path: Path) -> None:
     path.write_text('<!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>')
     with pytest.raises(ParseError, match="declares XML entities"):
         parse_xml_file(path, "report")
+
+
+def test_an_attribute_declaration_is_refused_by_the_tree_parser_too(tmp_path: Path) -> None:
+    """defusedxml lets a DTD's attribute default through: a ZAP alert would gain a riskcode its file does not hold."""
+    path = tmp_path / "zap.xml"
+    path.write_text('<!DOCTYPE OWASPZAPReport [<!ATTLIST alertitem riskcode CDATA "0">]><OWASPZAPReport>'
+                    "<site><alerts><alertitem><pluginid>1</pluginid></alertitem></alerts></site></OWASPZAPReport>")
+    with pytest.raises(ParseError, match=r"refused: .*attribute defaults.*\(AttributeDefaultsForbidden\)"):
+        parse_xml_file(path, "ZAP XML report")
+
+
+def test_a_doctype_without_declarations_is_read(tmp_path: Path) -> None:
+    """Java Cobertura and some ZAP versions name an external DTD; nothing is fetched or declared."""
+    path = tmp_path / "r.xml"
+    path.write_text('<!DOCTYPE r SYSTEM "http://example.invalid/r.dtd"><r a="1">x</r>')
+    root = parse_xml_file(path, "report")
+    assert (root.tag, root.get("a"), root.text) == ("r", "1", "x")

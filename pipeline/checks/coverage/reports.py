@@ -145,7 +145,9 @@ class _CoberturaWalk:
 
     def _line(self, attrs: dict[str, str]) -> None:
         number, hits = attrs.get("number"), attrs.get("hits")
-        line = self._numbers.get(number) or self._new_number(number, attrs)
+        line = self._numbers.get(number)
+        if line is None:
+            line = self._numbers[number] = _line_number(self.path, attrs, self._classes[-1][1])
         hit = self._hits.get(hits)
         if hit is None:
             hit = self._hits[hits] = _whole(self.path, attrs, "line", "hits", self._classes[-1][1]) > 0
@@ -154,10 +156,6 @@ class _CoberturaWalk:
             file_lines[line] = hit
         if attrs.get("branch") == "true":
             self._branch(line, attrs)
-
-    def _new_number(self, number: str | None, attrs: dict[str, str]) -> int:
-        line = self._numbers[number] = _line_number(self.path, attrs, self._classes[-1][1])
-        return line
 
     def _branch(self, line: int, attrs: dict[str, str]) -> None:
         filename = self._classes[-1][1]
